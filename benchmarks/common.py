@@ -1,0 +1,69 @@
+"""Shared benchmark helpers: the 12 MP photo, median timing and the printed table.
+
+Benchmarks print figures beside their references from the same run; they never
+assert on time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED_IMAGES = ROOT.parent / "shared" / "images"
+
+
+def photo_12mp(name: str = "astronaut.png", size: tuple[int, int] = (4000, 3000)) -> np.ndarray:
+    """A real photo upscaled (bicubic) to ``size`` = (width, height), RGB uint8."""
+    import cv2
+    from PIL import Image
+
+    path = SHARED_IMAGES / name
+    if path.exists():
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    else:
+        import skimage.data
+
+        rgb = skimage.data.astronaut()
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+
+
+def time_median(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def memcpy_time(image: np.ndarray, repeats: int = 5) -> float:
+    """Median time of a plain copy of ``image`` (the floor for point ops)."""
+    out = np.empty_like(image)
+    return time_median(lambda: np.copyto(out, image), repeats)
+
+
+def print_header(title: str) -> None:
+    print(f"\n== {title}")
+    print(f"{'op':<22}{'ours ms':>10}  {'fastest reference':<28}{'ref ms':>9}{'ratio':>8}")
+
+
+def print_row(op: str, ours_s: float, refs: dict[str, float]) -> None:
+    """One table row: our time, the fastest reference and the ratio ours / fastest."""
+    if refs:
+        name, best = min(refs.items(), key=lambda kv: kv[1])
+        others = ", ".join(f"{k} {v * 1e3:.1f}" for k, v in refs.items() if k != name)
+        print(f"{op:<22}{ours_s * 1e3:>10.1f}  {name:<28}{best * 1e3:>9.1f}"
+              f"{ours_s / best:>7.2f}x" + (f"   ({others})" if others else ""))
+    else:
+        print(f"{op:<22}{ours_s * 1e3:>10.1f}  {'(no reference has it)':<28}")

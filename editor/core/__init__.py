@@ -1,0 +1,1 @@
+"""Qt-free, torch-free model: image states, history, histogram, progress and cancel."""

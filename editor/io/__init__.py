@@ -1,0 +1,1 @@
+"""Image loading, saving and export (no Qt)."""

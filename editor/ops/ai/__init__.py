@@ -1,0 +1,1 @@
+"""CNN tools. torch is imported lazily inside functions, never at module level."""

@@ -1,0 +1,516 @@
+"""One registry of operations, each declared once with typed parameter specs.
+
+An operation is a plain function ``op(image, *, param=default, ..., ctx)``
+whose parameters are annotated with :class:`Range`, :class:`Kind` or a
+``Literal`` of choices. :func:`register_op` reads the signature and the numpydoc
+``Parameters`` section into an :class:`OpSpec`; that one record drives the dock
+form, the command line, ``docs/ops.md`` and the contract test.
+
+Examples
+--------
+>>> from typing import Annotated
+>>> @register_op("demo_gain", title="Gain", category="Demo")
+... def demo_gain(image, *, gain: Annotated[float, Range(0.0, 4.0)] = 1.0,
+...               ctx=None):
+...     '''Multiply pixel values.
+...
+...     Parameters
+...     ----------
+...     gain : float
+...         Factor applied to every pixel.
+...     '''
+...     return image
+>>> get_op("demo_gain").params[0].description
+'Factor applied to every pixel.'
+>>> unregister_op("demo_gain")
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from editor.core.context import OpContext, null_context
+from editor.core.image import check_image, merge_alpha, split_alpha
+
+
+class ParamError(ValueError):
+    """A parameter value is missing, malformed or out of range."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Numeric parameter bounds.
+
+    Parameters
+    ----------
+    lo, hi : float
+        Hard range: values outside are rejected before any work starts.
+    ui : tuple of float, optional
+        Slider range in the form (defaults to the hard range).
+    unit : str
+        Display unit. ``"px"`` marks a length in pixels, scaled for previews.
+    step : float, optional
+        Slider step (defaults to 1 for ints, range/1000 for floats).
+    """
+
+    lo: float
+    hi: float
+    ui: tuple[float, float] | None = None
+    unit: str = ""
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Non-numeric parameter kinds that need their own widget or parser.
+
+    ``kind`` is one of ``"path"`` (a file), ``"color"`` (``(r, g, b)`` in
+    0..255), ``"points"`` (``[(x, y), ...]``), ``"matrix"`` (flat floats,
+    2x3 or 3x3), ``"kernel"`` (rows of floats), ``"text"``.
+    """
+
+    kind: str
+    hint: str = ""
+
+
+KIND_NAMES = ("float", "int", "bool", "choice", "path", "color", "points", "matrix",
+              "kernel", "text")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter of an operation."""
+
+    name: str
+    kind: str
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    ui_lo: float | None = None
+    ui_hi: float | None = None
+    unit: str = ""
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    description: str = ""
+    hint: str = ""
+    optional: bool = False  # ``None`` is accepted (e.g. "auto")
+
+    # -- parsing ---------------------------------------------------------
+    def parse(self, text: str) -> Any:
+        """Turn command-line text into a value of this parameter's kind."""
+        t = text.strip()
+        if self.optional and t.lower() in ("", "none", "auto"):
+            return None
+        try:
+            if self.kind == "float":
+                return float(t)
+            if self.kind == "int":
+                return int(float(t)) if float(t).is_integer() else float(t)
+            if self.kind == "bool":
+                if t.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if t.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(t)
+            if self.kind == "choice":
+                for c in self.choices:
+                    if str(c) == t:
+                        return c
+                return t  # validate() says what is allowed
+            if self.kind in ("path", "text"):
+                return t
+            if self.kind == "color":
+                return _parse_color(t)
+            if self.kind == "points":
+                return [tuple(float(v) for v in p.split(":")) for p in _split(t)]
+            if self.kind == "matrix":
+                return [float(v) for v in _split(t.replace(";", ","))]
+            if self.kind == "kernel":
+                if t.startswith("["):
+                    return json.loads(t)
+                return [[float(v) for v in _split(row)] for row in t.split(";")]
+        except (ValueError, json.JSONDecodeError):
+            pass
+        raise ParamError(f"{self.name}: cannot read {text!r} as {self.kind}{self._hint()}")
+
+    def _hint(self) -> str:
+        return f" ({self.hint})" if self.hint else ""
+
+    # -- validation ------------------------------------------------------
+    def validate(self, value: Any) -> Any:
+        """Return the value normalised to this kind, or raise :class:`ParamError`."""
+        if value is None and self.optional:
+            return None
+        name = self.name
+        if self.kind in ("float", "int"):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ParamError(f"{name} must be a number, got {value!r}")
+            v = float(value)
+            if not math.isfinite(v):
+                raise ParamError(f"{name} must be a finite number, got {value!r}")
+            if self.kind == "int":
+                if not v.is_integer():
+                    raise ParamError(f"{name} must be a whole number, got {value!r}")
+                v = int(v)
+            if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+                raise ParamError(
+                    f"{name} must be between {_fmt(self.lo)} and {_fmt(self.hi)}, got {_fmt(v)}"
+                )
+            return v
+        if self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise ParamError(f"{name} must be true or false, got {value!r}")
+            return bool(value)
+        if self.kind == "choice":
+            if value not in self.choices:
+                allowed = ", ".join(str(c) for c in self.choices)
+                raise ParamError(f"{name} must be one of {allowed}, got {value!r}")
+            return value
+        if self.kind in ("path", "text"):
+            if not isinstance(value, str):
+                raise ParamError(f"{name} must be text, got {value!r}")
+            return value
+        if self.kind == "color":
+            try:
+                rgb = tuple(int(c) for c in value)
+            except (TypeError, ValueError):
+                raise ParamError(f"{name} must be a colour (r, g, b), got {value!r}") from None
+            if len(rgb) != 3 or any(c < 0 or c > 255 for c in rgb):
+                raise ParamError(f"{name} must be three values 0..255, got {value!r}")
+            return rgb
+        if self.kind == "points":
+            try:
+                pts = [(float(p[0]), float(p[1])) for p in value]
+            except (TypeError, ValueError, IndexError):
+                raise ParamError(f"{name} must be a list of x:y pairs, got {value!r}") from None
+            if self.lo is not None and any(
+                not (self.lo <= c <= self.hi) for p in pts for c in p
+            ):
+                raise ParamError(
+                    f"{name} coordinates must be between {_fmt(self.lo)} and {_fmt(self.hi)}"
+                )
+            return pts
+        if self.kind == "matrix":
+            try:
+                m = [float(v) for v in np.asarray(value, dtype=float).ravel()]
+            except (TypeError, ValueError):
+                raise ParamError(f"{name} must be 6 or 9 numbers, got {value!r}") from None
+            if len(m) not in (6, 9) or not all(math.isfinite(v) for v in m):
+                raise ParamError(f"{name} must be 6 (2x3) or 9 (3x3) finite numbers")
+            return m
+        if self.kind == "kernel":
+            try:
+                k = np.asarray(value, dtype=float)
+            except (TypeError, ValueError):
+                raise ParamError(f"{name} must be rows of numbers, got {value!r}") from None
+            if k.ndim != 2 or k.shape[0] < 1 or k.shape[1] < 1 or k.shape[0] > 31 \
+                    or k.shape[1] > 31 or not np.all(np.isfinite(k)):
+                raise ParamError(f"{name} must be a rectangular grid of up to 31x31 numbers")
+            return k.tolist()
+        raise ParamError(f"{name}: unknown parameter kind {self.kind}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-dict description (for ``convolve ops --json`` and docs)."""
+        d = {"name": self.name, "kind": self.kind, "default": _jsonable(self.default)}
+        for key in ("lo", "hi", "ui_lo", "ui_hi", "unit", "step", "description", "hint"):
+            val = getattr(self, key)
+            if val not in (None, ""):
+                d[key] = val
+        if self.choices:
+            d["choices"] = list(self.choices)
+        if self.optional:
+            d["optional"] = True
+        return d
+
+
+@dataclass
+class OpSpec:
+    """Everything the editor knows about one registered operation.
+
+    Attributes
+    ----------
+    alpha : {"passthrough", "process"}
+        ``"passthrough"``: the function sees only colour channels and alpha is
+        put back untouched. ``"process"``: the function gets all channels
+        (geometry ops move alpha with the pixels).
+    keeps_shape : bool
+        False for ops that change the size (resize, crop, rotate with expand).
+    heavy : bool
+        Shown with progress and run off the preview proxy only on demand.
+    ai : bool
+        Needs torch and model weights (imported lazily).
+    preview : bool
+        Whether live preview is useful (False for very slow AI ops).
+    """
+
+    name: str
+    title: str
+    category: str
+    func: Callable[..., np.ndarray]
+    params: list[Param]
+    summary: str = ""
+    doc: str = ""
+    alpha: str = "passthrough"
+    keeps_shape: bool = True
+    heavy: bool = False
+    ai: bool = False
+    preview: bool = True
+
+    def param(self, name: str) -> Param:
+        """The declared parameter called ``name``."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ParamError(f"{self.name} has no parameter {name!r}; it takes "
+                         f"{', '.join(p.name for p in self.params) or 'no parameters'}")
+
+    def defaults(self) -> dict[str, Any]:
+        """Default value of every parameter."""
+        return {p.name: p.default for p in self.params}
+
+    def bind(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate ``params`` and fill in defaults; raise :class:`ParamError`."""
+        params = dict(params or {})
+        out = {}
+        for p in self.params:
+            value = params.pop(p.name, p.default)
+            try:
+                out[p.name] = p.validate(value)
+            except ParamError as e:
+                raise ParamError(f"{self.name}: {e}") from None
+        if params:
+            unknown = ", ".join(sorted(params))
+            raise ParamError(f"{self.name}: unknown parameter {unknown}; it takes "
+                             f"{', '.join(p.name for p in self.params) or 'no parameters'}")
+        return out
+
+    def parse_args(self, pairs: Sequence[str]) -> dict[str, Any]:
+        """Parse ``key=value`` strings from the command line."""
+        out = {}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ParamError(f"{self.name}: expected key=value, got {pair!r}")
+            key, text = pair.split("=", 1)
+            try:
+                out[key] = self.param(key.strip()).parse(text)
+            except ParamError as e:
+                raise ParamError(f"{self.name}: {e}") from None
+        return out
+
+    def __call__(self, image: np.ndarray, ctx: OpContext | None = None,
+                 **params: Any) -> np.ndarray:
+        return run_op(self, image, params, ctx)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "category": self.category,
+                "summary": self.summary, "alpha": self.alpha,
+                "keeps_shape": self.keeps_shape, "heavy": self.heavy, "ai": self.ai,
+                "params": [p.to_json() for p in self.params]}
+
+
+_REGISTRY: dict[str, OpSpec] = {}
+
+
+def register_op(name: str, *, title: str, category: str, alpha: str = "passthrough",
+                keeps_shape: bool = True, heavy: bool = False, ai: bool = False,
+                preview: bool = True) -> Callable:
+    """Decorator that registers an operation function under ``name``."""
+
+    def decorate(func: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"operation {name!r} registered twice")
+        doc = inspect.getdoc(func) or ""
+        spec = OpSpec(name=name, title=title, category=category, func=func,
+                      params=_params_from_signature(func, doc), summary=doc.split("\n")[0],
+                      doc=doc, alpha=alpha, keeps_shape=keeps_shape, heavy=heavy, ai=ai,
+                      preview=preview)
+        _REGISTRY[name] = spec
+        func.spec = spec
+        return func
+
+    return decorate
+
+
+def unregister_op(name: str) -> None:
+    """Remove an operation (tests and plug-in reloads)."""
+    _REGISTRY.pop(name, None)
+
+
+def get_op(name: str) -> OpSpec:
+    """Look an operation up by name; ``KeyError`` with a helpful message if absent."""
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = [n for n in _REGISTRY if n.startswith(name[:3])]
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `convolve ops`"
+        raise KeyError(f"unknown operation {name!r}{hint}") from None
+
+
+def all_ops() -> list[OpSpec]:
+    """Every registered operation, by category then title."""
+    _load_all()
+    return sorted(_REGISTRY.values(), key=lambda s: (s.category, s.title))
+
+
+def categories() -> list[str]:
+    """Category names in display order."""
+    order = ["Color", "Tone", "Geometry", "Filters", "Edges", "Noise", "Frequency",
+             "Features", "AI"]
+    seen = sorted({s.category for s in all_ops()},
+                  key=lambda c: (order.index(c) if c in order else len(order), c))
+    return seen
+
+
+def _load_all() -> None:
+    import editor.ops  # noqa: F401  (importing the package registers every op)
+
+
+def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None,
+           ctx: OpContext | None = None) -> np.ndarray:
+    """Validate parameters, apply the alpha policy and run the operation.
+
+    Parameters
+    ----------
+    spec : OpSpec
+        The operation.
+    image : ndarray
+        Input image (see :mod:`editor.core.image`); never modified.
+    params : dict, optional
+        Parameter values; missing ones take their defaults.
+    ctx : OpContext, optional
+        Progress, cancel and preview scale. Pixel-unit parameters are
+        multiplied by ``ctx.preview_scale`` so a proxy preview looks like the
+        full-resolution result.
+
+    Returns
+    -------
+    ndarray
+        A new image of the same dtype.
+    """
+    check_image(image)
+    ctx = ctx or null_context()
+    bound = spec.bind(params)
+    if ctx.preview_scale != 1.0:
+        for p in spec.params:
+            if p.unit == "px" and bound[p.name] is not None:
+                v = bound[p.name] * ctx.preview_scale
+                bound[p.name] = max(1, round(v)) if p.kind == "int" else v
+    if spec.alpha == "passthrough":
+        color, alpha = split_alpha(image)
+        out = spec.func(color, ctx=ctx, **bound)
+        if alpha is not None:
+            if out.shape[:2] != alpha.shape:
+                raise RuntimeError(f"{spec.name} changed the size but passes alpha through")
+            out = merge_alpha(out, alpha)
+    else:
+        out = spec.func(image, ctx=ctx, **bound)
+    if out.dtype != image.dtype:
+        out = out.astype(image.dtype)
+    return out
+
+
+# -- signature reading ------------------------------------------------------
+
+def _params_from_signature(func: Callable, doc: str) -> list[Param]:
+    hints = typing.get_type_hints(func, include_extras=True)
+    descriptions = _numpydoc_params(doc)
+    params = []
+    for name, p in inspect.signature(func).parameters.items():
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or name == "ctx":
+            continue
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"{func.__name__}: parameter {name} needs a default")
+        params.append(_param_from_hint(name, hints.get(name, type(p.default)), p.default,
+                                       descriptions.get(name, "")))
+    return params
+
+
+def _param_from_hint(name: str, hint: Any, default: Any, description: str) -> Param:
+    meta: list[Any] = []
+    if typing.get_origin(hint) is typing.Annotated:
+        hint, *meta = typing.get_args(hint)
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType")):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    rng = next((m for m in meta if isinstance(m, Range)), None)
+    kind_meta = next((m for m in meta if isinstance(m, Kind)), None)
+    common = dict(name=name, default=default, description=description, optional=optional)
+    if kind_meta is not None:
+        return Param(kind=kind_meta.kind, hint=kind_meta.hint,
+                     lo=rng.lo if rng else None, hi=rng.hi if rng else None, **common)
+    if typing.get_origin(hint) is Literal:
+        return Param(kind="choice", choices=typing.get_args(hint), **common)
+    if hint is bool:
+        return Param(kind="bool", **common)
+    if hint in (int, float):
+        kind = "int" if hint is int else "float"
+        if rng is None:
+            return Param(kind=kind, **common)
+        ui = rng.ui or (rng.lo, rng.hi)
+        step = rng.step or (1 if kind == "int" else (ui[1] - ui[0]) / 1000)
+        return Param(kind=kind, lo=rng.lo, hi=rng.hi, ui_lo=ui[0], ui_hi=ui[1],
+                     unit=rng.unit, step=step, **common)
+    if hint is str:
+        return Param(kind="text", **common)
+    raise TypeError(f"parameter {name}: unsupported annotation {hint!r}")
+
+
+def _numpydoc_params(doc: str) -> dict[str, str]:
+    """Map parameter names to their numpydoc descriptions (first paragraph)."""
+    m = re.search(r"^Parameters\n-+\n(.*?)(?:^\S[^\n]*\n-+\n|\Z)", doc, re.S | re.M)
+    if not m:
+        return {}
+    out: dict[str, str] = {}
+    current: list[str] | None = None
+    for line in m.group(1).splitlines():
+        if line and not line[0].isspace():
+            names = line.split(":")[0]
+            current = []
+            for n in names.split(","):
+                out[n.strip()] = ""
+            keys = [n.strip() for n in names.split(",")]
+        elif current is not None and line.strip():
+            for k in keys:
+                out[k] = (out[k] + " " + line.strip()).strip()
+    return out
+
+
+def _split(text: str) -> list[str]:
+    return [t for t in re.split(r"[,\s]+", text.strip()) if t]
+
+
+def _parse_color(text: str) -> tuple[int, int, int]:
+    t = text.strip()
+    if t.startswith("#") and len(t) == 7:
+        return tuple(int(t[i:i + 2], 16) for i in (1, 3, 5))
+    named = {"white": (255, 255, 255), "black": (0, 0, 0), "gray": (128, 128, 128)}
+    if t.lower() in named:
+        return named[t.lower()]
+    vals = [int(v) for v in _split(t.replace(":", ","))]
+    if len(vals) != 3:
+        raise ValueError(t)
+    return tuple(vals)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    return v

@@ -1,0 +1,1 @@
+"""PySide6 widgets: main window, canvas, histogram panel, docks, dialogs."""

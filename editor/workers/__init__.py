@@ -1,0 +1,1 @@
+"""QThread processing lanes (QtCore only): preview, apply and AI."""
