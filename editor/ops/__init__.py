@@ -21,7 +21,6 @@ from editor.ops.registry import (  # noqa: F401
     run_op,
 )
 
-
 #: Modules that failed to import, with the error; the contract test asserts it is empty.
 #: Collected rather than raised so one broken module cannot take the editor down.
 IMPORT_ERRORS: dict[str, str] = {}

@@ -31,9 +31,10 @@ import inspect
 import json
 import math
 import re
+import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -404,7 +405,12 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
         for p in spec.params:
             if p.unit == "px" and bound[p.name] is not None:
                 v = bound[p.name] * ctx.preview_scale
-                bound[p.name] = max(1, round(v)) if p.kind == "int" else v
+                if p.kind == "int":
+                    # round, but never below the parameter's own minimum: a 3 px radius
+                    # on a 1/8 proxy is still the smallest legal radius, and a 0 px
+                    # shift stays 0 (not 1)
+                    v = round(v) if p.lo is None else max(int(p.lo), round(v))
+                bound[p.name] = v
     if spec.alpha == "passthrough":
         color, alpha = split_alpha(image)
         out = spec.func(color, ctx=ctx, **bound)
@@ -440,7 +446,7 @@ def _param_from_hint(name: str, hint: Any, default: Any, description: str) -> Pa
     if typing.get_origin(hint) is typing.Annotated:
         hint, *meta = typing.get_args(hint)
     optional = False
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = len(args) < len(typing.get_args(hint))
         hint = args[0]

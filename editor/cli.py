@@ -1,0 +1,366 @@
+"""The ``convolve`` command: the editor window, or the same operations from a terminal.
+
+::
+
+    convolve [PHOTO ...]                      open the editor (on the photos)
+    convolve ops [--json]                     list operations, parameters, ranges
+    convolve apply IN -o OUT --op NAME [k=v ...] [--op ...] [--recipe R] [--points P]
+    convolve info IN [--json]                 size, mode, bit depth, orientation, ICC
+    convolve docs                             regenerate docs/ops.md
+
+Exit codes: 0 done, 1 processing or file error, 2 usage error (bad option,
+unknown operation, parameter out of range), 130 interrupted. Errors are one
+line on stderr, never a traceback, and no output file is written unless the
+whole chain succeeded (:func:`editor.io.save_image` replaces files atomically).
+
+No Qt is imported here; the GUI is imported only when it is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from editor import __version__
+
+#: Modules that may add subcommands: each is imported if present and its
+#: ``add_commands(subparsers)`` called; every subcommand it adds sets ``func``
+#: (``func(args) -> int``).
+EXTRA_COMMAND_MODULES = ("editor.cli_ai", "editor.cli_teach")
+#: Extra command modules that exist but failed to import (module -> error).
+EXTRA_COMMAND_ERRORS: dict[str, str] = {}
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """The command line is wrong (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing a usage block and exiting,
+    so that every error leaves as exactly one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands included)."""
+    parser = _Parser(prog="convolve", description="Convolve image editor: from classical "
+                     "filters to convolutional networks. Without a command, opens the editor.")
+    parser.add_argument("--version", action="version", version=f"convolve {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", help="open the editor window (the default)")
+    p.add_argument("paths", nargs="*", metavar="PHOTO")
+    p.set_defaults(func=_cmd_gui)
+
+    p = sub.add_parser("ops", help="list every operation with its parameters")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_ops)
+
+    p = sub.add_parser("apply", help="run a chain of operations on an image",
+                       description="Run operations in order and save the result. Recipe "
+                       "steps run first, then each --op in the order given.")
+    p.add_argument("input", metavar="INPUT")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output file; the format follows the extension unless --format")
+    p.add_argument("--op", action="append", nargs="+", default=[], dest="ops",
+                   metavar=("NAME", "KEY=VALUE"), help="operation and its parameters")
+    p.add_argument("--recipe", metavar="RECIPE", help="replay a recipe saved by the editor")
+    p.add_argument("--save-recipe", metavar="RECIPE", help="also write the chain as a recipe")
+    p.add_argument("--points", metavar="POINTS",
+                   help="write the points an operation found (e.g. corners) as JSON")
+    p.add_argument("--format", help="PNG, JPEG, WEBP, TIFF or BMP")
+    p.add_argument("--quality", type=_quality, default=90, help="JPEG/WebP quality 1-100")
+    p.add_argument("--progressive", action="store_true", help="progressive JPEG")
+    p.add_argument("--lossless", action="store_true", help="lossless WebP")
+    p.add_argument("--strip-metadata", action="store_true", help="write no EXIF or ICC")
+    p.add_argument("--background", type=_color, default=(255, 255, 255),
+                   help="colour that alpha is flattened on for JPEG/BMP (default white)")
+    p.add_argument("--max-pixels", type=_count, metavar="N",
+                   help="refuse larger inputs (default 250000000 or $CONVOLVE_MAX_PIXELS)")
+    p.set_defaults(func=_cmd_apply)
+
+    p = sub.add_parser("info", help="describe an image file")
+    p.add_argument("input", metavar="INPUT")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("docs", help="regenerate docs/ops.md from the registry")
+    p.add_argument("--output", metavar="PATH", help="where to write (default docs/ops.md)")
+    p.set_defaults(func=_cmd_docs)
+
+    for name in EXTRA_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                EXTRA_COMMAND_ERRORS[name] = f"{type(e).__name__}: {e}"
+            continue
+        except Exception as e:  # noqa: BLE001  (a broken plug-in must not break the CLI)
+            EXTRA_COMMAND_ERRORS[name] = f"{type(e).__name__}: {e}"
+            continue
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``convolve`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():
+        # Library warnings (Pillow, NumPy) would break the one-line error promise.
+        warnings.simplefilter("ignore")
+        try:
+            parser = build_parser()
+            commands = _subcommand_names(parser)
+            if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+                argv = ["gui", *argv]
+            args = parser.parse_args(argv)
+            if getattr(args, "func", None) is None:
+                parser.error("choose a command")
+            return int(args.func(args) or 0)
+        except SystemExit as e:  # --help / --version
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
+        except KeyboardInterrupt:
+            _clear_progress()
+            _error("interrupted")
+            return EXIT_INTERRUPTED
+        except BaseException as e:  # noqa: BLE001  (never a traceback)
+            _clear_progress()
+            code, message = _describe(e)
+            _error(message)
+            return code
+
+
+# -- commands ---------------------------------------------------------------
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    for p in args.paths:
+        if not Path(p).exists():
+            raise UsageError(f"{p}: no such file or command (see `convolve --help`)")
+    try:
+        from editor.ui.app import run_app
+    except ImportError as e:
+        raise RuntimeError(f"the editor window is not available ({e})") from None
+    return int(run_app(list(args.paths)) or 0)
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from editor.docsgen import cli_text, range_label, type_label
+    from editor.ops import all_ops, categories
+
+    specs = all_ops()
+    if args.json:
+        print(json.dumps([s.to_json() for s in specs], indent=2, default=_json_default))
+        return EXIT_OK
+    for cat in categories():
+        print(cat)
+        for spec in (s for s in specs if s.category == cat):
+            print(f"  {spec.name:<22} {spec.title}: {spec.summary}")
+            for p in spec.params:
+                default = "auto" if p.default is None else cli_text(p, p.default)
+                parts = [f"{p.name}={default}", type_label(p)]
+                if range_label(p):
+                    parts.append(range_label(p))
+                if p.unit:
+                    parts.append(p.unit)
+                if p.choices:
+                    parts.append("one of " + "|".join(str(c) for c in p.choices))
+                print("      " + "  ".join(parts))
+        print()
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from editor.io import read_info
+
+    info = read_info(args.input)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    rows = [
+        ("file", info["file"]),
+        ("format", info["format"]),
+        ("size", f"{info['width']} x {info['height']} ({info['megapixels']:g} MP)"),
+        ("mode", f"{info['mode']} ({info['channels']} channel"
+                 f"{'s' if info['channels'] != 1 else ''} when opened)"),
+        ("bit depth", f"{info['bit_depth']} bits per channel"),
+        ("frames", info["frames"]),
+        ("orientation", f"{info['orientation']} ({info['orientation_text']})"),
+        ("ICC profile", f"yes ({info['icc_bytes']} bytes)" if info["icc_profile"] else "no"),
+        ("EXIF", "yes" if info["exif"] else "no"),
+        ("file size", f"{info['file_size']:,} bytes"),
+    ]
+    if not info["within_limit"]:
+        rows.append(("warning", "larger than the pixel limit; open with --max-pixels"))
+    for key, value in rows:
+        print(f"{key:<12} {value}")
+    return EXIT_OK
+
+
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from editor.docsgen import write_ops_markdown
+
+    target = write_ops_markdown(Path(args.output) if args.output else None)
+    print(f"wrote {target}")
+    return EXIT_OK
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from editor.core.context import OpContext
+    from editor.core.recipe import Recipe, _jsonable
+    from editor.io import atomic_write_bytes, load_image, save_image
+    from editor.io.formats import format_for_path, normalize_format
+    from editor.ops import get_op
+
+    # Everything the user typed is checked before the input is even read.
+    recipe = Recipe.load(args.recipe) if args.recipe else Recipe()
+    for name, *pairs in args.ops:
+        try:
+            spec = get_op(name)
+        except KeyError as e:
+            raise UsageError(e.args[0]) from None
+        params = spec.parse_args(pairs)
+        spec.bind(params)  # range check now: a usage error, not a failure halfway
+        recipe.append(spec.name, params)
+    try:
+        normalize_format(args.format) if args.format else format_for_path(args.output)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.points and not recipe.steps:
+        raise UsageError("--points needs an operation that finds points (e.g. a corner detector)")
+
+    image = load_image(args.input, max_pixels=args.max_pixels)
+    ctx = OpContext(progress=_progress_printer(sys.stderr))
+    result = recipe.apply(image.pixels, ctx)
+    _clear_progress()
+    points_json = None
+    if args.points:
+        if "points" not in ctx.extras:
+            raise RuntimeError("no operation in the chain produced points (try a corner "
+                               "detector)")
+        points_json = json.dumps(_jsonable(ctx.extras["points"]), indent=1) + "\n"
+    notes = save_image(args.output, result, format=args.format, quality=args.quality,
+                       progressive=args.progressive, lossless=args.lossless,
+                       strip_metadata=args.strip_metadata, background=args.background,
+                       **image.metadata())
+    for note in notes:
+        print(f"convolve: warning: {note}", file=sys.stderr)
+    if points_json is not None:
+        atomic_write_bytes(args.points, points_json.encode("utf-8"))
+    if args.save_recipe:
+        recipe.save(args.save_recipe)
+    return EXIT_OK
+
+
+# -- helpers ----------------------------------------------------------------
+
+def _subcommand_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _quality(text: str) -> int:
+    try:
+        q = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be a whole number, got {text!r}") \
+            from None
+    if not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"quality must be between 1 and 100, got {q}")
+    return q
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return n
+
+
+def _color(text: str) -> tuple[int, int, int]:
+    from editor.ops.registry import Param, ParamError
+
+    param = Param(name="background", kind="color", default=(255, 255, 255))
+    try:
+        return param.validate(param.parse(text))
+    except ParamError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_progress_shown = False
+
+
+def _progress_printer(stream: TextIO):
+    """A ``progress(fraction, message)`` drawing one updating line, only on a terminal."""
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    last = [-1]
+
+    def progress(fraction: float, message: str) -> None:
+        global _progress_shown
+        pct = int(fraction * 100)
+        if pct != last[0]:
+            last[0] = pct
+            _progress_shown = True
+            stream.write(f"\r\033[Kconvolve: {message[:50]} {pct:3d}%")
+            stream.flush()
+
+    return progress
+
+
+def _clear_progress() -> None:
+    global _progress_shown
+    if _progress_shown:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+        _progress_shown = False
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split()) or "failed"
+    print(f"convolve: error: {line}", file=sys.stderr)
+
+
+def _describe(e: BaseException) -> tuple[int, str]:
+    """Exit code and one-line message for an exception that reached the top."""
+    from editor.core.context import Cancelled, OpError
+    from editor.core.recipe import RecipeError
+    from editor.io.errors import ImageIOError
+    from editor.ops.registry import ParamError
+
+    if isinstance(e, (UsageError, ParamError, RecipeError)):
+        return EXIT_USAGE, str(e)
+    if isinstance(e, (ImageIOError, OpError)):
+        return EXIT_FAILURE, str(e)
+    if isinstance(e, Cancelled):
+        return EXIT_INTERRUPTED, "cancelled"
+    if isinstance(e, FileNotFoundError):
+        return EXIT_FAILURE, f"{e.filename}: no such file"
+    if isinstance(e, OSError):
+        name = f"{e.filename}: " if e.filename else ""
+        return EXIT_FAILURE, f"{name}{e.strerror or e}"
+    if isinstance(e, MemoryError):
+        return EXIT_FAILURE, "not enough memory"
+    if isinstance(e, RuntimeError):
+        return EXIT_FAILURE, str(e)
+    return EXIT_FAILURE, f"{type(e).__name__}: {e}"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)

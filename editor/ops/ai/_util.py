@@ -1,0 +1,121 @@
+"""Helpers shared by the CNN ops: image <-> tensor, working size, grids (torch lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from editor.core.context import OpContext
+from editor.core.image import LUMA_WEIGHTS, as_rgb, from_float, max_value
+
+
+def rgb_float(image: np.ndarray) -> np.ndarray:
+    """Any supported image -> ``(H, W, 3)`` float32 in [0, 1] (alpha dropped)."""
+    return as_rgb(image).astype(np.float32) * np.float32(1.0 / max_value(image.dtype))
+
+
+def resize_float(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a float image with area averaging (down) or bicubic (up)."""
+    import cv2
+
+    if (rgb.shape[1], rgb.shape[0]) == (width, height):
+        return rgb
+    shrink = width < rgb.shape[1]
+    return cv2.resize(rgb, (width, height),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def working_size(shape: tuple[int, ...], max_size: int) -> tuple[int, int]:
+    """(width, height) with the longer side at most ``max_size``, aspect kept."""
+    h, w = shape[:2]
+    scale = min(1.0, max_size / max(h, w))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def at_working_size(image: np.ndarray, max_size: int, ctx: OpContext, what: str
+                    ) -> np.ndarray:
+    """The image as [0, 1] RGB float at the working size; says so when it shrinks."""
+    rgb = rgb_float(image)
+    w, h = working_size(image.shape, max_size)
+    if (w, h) != (image.shape[1], image.shape[0]):
+        note = (f"{what} runs at the working size {w}x{h} "
+                f"(image is {image.shape[1]}x{image.shape[0]})")
+        ctx.extras.setdefault("notes", []).append(note)
+        ctx.report(0.0, note)
+        rgb = resize_float(rgb, w, h)
+    return rgb
+
+
+def to_tensor(rgb: np.ndarray, device: Any):
+    """``(H, W, 3)`` float -> ``(1, 3, H, W)`` tensor on ``device``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
+
+
+def to_numpy(t) -> np.ndarray:
+    """``(1, 3, H, W)`` tensor -> ``(H, W, 3)`` float32 array (clipped to [0, 1])."""
+    return t.detach()[0].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+
+
+def like_input(rgb: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """[0, 1] RGB float -> the input's dtype and channel layout (grey in, grey out)."""
+    if image.ndim == 2:
+        rgb = rgb @ np.asarray(LUMA_WEIGHTS["bt709"], np.float32)
+    return from_float(rgb, image.dtype)
+
+
+def grid(tiles: np.ndarray, pad: int = 2, columns: int | None = None) -> np.ndarray:
+    """Tile ``(N, h, w[, 3])`` floats into one image with ``pad``-pixel white gutters."""
+    n, h, w = tiles.shape[:3]
+    cols = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    shape = (rows * (h + pad) + pad, cols * (w + pad) + pad) + tiles.shape[3:]
+    out = np.ones(shape, np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        out[y:y + h, x:x + w] = tiles[i]
+    return out
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> RGB float via OpenCV's JET colormap (the usual Grad-CAM look)."""
+    import cv2
+
+    u8 = np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.applyColorMap(u8, cv2.COLORMAP_JET)[..., ::-1].astype(np.float32) / 255
+
+
+def out_dtype(rgb: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Float RGB side image in the input's dtype (RGB even for grey input)."""
+    return from_float(rgb, image.dtype)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB between two images of the same dtype."""
+    peak = float(max_value(a.dtype))
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read an image file for a style/content input; one-line :class:`OpError` on failure."""
+    from editor.core.context import OpError
+
+    if not path:
+        raise OpError("no style image chosen; give a path to an image file")
+    try:
+        from editor.io.load import load_image
+    except ImportError:  # editor.io not present in a stripped-down install
+        load_image = None
+    try:
+        if load_image is not None:
+            return load_image(path).pixels
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB")).copy()
+    except Exception as e:  # noqa: BLE001  (every reader failure becomes one line)
+        raise OpError(f"cannot read image {path}: {e}") from None

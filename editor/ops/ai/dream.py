@@ -1,0 +1,160 @@
+"""Deep Dream: gradient ascent on the pixels to amplify what a layer responds to.
+
+Multi-scale as in Google's notebook: the image is processed from the smallest
+octave up; at each octave the detail the dream has added so far is enlarged
+and added to that octave's copy of the photo, then ``steps`` gradient-ascent
+steps on ``0.5 * mean(activation**2)`` are taken with a random jitter (a
+circular shift undone after each step, which hides the grid of the network's
+strides). Gradients are divided by their mean absolute value, so
+``step_size`` is the mean change per step in 1/255 units.
+
+References
+----------
+.. [1] A. Mordvintsev, C. Olah, M. Tyka, "Inceptionism: Going Deeper into
+   Neural Networks", Google Research blog, 2015, and the deepdream notebook.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+
+from editor.core.context import OpContext, null_context
+from editor.ops.ai import _util
+from editor.ops.ai.explain import LAYERS, NETWORKS
+from editor.ops.registry import Range, register_op
+
+
+def layer_energy(net, x, layer: str):
+    """``0.5 * mean(activation ** 2)`` of ``layer`` (the dream's objective)."""
+    return 0.5 * net(x, [layer])[layer].pow(2).mean()
+
+
+def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3",
+              octaves: int = 3, octave_scale: float = 1.4, steps: int = 20,
+              step_size: float = 1.5, jitter: int = 16, seed: int = 0,
+              device: Any = None, ctx: OpContext | None = None,
+              on_octave=None, random_weights: bool = False) -> np.ndarray:
+    """Dream on a float ``(H, W, 3)`` [0, 1] image; returns the dreamt float image.
+
+    ``on_octave(detail, k)`` receives the detail added so far (at the working
+    size) after each octave.
+    """
+    import torch
+
+    from editor.ops.ai.models import run_on_device
+    from editor.ops.ai.vgg import check_layers, feature_net
+
+    ctx = ctx or null_context()
+    check_layers(network, [layer])
+    h, w = rgb.shape[:2]
+    sizes = [(max(8, round(w / octave_scale ** i)), max(8, round(h / octave_scale ** i)))
+             for i in reversed(range(octaves))]
+    total = octaves * steps
+    rng = np.random.default_rng(seed)
+    shifts = rng.integers(-jitter, jitter + 1, size=(total, 2)) if jitter else \
+        np.zeros((total, 2), int)
+    lr = step_size / 255.0
+
+    def work(dev):
+        net = feature_net(network, dev, random_weights=random_weights)
+        cl = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+        detail = np.zeros((sizes[0][1], sizes[0][0], 3), np.float32)
+        k = 0
+        for o, (ow, oh) in enumerate(sizes):
+            base = _util.to_tensor(_util.resize_float(rgb, ow, oh), dev)
+            detail = _util.resize_float(detail, ow, oh)
+            x = (base + _util.to_tensor(detail, dev)).contiguous(memory_format=cl)
+            for _ in range(steps):
+                dy, dx = (int(s) for s in shifts[k])
+                x = torch.roll(x, (dy, dx), (2, 3)).detach().requires_grad_(True)
+                with torch.enable_grad():
+                    loss = layer_energy(net, x, layer)
+                    grad, = torch.autograd.grad(loss, x)
+                with torch.no_grad():
+                    x = x + (lr / (grad.abs().mean() + 1e-12)) * grad
+                    x = torch.roll(x, (-dy, -dx), (2, 3)).clamp_(0, 1)
+                k += 1
+                ctx.report(k / total, f"octave {o + 1}/{octaves}, iteration {k}/{total}, "
+                                      f"loss {float(loss.detach()):.3g}")
+            detail = _util.to_numpy(x) - _util.to_numpy(base)
+            if on_octave is not None:
+                on_octave(detail, o)
+        return detail
+
+    detail = run_on_device(work, ctx, device)
+    return np.clip(rgb + detail, 0, 1)
+
+
+@register_op("deep_dream", title="Deep Dream", category="AI", heavy=True, ai=True,
+             preview=False)
+def deep_dream(
+    image: np.ndarray, *,
+    network: NETWORKS = "vgg16",
+    layer: LAYERS = "relu4_3",
+    octaves: Annotated[int, Range(1, 8)] = 3,
+    octave_scale: Annotated[float, Range(1.1, 2.0, step=0.05)] = 1.4,
+    steps: Annotated[int, Range(1, 200, ui=(1, 80))] = 20,
+    step_size: Annotated[float, Range(0.1, 10.0, ui=(0.1, 5.0), unit="/255", step=0.1)] = 1.5,
+    jitter: Annotated[int, Range(0, 64)] = 16,
+    seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
+    max_size: Annotated[int, Range(64, 4096, ui=(128, 1024))] = 512,
+    ctx: OpContext = null_context(),
+) -> np.ndarray:
+    """Amplify the patterns a layer sees (eyes, fur, animal faces at relu4_x).
+
+    Parameters
+    ----------
+    network : {"vgg16", "vgg19", "googlenet"}
+        Feature network; vgg16 is packaged.
+    layer : str
+        Layer whose activations are maximised: shallow layers give strokes and
+        textures, ``relu4_x`` eyes and animal faces.
+    octaves : int
+        Number of scales, processed from the smallest.
+    octave_scale : float
+        Size ratio between neighbouring octaves.
+    steps : int
+        Gradient-ascent steps per octave.
+    step_size : float
+        Mean pixel change per step, in 1/255 units.
+    jitter : int
+        Largest random shift in pixels applied before each step.
+    seed : int
+        Seed of the jitter sequence (same seed, same dream).
+    max_size : int
+        Working size: the longer side the dream is computed at. A larger photo
+        gets the dream's detail enlarged and added, keeping its own sharpness.
+
+    Returns
+    -------
+    ndarray
+        The dreamt image, same size and dtype. The canvas gets the image after
+        every octave through ``ctx.emit_partial``.
+
+    References
+    ----------
+    .. [1] A. Mordvintsev, C. Olah, M. Tyka, "Inceptionism", Google Research
+       blog, 2015.
+    """
+    full = _util.rgb_float(image)
+    rgb = _util.at_working_size(image, max_size, ctx, "Deep Dream")
+    fh, fw = full.shape[:2]
+
+    def compose(detail: np.ndarray) -> np.ndarray:
+        # the dream's detail, enlarged to the photo: its own pixels stay sharp
+        up = _util.resize_float(detail, fw, fh)
+        return _util.like_input(np.clip(full + up, 0, 1), image)
+
+    def on_octave(detail, o):
+        if o < octaves - 1:
+            # the smaller octaves' detail, enlarged, shows the dream growing
+            ctx.emit_partial(compose(detail))
+
+    dreamt = dream_rgb(rgb, network=network, layer=layer, octaves=octaves,
+                       octave_scale=octave_scale, steps=steps, step_size=step_size,
+                       jitter=jitter, seed=seed, ctx=ctx, on_octave=on_octave)
+    out = compose(dreamt - rgb)
+    ctx.emit_partial(out)
+    return out

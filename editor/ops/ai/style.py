@@ -1,0 +1,285 @@
+"""Neural style transfer (Gatys et al.): optimise the pixels to match Gram matrices.
+
+The image ``x`` minimises ``style_weight * sum_l |G_l(x) - G_l(style)|^2 +
+content_weight * |F(x) - F(content)|^2 + tv_weight * TV(x)``, where ``G_l`` is
+the Gram matrix (channel correlations) of VGG layer ``l`` -- ``relu1_1`` ...
+``relu5_1`` -- and ``F`` the activations of the deep layer ``relu4_2``, with
+average instead of max pooling as in the paper.
+
+Work done once, not per iteration: the style Grams and the content target are
+computed under ``torch.inference_mode``; the network stops at ``relu5_1``; its
+parameters need no gradients; on the CPU it runs channels-last. With
+``multiscale`` the optimisation starts at half size and the upsampled result
+seeds the full-size run, which reaches a given loss in fewer full-size
+iterations (see ``benchmarks/bench_ai.py``).
+
+References
+----------
+.. [1] L. Gatys, A. Ecker, M. Bethge, "Image Style Transfer Using Convolutional
+   Neural Networks", CVPR 2016.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+
+from editor.core.context import OpContext, OpError, null_context
+from editor.ops.ai import _util
+from editor.ops.registry import Kind, Range, register_op
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+
+
+def gram(f):
+    """Gram matrix ``(B, C, C)`` of activations ``(B, C, H, W)``, divided by C*H*W."""
+    b, c, h, w = f.shape
+    flat = f.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def total_variation(x):
+    """Mean absolute difference of neighbouring pixels (smoothness prior)."""
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + \
+        (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+class StyleLoss:
+    """The Gatys objective with its fixed targets computed once.
+
+    Call it on an image tensor to get ``(total, style, content)``.
+    """
+
+    def __init__(self, net, content, style, style_weight=1e6, content_weight=1.0,
+                 tv_weight=0.0, style_layers=STYLE_LAYERS, content_layer=CONTENT_LAYER):
+        import torch
+
+        self.net = net
+        self.layers = tuple(style_layers) + (content_layer,)
+        self.style_layers, self.content_layer = tuple(style_layers), content_layer
+        self.weights = (style_weight, content_weight, tv_weight)
+        with torch.inference_mode():
+            # fixed targets: computed once without autograd bookkeeping
+            grams = {k: gram(v) for k, v in net(style, self.style_layers).items()}
+            target = net(content, [content_layer])[content_layer]
+        # inference tensors cannot enter a graph; one clone each makes them normal
+        self.grams = {k: v.clone() for k, v in grams.items()}
+        self.content = target.clone()
+
+    def __call__(self, x):
+        import torch
+        import torch.nn.functional as F
+
+        # the optimiser's pixels stay contiguous (L-BFGS flattens them with view);
+        # the network gets a channels-last copy, the layout its CPU kernels prefer
+        feats = self.net(x.contiguous(memory_format=torch.channels_last), self.layers)
+        style = sum(F.mse_loss(gram(feats[k]), self.grams[k]) for k in self.style_layers)
+        content = F.mse_loss(feats[self.content_layer], self.content)
+        sw, cw, tw = self.weights
+        total = sw * style + cw * content
+        if tw:
+            total = total + tw * total_variation(x)
+        return total, style, content
+
+
+def _optimise(loss_fn, x, steps, optimizer, ctx, offset, total_steps, partial_every,
+              on_partial, history):
+    import torch
+
+    x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    if optimizer == "lbfgs":
+        # one iteration per step() call: the history persists in opt.state, so this
+        # costs the same closure evaluations as one call with max_iter=steps, while
+        # giving progress and Cancel after every iteration
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50,
+                                tolerance_grad=0.0, tolerance_change=0.0)
+    else:
+        opt = torch.optim.Adam([x], lr=0.02)
+    last = {}
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            total, style, content = loss_fn(x)
+            total.backward()
+        last.update(total=float(total.detach()), style=float(style.detach()),
+                    content=float(content.detach()))
+        return total
+
+    for k in range(steps):
+        opt.step(closure)
+        if optimizer == "adam":
+            with torch.no_grad():
+                x.clamp_(0, 1)  # Adam's steps are small; keep the pixels valid as we go
+        history.append(dict(last))
+        n = offset + k + 1
+        ctx.report(n / total_steps, f"iteration {n}/{total_steps}, loss {last['total']:.3g}")
+        if on_partial is not None and partial_every and (k + 1) % partial_every == 0 \
+                and k + 1 < steps:
+            on_partial(x)
+    return x.detach()
+
+
+def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 80,
+                style_weight: float = 1e6, content_weight: float = 1.0,
+                tv_weight: float = 0.0, optimizer: str = "lbfgs", init: str = "content",
+                seed: int = 0, multiscale: bool = False, network: str = "vgg16",
+                device: Any = None, ctx: OpContext | None = None, on_partial=None,
+                partial_every: int = 10, random_weights: bool = False) -> dict[str, Any]:
+    """Style transfer on float ``(H, W, 3)`` [0, 1] arrays at their given sizes.
+
+    Returns
+    -------
+    dict
+        ``image`` (float RGB at the content's size), ``history`` (per iteration
+        ``total``, ``style``, ``content`` losses), ``start`` (losses of the
+        initial image).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from editor.ops.ai.models import run_on_device
+    from editor.ops.ai.vgg import feature_net
+
+    ctx = ctx or null_context()
+
+    def work(dev):
+        net = feature_net(network, dev, pool="avg", random_weights=random_weights)
+        cl = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+
+        def tensor(a):
+            return _util.to_tensor(a, dev).contiguous(memory_format=cl)
+
+        content, style = tensor(content_rgb), tensor(style_rgb)
+        gen = torch.Generator().manual_seed(int(seed))
+        if init == "noise":
+            x = torch.rand(content.shape, generator=gen).to(dev)
+        else:
+            x = content.clone()
+        history: list[dict] = []
+        coarse_steps = steps // 2 if multiscale else 0
+        fine_steps = steps - coarse_steps
+        kw = dict(style_weight=style_weight, content_weight=content_weight,
+                  tv_weight=tv_weight)
+
+        def emit(t):
+            if on_partial is not None:
+                if t.shape[-2:] != content.shape[-2:]:
+                    t = F.interpolate(t, size=content.shape[-2:], mode="bilinear")
+                on_partial(_util.to_numpy(t))
+
+        full_loss = StyleLoss(net, content, style, **kw)
+        with torch.inference_mode():
+            start = [float(v) for v in full_loss(x)]
+        if coarse_steps:
+            # half size: a quarter of the work per iteration finds the large-scale
+            # arrangement; the full-size run then only refines it
+            def half(t):
+                return F.interpolate(t, scale_factor=0.5, mode="bilinear",
+                                     antialias=True).contiguous(memory_format=cl)
+
+            coarse = StyleLoss(net, half(content), half(style), **kw)
+            xs = _optimise(coarse, half(x), coarse_steps, optimizer, ctx, 0, steps,
+                           partial_every, emit, history)
+            x = F.interpolate(xs, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
+        x = _optimise(full_loss, x, fine_steps, optimizer, ctx, coarse_steps, steps,
+                      partial_every, emit, history)
+        return {"image": _util.to_numpy(x),
+                "start": dict(zip(("total", "style", "content"), start, strict=True)),
+                "history": history}
+
+    return run_on_device(work, ctx, device)
+
+
+@register_op("style_transfer", title="Style transfer", category="AI", heavy=True, ai=True,
+             preview=False)
+def style_transfer(
+    image: np.ndarray, *,
+    style: Annotated[str, Kind("path", "image file of the painting")] = "",
+    size: Annotated[int, Range(32, 2048, ui=(64, 768))] = 384,
+    steps: Annotated[int, Range(1, 1000, ui=(1, 300))] = 80,
+    style_weight: Annotated[float, Range(0.0, 1e9, ui=(1e4, 1e7))] = 1e6,
+    content_weight: Annotated[float, Range(0.0, 1e3, ui=(0.0, 10.0))] = 1.0,
+    tv_weight: Annotated[float, Range(0.0, 1e3, ui=(0.0, 10.0))] = 0.0,
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs",
+    init: Literal["content", "noise"] = "content",
+    seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
+    multiscale: bool = False,
+    ctx: OpContext = null_context(),
+) -> np.ndarray:
+    """Repaint the photo in the style of a painting (Gatys et al.).
+
+    Parameters
+    ----------
+    style : str
+        Path of the style image (a painting). The editor passes an open image
+        through :func:`stylize_image` instead.
+    size : int
+        Working size: the longer side the optimisation runs at (the result is
+        enlarged back to the photo's size). The style image is scaled to the
+        same longer side.
+    steps : int
+        Optimiser iterations.
+    style_weight : float
+        Weight of the Gram-matrix (style) loss.
+    content_weight : float
+        Weight of the relu4_2 (content) loss.
+    tv_weight : float
+        Weight of the total-variation smoothness loss.
+    optimizer : {"lbfgs", "adam"}
+        L-BFGS converges in far fewer iterations; Adam is steadier on a GPU.
+    init : {"content", "noise"}
+        Start from the photo or from uniform noise (seeded).
+    seed : int
+        Seed of the noise start (same seed, same result on the CPU).
+    multiscale : bool
+        Spend half of the iterations at half size first (faster for the same loss).
+
+    Returns
+    -------
+    ndarray
+        The stylised image, same size and dtype. ``ctx.extras["losses"]`` has
+        the loss history, ``ctx.extras["start"]`` the starting losses.
+
+    References
+    ----------
+    .. [1] L. Gatys, A. Ecker, M. Bethge, "Image Style Transfer Using
+       Convolutional Neural Networks", CVPR 2016.
+    """
+    params = dict(size=size, steps=steps, style_weight=style_weight,
+                  content_weight=content_weight, tv_weight=tv_weight, optimizer=optimizer,
+                  init=init, seed=seed, multiscale=multiscale)
+    return stylize_image(image, _util.read_image(style), ctx=ctx, **params)
+
+
+def stylize_image(image: np.ndarray, style_image: np.ndarray, *, size: int = 384,
+                  steps: int = 80, style_weight: float = 1e6, content_weight: float = 1.0,
+                  tv_weight: float = 0.0, optimizer: str = "lbfgs", init: str = "content",
+                  seed: int = 0, multiscale: bool = False, ctx: OpContext | None = None
+                  ) -> np.ndarray:
+    """:func:`style_transfer` with the style given as an image array (an open document)."""
+    ctx = ctx or null_context()
+    try:
+        from editor.core.image import check_image
+
+        check_image(style_image)
+    except ValueError as e:
+        raise OpError(f"style image: {e}") from None
+    content = _util.at_working_size(image, size, ctx, "style transfer")
+    sw, sh = _util.working_size(style_image.shape, size)
+    style_rgb = _util.resize_float(_util.rgb_float(style_image), sw, sh)
+    fh, fw = image.shape[:2]
+
+    def finish(rgb):
+        return _util.like_input(_util.resize_float(rgb, fw, fh), image)
+
+    result = stylize_rgb(content, style_rgb, steps=steps, style_weight=style_weight,
+                         content_weight=content_weight, tv_weight=tv_weight,
+                         optimizer=optimizer, init=init, seed=seed, multiscale=multiscale,
+                         ctx=ctx, on_partial=lambda rgb: ctx.emit_partial(finish(rgb)),
+                         partial_every=max(1, min(10, steps // 8)))
+    ctx.extras["losses"] = result["history"]
+    ctx.extras["start"] = result["start"]
+    return finish(result["image"])

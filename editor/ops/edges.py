@@ -1,0 +1,193 @@
+"""Edge detectors: Sobel, Prewitt, Laplacian and Canny.
+
+Output policy (besides the border/dtype/alpha policy of :mod:`editor.ops.filters`):
+edges are computed on luma, OpenCV's RGB-to-gray (ITU-R BT.601 weights 0.299,
+0.587, 0.114, rounded to whole levels; fast, and the weights hardly matter for
+edges). The result is an edge-strength image of the input's shape and dtype: gray
+in, gray out; RGB in, three equal channels out. Derivative kernels are scaled so
+that a sharp step of ``h`` levels gives a strength of ``h`` (Sobel / 4,
+Prewitt / 3, the 4-neighbour Laplacian as is); strengths are absolute values,
+rounded and clipped to the dtype's range. Canny gives 0 or the maximum value.
+
+References
+----------
+Gonzalez & Woods, *Digital Image Processing*, 4th ed., sec. 10.2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import cv2
+import numpy as np
+
+from editor.core.context import OpContext, null_context
+from editor.core.image import max_value
+from editor.ops.filters import BORDER, gaussian_ksize
+from editor.ops.registry import ParamError, Range, register_op
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """Gray (H, W) of the same dtype: BT.601 luma of RGB, gray returned as is."""
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def _strength_image(strength: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Float strengths -> rounded, clipped image shaped and typed like ``like``."""
+    if like.dtype == np.uint8:
+        gray = cv2.convertScaleAbs(strength)  # |x|, rounded, saturated: one pass
+    else:
+        top = float(max_value(like.dtype))
+        gray = cv2.min(cv2.absdiff(strength, 0.0) + 0.5, top).astype(like.dtype)
+    gray = gray.reshape(like.shape[:2])
+    if like.ndim == 3:
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    return gray
+
+
+def _derivatives(gray: np.ndarray, kx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Correlate with ``kx`` and its transpose; float32 results."""
+    gx = cv2.filter2D(gray, cv2.CV_32F, kx, borderType=BORDER)
+    gy = cv2.filter2D(gray, cv2.CV_32F, np.ascontiguousarray(kx.T), borderType=BORDER)
+    return gx, gy
+
+
+@register_op("sobel", title="Sobel", category="Edges")
+def sobel(
+    image: np.ndarray, *,
+    direction: Literal["magnitude", "x", "y"] = "magnitude",
+    ctx: OpContext = null_context(),
+) -> np.ndarray:
+    """Gradient strength from the 3x3 Sobel operator (divided by 4).
+
+    Parameters
+    ----------
+    direction : {"magnitude", "x", "y"}
+        ``"x"``: ``|dI/dx|`` (vertical edges), ``"y"``: ``|dI/dy|`` (horizontal
+        edges), ``"magnitude"``: ``sqrt(dx^2 + dy^2)``.
+
+    Returns
+    -------
+    ndarray
+        Edge strength, same shape and dtype (see the module's output policy).
+
+    References
+    ----------
+    I. Sobel and G. Feldman, "A 3x3 isotropic gradient operator", 1968.
+    """
+    gray = luma(image)
+    if direction == "x":
+        g = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, scale=0.25, borderType=BORDER)
+    elif direction == "y":
+        g = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, scale=0.25, borderType=BORDER)
+    else:
+        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, scale=0.25, borderType=BORDER)
+        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, scale=0.25, borderType=BORDER)
+        g = cv2.magnitude(gx, gy)
+    return _strength_image(g, image)
+
+
+@register_op("prewitt", title="Prewitt", category="Edges")
+def prewitt(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray:
+    """Gradient magnitude from the 3x3 Prewitt operator (divided by 3).
+
+    Returns
+    -------
+    ndarray
+        Edge strength, same shape and dtype (see the module's output policy).
+
+    References
+    ----------
+    J. M. S. Prewitt, "Object enhancement and extraction", 1970.
+    """
+    kx = np.array([[-1, 0, 1]] * 3, np.float32) / 3
+    gx, gy = _derivatives(luma(image), kx)
+    return _strength_image(cv2.magnitude(gx, gy), image)
+
+
+@register_op("laplacian", title="Laplacian", category="Edges")
+def laplacian(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray:
+    """Absolute 4-neighbour Laplacian ``|I(x+1) + I(x-1) + I(y+1) + I(y-1) - 4 I|``.
+
+    Returns
+    -------
+    ndarray
+        Edge strength, same shape and dtype (see the module's output policy); both
+        sides of an edge light up, and noise is amplified (second derivative).
+    """
+    lap = cv2.Laplacian(luma(image), cv2.CV_32F, ksize=1, borderType=BORDER)
+    return _strength_image(lap, image)
+
+
+#: Canny works on luma in 1/16 levels (int16).
+_CANNY_SUBLEVELS = 16
+
+
+@register_op("canny", title="Canny edges", category="Edges", heavy=True)
+def canny(
+    image: np.ndarray, *,
+    sigma: Annotated[float, Range(0.0, 20.0, ui=(0.0, 6.0), unit="px", step=0.1)] = 1.5,
+    low: Annotated[float, Range(0.0, 255.0, ui=(0.0, 60.0), step=0.5)] = 8.0,
+    high: Annotated[float, Range(0.0, 255.0, ui=(0.0, 100.0), step=0.5)] = 20.0,
+    ctx: OpContext = null_context(),
+) -> np.ndarray:
+    """Thin, connected edges: Gaussian smoothing, gradient, non-maximum suppression,
+    hysteresis.
+
+    The gradient is the Sobel / 4 gradient of the smoothed luma in 8-bit levels (a
+    sharp step of ``h`` levels has strength ``h``; smoothing lowers it). Pixels that
+    are local maxima along the gradient and stronger than ``high`` are edges, and so
+    are those stronger than ``low`` connected (8-neighbours) to one. In
+    scikit-image's units (Sobel of a [0, 1] image) the thresholds are
+    ``low * 4 / 255`` and ``high * 4 / 255``.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian smoothing, pixels (0: none).
+    low : float
+        Lower hysteresis threshold, 8-bit levels.
+    high : float
+        Upper hysteresis threshold, 8-bit levels (at least ``low``).
+
+    Returns
+    -------
+    ndarray
+        0 / maximum-value edge map, same shape and dtype (RGB: three equal channels).
+
+    References
+    ----------
+    J. Canny, "A computational approach to edge detection", IEEE PAMI 8(6), 1986.
+    """
+    if high < low:
+        raise ParamError(f"canny: high ({high:g}) must be at least low ({low:g})")
+    ctx.report(0.0, "Canny: luma")
+    gray = luma(image)
+    # Fixed point: luma in 1/16 levels as int16 (<= 4080), so the blur keeps
+    # sub-level precision (an 8-bit blur rounds to whole levels and moved edges:
+    # F1 against scikit-image fell from 0.85 to 0.75 on the cat photo) while the
+    # Sobel stays in fast int16: |dx| <= 4 * 4080 fits. Same edges as a float32
+    # pipeline, in half the time.
+    if image.dtype == np.uint8:
+        fixed = gray.astype(np.int16) * np.int16(_CANNY_SUBLEVELS)
+    else:
+        factor = _CANNY_SUBLEVELS * 255.0 / max_value(image.dtype)
+        fixed = (gray.astype(np.float32) * np.float32(factor) + 0.5).astype(np.int16)
+    if sigma >= 0.05:
+        k = gaussian_ksize(sigma, np.uint8)
+        fixed = cv2.GaussianBlur(fixed, (k, k), sigma, borderType=BORDER)
+    ctx.report(0.4, "Canny: gradient")
+    dx = cv2.Sobel(fixed, cv2.CV_16S, 1, 0, ksize=3, borderType=BORDER)
+    dy = cv2.Sobel(fixed, cv2.CV_16S, 0, 1, ksize=3, borderType=BORDER)
+    ctx.report(0.6, "Canny: edges")
+    # Sobel of 1/16 levels = 4 * 16 = 64 times our strength (Sobel / 4 in levels)
+    scale = 4.0 * _CANNY_SUBLEVELS
+    edges = cv2.Canny(dx, dy, low * scale, high * scale, L2gradient=True)
+    ctx.report(0.95, "Canny: edges")
+    if image.dtype != np.uint8:
+        edges = edges.astype(image.dtype) * np.array(257, image.dtype)
+    if image.ndim == 3:
+        return cv2.cvtColor(edges, cv2.COLOR_GRAY2RGB)
+    return edges

@@ -1,0 +1,51 @@
+"""Start the GUI: ``run_app(paths)`` is what ``convolve`` and ``convolve PHOTO`` call.
+
+Keeps torch (and the op modules) out of the start-up import graph: the window
+is shown first, the op registry loads on a worker thread afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+_T0 = time.perf_counter()
+
+
+def run_app(paths: list[str] | None = None) -> int:
+    """Create the application, show the main window (opening ``paths[0]``), run it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from editor.ui.errors import install_excepthook, setup_logging
+    from editor.ui.main_window import MainWindow
+    from editor.ui.style import apply_dark_theme
+
+    setup_logging()
+    # torch.optim imports torch._dynamo, which imports triton; in a process that has
+    # loaded Mesa's LLVM for Qt (Xvfb, many Linux desktops) triton's own LLVM crashes
+    # in its static initialisers. The editor never compiles kernels, so hide triton.
+    sys.modules.setdefault("triton", None)
+    # workers hold the GIL only between NumPy/OpenCV calls; a short switch
+    # interval lets the GUI thread take it back within a millisecond
+    sys.setswitchinterval(0.001)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Convolve")
+    app.setOrganizationName("Convolve")
+    app.setApplicationDisplayName("Convolve")
+    apply_dark_theme(app)
+    window = MainWindow()
+    install_excepthook(lambda text: window._error(text))
+    window.show()
+    if os.environ.get("CONVOLVE_STARTUP_TIMING"):
+        print(f"window shown after {time.perf_counter() - _T0:.3f} s", flush=True)
+    if paths:
+        QTimer.singleShot(0, lambda: window.open_path(os.path.abspath(paths[0])))
+    else:
+        QTimer.singleShot(200, window.offer_recovery)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(run_app(sys.argv[1:]))

@@ -1,0 +1,389 @@
+"""The image canvas: zoom, pan, pixel readout, live preview and before/after.
+
+The canvas only paints. Display buffers arrive ready from the lanes (4 bytes
+per pixel in Qt's native order, plus a pyramid of halved levels); painting
+draws just the visible part of the level nearest the zoom, so a 12 MP photo
+pans as smoothly as a small one and no pixel conversion runs on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QWidget
+
+from editor.workers.render import PreviewResult, Rendered, ViewRequest
+
+ZOOM_MIN, ZOOM_MAX = 0.01, 32.0
+ZOOM_STEP = 1.25
+BACKGROUND = QColor(38, 38, 40)
+DIVIDER_GRAB = 8  # px either side of the split divider that start a divider drag
+
+
+def qimage(buf: np.ndarray, alpha: bool) -> QImage:
+    """Wrap a BGRA buffer without copying (the caller keeps ``buf`` alive)."""
+    h, w = buf.shape[:2]
+    fmt = QImage.Format.Format_ARGB32_Premultiplied if alpha else QImage.Format.Format_RGB32
+    return QImage(buf.data, w, h, buf.strides[0], fmt)
+
+
+class _Levels:
+    """QImages over a rendering's pyramid, with the arrays they borrow."""
+
+    def __init__(self, levels: list[np.ndarray], alpha: bool, width: int, height: int) -> None:
+        self.arrays = levels
+        self.images = [qimage(a, alpha) for a in levels]
+        self.alpha = alpha
+        self.width, self.height = width, height
+
+
+def _checker() -> QBrush:
+    tile = QPixmap(16, 16)
+    tile.fill(QColor(200, 200, 200))
+    p = QPainter(tile)
+    p.fillRect(0, 0, 8, 8, QColor(150, 150, 150))
+    p.fillRect(8, 8, 8, 8, QColor(150, 150, 150))
+    p.end()
+    return QBrush(tile)
+
+
+class Canvas(QWidget):
+    """Paints the current state, an optional preview over it, and the original."""
+
+    pixelHovered = Signal(int, int)  # image coordinates, (-1, -1) when outside
+    zoomChanged = Signal(float)
+    viewChanged = Signal()  # visible region or zoom changed (previews follow it)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(False)  # the main window takes file drops
+        self.setMinimumSize(200, 150)
+        self._current: _Levels | None = None
+        self._original: _Levels | None = None
+        self._preview: PreviewResult | None = None
+        self._preview_img: QImage | None = None
+        self.points: np.ndarray | None = None
+        self.zoom = 1.0
+        self.center = QPointF(0, 0)  # image point at the widget centre
+        self.fit_mode = True
+        self.split = False
+        self.split_pos = 0.5  # divider position as a fraction of the width
+        self.show_before = False  # held key: the original everywhere
+        self._drag: str | None = None
+        self._drag_start = QPointF()
+        self._drag_center = QPointF()
+        self._space = False
+        self._checker = _checker()
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(60)
+        self._view_timer.timeout.connect(self.viewChanged)
+
+    # -- content ------------------------------------------------------------------
+    def set_rendered(self, r: Rendered | None) -> None:
+        """Show a committed state (keeps zoom and pan unless the size changed)."""
+        old = self._current
+        self._current = None if r is None else _Levels(r.levels, r.alpha, r.width, r.height)
+        if r is not None and (old is None or (old.width, old.height) != (r.width, r.height)):
+            if old is None or self.fit_mode:
+                self.fit()
+            else:
+                self._clamp()
+        self.update()
+
+    def set_original(self, r: Rendered | None) -> None:
+        self._original = None if r is None else _Levels(r.levels, r.alpha, r.width, r.height)
+        if r is not None and self._current is None:
+            self.fit()
+        self.update()
+
+    def set_preview(self, result: PreviewResult | None) -> None:
+        self._preview = result
+        self._preview_img = None if result is None else qimage(result.buffer, result.alpha)
+        self.update()
+
+    def set_points(self, points) -> None:
+        """Markers for side outputs such as detected corners (``(N, 2)`` x, y)."""
+        self.points = None if points is None else np.asarray(points, float).reshape(-1, 2)
+        self.update()
+
+    def image_size(self) -> tuple[int, int] | None:
+        c = self._current or self._original
+        return None if c is None else (c.width, c.height)
+
+    def has_preview(self) -> bool:
+        return self._preview is not None
+
+    # -- view ---------------------------------------------------------------------------
+    def fit_zoom(self) -> float:
+        size = self.image_size()
+        if size is None:
+            return 1.0
+        w, h = size
+        return max(ZOOM_MIN, min((self.width() - 16) / w, (self.height() - 16) / h))
+
+    def fit(self) -> None:
+        """Whole image in view (Ctrl+0)."""
+        size = self.image_size()
+        self.fit_mode = True
+        if size is not None:
+            self.zoom = self.fit_zoom()
+            self.center = QPointF(size[0] / 2, size[1] / 2)
+        self._view_moved()
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom keeping the image point under ``anchor`` (widget coords) in place."""
+        zoom = min(ZOOM_MAX, max(ZOOM_MIN, zoom))
+        anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
+        before = self.to_image(anchor)
+        self.zoom = zoom
+        self.fit_mode = False
+        after = self.to_image(anchor)
+        self.center += before - after
+        self._clamp()
+        self._view_moved()
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        """100 % (Ctrl+1)."""
+        self.set_zoom(1.0)
+
+    def to_image(self, pt: QPointF) -> QPointF:
+        return QPointF((pt.x() - self.width() / 2) / self.zoom + self.center.x(),
+                       (pt.y() - self.height() / 2) / self.zoom + self.center.y())
+
+    def to_widget(self, pt: QPointF) -> QPointF:
+        return QPointF((pt.x() - self.center.x()) * self.zoom + self.width() / 2,
+                       (pt.y() - self.center.y()) * self.zoom + self.height() / 2)
+
+    def visible_rect(self) -> tuple[int, int, int, int]:
+        """Visible part of the image, ``(x0, y0, x1, y1)`` in image pixels."""
+        size = self.image_size() or (1, 1)
+        tl = self.to_image(QPointF(0, 0))
+        br = self.to_image(QPointF(self.width(), self.height()))
+        x0 = max(0, math.floor(tl.x()))
+        y0 = max(0, math.floor(tl.y()))
+        x1 = min(size[0], math.ceil(br.x()))
+        y1 = min(size[1], math.ceil(br.y()))
+        return (x0, y0, max(x0, x1), max(y0, y1))
+
+    def view_request(self) -> ViewRequest | None:
+        """What previews should compute (see :class:`ViewRequest`)."""
+        if self.image_size() is None:
+            return None
+        return ViewRequest(self.visible_rect(), self.zoom, (self.width(), self.height()))
+
+    def _clamp(self) -> None:
+        size = self.image_size()
+        if size is None:
+            return
+        w, h = size
+        self.center = QPointF(min(max(self.center.x(), 0), w), min(max(self.center.y(), 0), h))
+
+    def _view_moved(self) -> None:
+        self.zoomChanged.emit(self.zoom)
+        self._view_timer.start()
+        self.update()
+
+    # -- painting -------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), BACKGROUND)
+        if self._current is None and self._original is None:
+            return
+        before_all = self.show_before and self._original is not None
+        if self._preview is not None and self._preview.region is None and not before_all:
+            self._paint_replacement(p)
+        elif before_all:
+            self._paint_levels(p, self._original)
+        elif self.split and self._original is not None:
+            x = round(self.width() * self.split_pos)
+            p.save()
+            p.setClipRect(0, 0, x, self.height())
+            self._paint_levels(p, self._original)
+            p.restore()
+            p.save()
+            p.setClipRect(x, 0, self.width() - x, self.height())
+            self._paint_current(p)
+            p.restore()
+            self._paint_divider(p, x)
+        else:
+            self._paint_current(p)
+        if self.points is not None and len(self.points) and not before_all:
+            self._paint_points(p)
+        if before_all:
+            self._label(p, QPointF(12, 12), "Original")
+        p.end()
+
+    def _paint_current(self, p: QPainter) -> None:
+        if self._current is not None:
+            self._paint_levels(p, self._current)
+        pr, img = self._preview, self._preview_img
+        if pr is not None and img is not None and pr.region is not None:
+            x0, y0, x1, y1 = pr.region
+            target = QRectF(self.to_widget(QPointF(x0, y0)), self.to_widget(QPointF(x1, y1)))
+            ratio = target.width() / max(1, img.width())
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, ratio < 3)
+            p.drawImage(target, img, QRectF(0, 0, img.width(), img.height()))
+
+    def _paint_levels(self, p: QPainter, lv: _Levels) -> None:
+        w, h = lv.width, lv.height
+        tl, br = self.to_widget(QPointF(0, 0)), self.to_widget(QPointF(w, h))
+        image_rect = QRectF(tl, br)
+        if lv.alpha:
+            p.fillRect(image_rect.intersected(QRectF(self.rect())), self._checker)
+        x0, y0, x1, y1 = self.visible_rect()
+        if x1 <= x0 or y1 <= y0:
+            return
+        # the level whose resolution is just above the screen's: at most 2x downscale
+        k = 0 if self.zoom >= 1 else min(len(lv.images) - 1, int(math.log2(1 / self.zoom)))
+        img = lv.images[k]
+        sx, sy = img.width() / w, img.height() / h
+        source = QRectF(x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy)
+        target = QRectF(self.to_widget(QPointF(x0, y0)), self.to_widget(QPointF(x1, y1)))
+        # smooth when shrinking or mildly enlarging; crisp pixels when zoomed far in
+        scale = self.zoom * (1 << k)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale != 1 and scale < 3)
+        p.drawImage(target, img, source)
+
+    def _paint_replacement(self, p: QPainter) -> None:
+        """A geometry-changing preview, fitted to the view."""
+        img = self._preview_img
+        z = min((self.width() - 16) / img.width(), (self.height() - 16) / img.height())
+        w, h = img.width() * z, img.height() * z
+        target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+        if self._preview.alpha:
+            p.fillRect(target, self._checker)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.drawImage(target, img, QRectF(img.rect()))
+        self._label(p, QPointF(12, 12), "Preview")
+
+    def _paint_divider(self, p: QPainter, x: int) -> None:
+        p.setPen(QPen(QColor(255, 255, 255, 220), 2))
+        p.drawLine(x, 0, x, self.height())
+        p.setBrush(QColor(255, 255, 255, 230))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawEllipse(QPointF(x, self.height() / 2), 9, 9)
+        self._label(p, QPointF(max(12, x - 80), 12), "Before")
+        self._label(p, QPointF(x + 12, 12), "After")
+
+    def _paint_points(self, p: QPainter) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(QPen(QColor(255, 60, 60), 1.5))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        x0, y0, x1, y1 = self.visible_rect()
+        pts = self.points
+        inside = (pts[:, 0] >= x0) & (pts[:, 0] < x1) & (pts[:, 1] >= y0) & (pts[:, 1] < y1)
+        for x, y in pts[inside][:5000]:
+            c = self.to_widget(QPointF(x + 0.5, y + 0.5))
+            p.drawEllipse(c, 4, 4)
+
+    def _label(self, p: QPainter, at: QPointF, text: str) -> None:
+        fm = p.fontMetrics()
+        r = QRectF(at.x(), at.y(), fm.horizontalAdvance(text) + 12, fm.height() + 6)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 150))
+        p.drawRoundedRect(r, 4, 4)
+        p.setPen(QColor(235, 235, 235))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
+
+    # -- input ------------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        if self.fit_mode:
+            self.fit()
+        else:
+            self._view_moved()
+        super().resizeEvent(event)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.set_zoom(self.zoom * ZOOM_STEP ** steps, event.position())
+        event.accept()
+
+    def _near_divider(self, x: float) -> bool:
+        return self.split and abs(x - self.width() * self.split_pos) <= DIVIDER_GRAB
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        pos = event.position()
+        if event.button() == Qt.MouseButton.LeftButton and self._near_divider(pos.x()) \
+                and not self._space:
+            self._drag = "divider"
+        elif event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
+            self._drag = "pan"
+            self._drag_start = pos
+            self._drag_center = QPointF(self.center)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        pos = event.position()
+        if self._drag == "divider":
+            self.split_pos = min(0.98, max(0.02, pos.x() / max(1, self.width())))
+            self.update()
+        elif self._drag == "pan":
+            delta = (pos - self._drag_start) / self.zoom
+            self.center = self._drag_center - delta
+            self.fit_mode = False
+            self._clamp()
+            self._view_moved()
+        else:
+            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(pos.x())
+                           else Qt.CursorShape.OpenHandCursor if self._space
+                           else Qt.CursorShape.CrossCursor)
+        pt = self.to_image(pos)
+        size = self.image_size()
+        if size and 0 <= pt.x() < size[0] and 0 <= pt.y() < size[1]:
+            self.pixelHovered.emit(int(pt.x()), int(pt.y()))
+        else:
+            self.pixelHovered.emit(-1, -1)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        self._drag = None
+        self.setCursor(Qt.CursorShape.OpenHandCursor if self._space
+                       else Qt.CursorShape.CrossCursor)
+        event.accept()
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self.pixelHovered.emit(-1, -1)
+        super().leaveEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.isAutoRepeat():
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Space:
+            self._space = True
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+        elif event.key() == Qt.Key.Key_Backslash:
+            self.show_before = True
+            self.update()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.isAutoRepeat():
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Space:
+            self._space = False
+            self.setCursor(Qt.CursorShape.CrossCursor)
+        elif event.key() == Qt.Key.Key_Backslash:
+            self.show_before = False
+            self.update()
+        else:
+            super().keyReleaseEvent(event)
+            return
+        event.accept()

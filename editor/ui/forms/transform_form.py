@@ -1,0 +1,293 @@
+"""The Transform form of the ``affine`` op: compose a matrix from simple controls.
+
+Scale, rotation, shear, reflection and translation are composed into one 3x3
+homogeneous matrix (:func:`editor.ops.geometry.compose_transform`), shown live, and
+handed to ``affine`` as ``{"matrix": [9 floats], "interpolation": ...}`` so the image
+is resampled once, however many controls were moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.ops.geometry import compose_transform, decompose_transform
+from editor.ops.registry import OpSpec
+from editor.ui.forms import register_form
+
+THROTTLE_MS = 30
+
+DEFAULTS = dict(scale_x=1.0, scale_y=1.0, angle=0.0, shear_x=0.0, shear_y=0.0,
+                reflect_h=False, reflect_v=False, dx=0.0, dy=0.0)
+
+
+@register_form("affine")
+class TransformForm(QWidget):
+    """Scale / rotate / shear / reflect / translate, composed into one matrix."""
+
+    paramsChanged = Signal(dict)
+    paramsCommitted = Signal(dict)
+
+    def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self._size = (1, 1)  # (width, height) of the document: sets the pivot
+        self._has_image = False
+
+        def spin(lo, hi, step, decimals, suffix="", name=""):
+            s = QDoubleSpinBox()
+            s.setRange(lo, hi)
+            s.setSingleStep(step)
+            s.setDecimals(decimals)
+            s.setKeyboardTracking(False)
+            if suffix:
+                s.setSuffix(suffix)
+            s.setObjectName(name)
+            s.valueChanged.connect(self._changed)
+            s.editingFinished.connect(self._commit)
+            return s
+
+        self.scale_x = spin(0.01, 10.0, 0.05, 3, "×", "scale_x")
+        self.scale_y = spin(0.01, 10.0, 0.05, 3, "×", "scale_y")
+        self.uniform = QCheckBox("uniform")
+        self.uniform.setObjectName("uniform")
+        self.uniform.setToolTip("Keep scale y equal to scale x")
+        self.uniform.toggled.connect(self._uniform_toggled)
+        self.scale_x.valueChanged.connect(self._follow_uniform)
+        self.angle = spin(-360.0, 360.0, 1.0, 2, "°", "angle")
+        self.angle.setToolTip("Counter-clockwise, degrees")
+        self.angle_slider = QSlider(Qt.Orientation.Horizontal)
+        self.angle_slider.setObjectName("angle_slider")
+        self.angle_slider.setRange(-1800, 1800)  # tenths of a degree
+        self.angle_slider.valueChanged.connect(self._angle_slid)
+        self.angle_slider.sliderReleased.connect(self._commit)
+        self.angle.valueChanged.connect(self._angle_typed)
+        self.shear_x = spin(-4.0, 4.0, 0.05, 3, "", "shear_x")
+        self.shear_x.setToolTip("x' = x + shear x · y")
+        self.shear_y = spin(-4.0, 4.0, 0.05, 3, "", "shear_y")
+        self.shear_y.setToolTip("y' = y + shear y · x")
+        self.reflect_h = QCheckBox("left ↔ right")
+        self.reflect_h.setObjectName("reflect_h")
+        self.reflect_v = QCheckBox("top ↕ bottom")
+        self.reflect_v.setObjectName("reflect_v")
+        for box in (self.reflect_h, self.reflect_v):
+            box.toggled.connect(self._changed_and_commit)
+        self.dx = spin(-100_000, 100_000, 1.0, 1, " px", "dx")
+        self.dy = spin(-100_000, 100_000, 1.0, 1, " px", "dy")
+        self.interpolation = QComboBox()
+        self.interpolation.setObjectName("interpolation")
+        for choice in self.spec.param("interpolation").choices:
+            self.interpolation.addItem(choice, choice)
+        self.interpolation.currentIndexChanged.connect(self._changed_and_commit)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.addRow("Scale x, y", _row(self.scale_x, self.scale_y, self.uniform))
+        form.addRow("Rotation", _row(self.angle_slider, self.angle, stretch_first=True))
+        form.addRow("Shear x, y", _row(self.shear_x, self.shear_y))
+        form.addRow("Reflect", _row(self.reflect_h, self.reflect_v))
+        form.addRow("Translate x, y", _row(self.dx, self.dy))
+        form.addRow("Interpolation", self.interpolation)
+
+        # -- the matrix, live ------------------------------------------------------
+        box = QGroupBox("Matrix (input → output pixel positions)")
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.cells: list[QLabel] = []
+        for i in range(9):
+            cell = QLabel()
+            cell.setFont(mono)
+            cell.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            cell.setObjectName(f"m{i // 3}{i % 3}")
+            cell.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            grid.addWidget(cell, i // 3, i % 3)
+            self.cells.append(cell)
+        frame = QFrame()
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        frame.setLayout(grid)
+        self.order = QLabel("M = T · R · Sh · S · F about the pivot:\n"
+                            "reflect first, then scale, shear, rotate; translate last.")
+        self.order.setWordWrap(True)
+        self.pivot = QLabel()
+        self.pivot.setObjectName("pivot")
+        self.pivot.setEnabled(False)
+        inner = QVBoxLayout(box)
+        inner.addWidget(frame)
+        inner.addWidget(self.order)
+        inner.addWidget(self.pivot)
+
+        reset = QPushButton("Reset")
+        reset.setObjectName("reset")
+        reset.clicked.connect(self._reset_and_commit)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(box)
+        layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(THROTTLE_MS)
+        self._timer.timeout.connect(self._emit_changed)
+        self._set_components(DEFAULTS, self.spec.defaults()["interpolation"])
+
+    # -- protocol -------------------------------------------------------------------
+    def components(self) -> dict[str, Any]:
+        """The control values as :func:`compose_transform` keyword arguments."""
+        return dict(scale_x=self.scale_x.value(), scale_y=self.scale_y.value(),
+                    angle=self.angle.value(), shear_x=self.shear_x.value(),
+                    shear_y=self.shear_y.value(), reflect_h=self.reflect_h.isChecked(),
+                    reflect_v=self.reflect_v.isChecked(), dx=self.dx.value(),
+                    dy=self.dy.value())
+
+    def matrix(self) -> np.ndarray:
+        """The composed 3x3 matrix for the current controls and image size."""
+        w, h = self._size
+        return compose_transform(width=w, height=h, **self.components())
+
+    def params(self) -> dict[str, Any]:
+        """``{"matrix": [9 floats], "interpolation": str}`` for the ``affine`` op."""
+        return {"matrix": [float(v) for v in self.matrix().ravel()],
+                "interpolation": self.interpolation.currentData()}
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Show ``params`` (a matrix is decomposed into the controls); emits nothing.
+
+        The decomposition puts all shear in ``shear x`` and all reflection in
+        ``left ↔ right``, which gives the same matrix; a perspective row is dropped.
+        """
+        comps = self.components()
+        if params.get("matrix") is not None:
+            w, h = self._size
+            comps = decompose_transform(params["matrix"], width=w, height=h)
+        self._set_components(comps, params.get("interpolation",
+                                               self.interpolation.currentData()))
+
+    def reset(self) -> None:
+        """Back to the identity; emits ``paramsChanged`` once."""
+        self._set_components(DEFAULTS, self.spec.defaults()["interpolation"])
+        self.uniform.setChecked(False)
+        self._timer.stop()
+        self.paramsChanged.emit(self.params())
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        """The document image: its centre is the pivot. Emits nothing."""
+        self._has_image = image is not None
+        if image is not None:
+            self._size = (int(image.shape[1]), int(image.shape[0]))
+        self._show_matrix()
+
+    # -- internals ------------------------------------------------------------------
+    def _set_components(self, comps: dict[str, Any], interpolation: str) -> None:
+        widgets = (self.scale_x, self.scale_y, self.angle, self.angle_slider, self.shear_x,
+                   self.shear_y, self.reflect_h, self.reflect_v, self.dx, self.dy,
+                   self.interpolation)
+        for wdg in widgets:
+            wdg.blockSignals(True)
+        self.scale_x.setValue(comps["scale_x"])
+        self.scale_y.setValue(comps["scale_y"])
+        self.angle.setValue(comps["angle"])
+        self.angle_slider.setValue(round(_wrap180(comps["angle"]) * 10))
+        self.shear_x.setValue(comps["shear_x"])
+        self.shear_y.setValue(comps["shear_y"])
+        self.reflect_h.setChecked(bool(comps["reflect_h"]))
+        self.reflect_v.setChecked(bool(comps["reflect_v"]))
+        self.dx.setValue(comps["dx"])
+        self.dy.setValue(comps["dy"])
+        self.interpolation.setCurrentIndex(max(0, self.interpolation.findData(interpolation)))
+        for wdg in widgets:
+            wdg.blockSignals(False)
+        self._show_matrix()
+
+    def _show_matrix(self) -> None:
+        m = self.matrix()
+        for cell, v in zip(self.cells, m.ravel(), strict=True):
+            cell.setText(f"{0.0 if abs(v) < 5e-7 else v:11.4f}")
+        w, h = self._size
+        det = float(np.linalg.det(m[:2, :2]))
+        where = (f"pivot: image centre ({(w - 1) / 2:g}, {(h - 1) / 2:g})" if self._has_image
+                 else "pivot: image centre (no image yet)")
+        self.pivot.setText(f"{where}    det = {det:.4g}")
+
+    def _uniform_toggled(self, on: bool) -> None:
+        self.scale_y.setEnabled(not on)
+        if on:
+            self._follow_uniform(self.scale_x.value())
+            self._commit()
+
+    def _follow_uniform(self, value: float) -> None:
+        if self.uniform.isChecked() and self.scale_y.value() != value:
+            self.scale_y.setValue(value)  # its valueChanged runs _changed
+
+    def _angle_slid(self, tenths: int) -> None:
+        self.angle.blockSignals(True)
+        self.angle.setValue(tenths / 10.0)
+        self.angle.blockSignals(False)
+        self._changed()
+        if not self.angle_slider.isSliderDown():  # a click or key, not a drag
+            QTimer.singleShot(0, self._commit)
+
+    def _angle_typed(self, value: float) -> None:
+        self.angle_slider.blockSignals(True)
+        self.angle_slider.setValue(round(_wrap180(value) * 10))
+        self.angle_slider.blockSignals(False)
+
+    def _changed(self, *_: Any) -> None:
+        self._show_matrix()
+        # Throttle, not debounce: the first change starts the clock and the timeout
+        # reads the controls then, so the latest value is always delivered.
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _changed_and_commit(self, *_: Any) -> None:
+        self._changed()
+        self._commit()
+
+    def _emit_changed(self) -> None:
+        self.paramsChanged.emit(self.params())
+
+    def _commit(self) -> None:
+        if self._timer.isActive():
+            self._timer.stop()
+            self.paramsChanged.emit(self.params())
+        self.paramsCommitted.emit(self.params())
+
+    def _reset_and_commit(self) -> None:
+        self.reset()
+        self.paramsCommitted.emit(self.params())
+
+
+def _wrap180(angle: float) -> float:
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:
+    box = QWidget()
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    for i, w in enumerate(widgets):
+        row.addWidget(w, 1 if (stretch_first and i == 0) else 0)
+    if not stretch_first:
+        row.addStretch(1)
+    return box

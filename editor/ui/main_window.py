@@ -1,0 +1,637 @@
+"""The main window: canvas, docks (histogram, tools, history), menus, status bar."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QUndoView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.ui.canvas import Canvas
+from editor.ui.controller import Controller
+from editor.ui.histogram_panel import HistogramPanel
+from editor.ui.tools_dock import ToolsPanel
+
+log = logging.getLogger(__name__)
+
+#: modules that may add docks: each one's ``install(main_window)`` is called at start-up
+PANEL_MODULES = ("editor.ui.ai_panels", "editor.ui.teach")
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+SAMPLE_PHOTO = RESOURCES / "sample-coffee.png"
+MAX_RECENT = 10
+
+
+class WelcomeWidget(QWidget):
+    """Shown when no image is open: Open, the sample photo, recent files."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.window_ = window
+        outer = QVBoxLayout(self)
+        outer.addStretch(2)
+        box = QWidget()
+        box.setMaximumWidth(520)
+        col = QVBoxLayout(box)
+        title = QLabel("Convolve")
+        title.setStyleSheet("font-size: 34px; font-weight: 300; color: #e6e6e6;")
+        sub = QLabel("From classical filters to convolutional networks. "
+                     "Open a photo, or drop one here.")
+        sub.setWordWrap(True)
+        sub.setStyleSheet("color: #9a9a9a; font-size: 14px;")
+        col.addWidget(title)
+        col.addWidget(sub)
+        col.addSpacing(14)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open Image…")
+        self.open_button.setObjectName("primaryButton")
+        self.open_button.clicked.connect(window.open_dialog)
+        self.sample_button = QPushButton("Try the Sample Photo")
+        self.sample_button.clicked.connect(window.open_sample)
+        self.sample_button.setEnabled(SAMPLE_PHOTO.exists())
+        for b in (self.open_button, self.sample_button):
+            b.setMinimumHeight(34)
+            row.addWidget(b)
+        row.addStretch(1)
+        col.addLayout(row)
+        col.addSpacing(16)
+        self.recent_label = QLabel("Recent")
+        self.recent_label.setStyleSheet("color: #8a8a8a; font-weight: 600;")
+        col.addWidget(self.recent_label)
+        self.recent = QListWidget()
+        self.recent.setMaximumHeight(170)
+        def open_item(item) -> None:
+            window.open_path(item.data(Qt.ItemDataRole.UserRole))
+
+        self.recent.itemActivated.connect(open_item)
+        self.recent.itemClicked.connect(open_item)
+        col.addWidget(self.recent)
+        hint = QLabel("Ctrl+O open · Ctrl+Z undo · Ctrl+0 fit · Ctrl+1 100 % · "
+                      "hold \\ to see the original")
+        hint.setStyleSheet("color: #6f6f6f; font-size: 11px;")
+        col.addWidget(hint)
+        h = QHBoxLayout()
+        h.addStretch(1)
+        h.addWidget(box, 3)
+        h.addStretch(1)
+        outer.addLayout(h)
+        outer.addStretch(3)
+
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent.clear()
+        for p in paths:
+            self.recent.addItem(Path(p).name + "   —   " + str(Path(p).parent))
+            self.recent.item(self.recent.count() - 1).setData(Qt.ItemDataRole.UserRole, p)
+        self.recent.setVisible(bool(paths))
+        self.recent_label.setVisible(bool(paths))
+
+
+class MainWindow(QMainWindow):
+    """Convolve's main window. ``controller`` is the API other panels use."""
+
+    def __init__(self, settings: QSettings | None = None, controller: Controller | None = None,
+                 load_registry: bool = True, install_panels: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("Convolve")
+        self.setObjectName("ConvolveMainWindow")
+        self.settings = settings or QSettings("Convolve", "Convolve")
+        self.controller = controller or Controller(self)
+        self.last_error = ""
+        self.panels: dict[str, QDockWidget] = {}
+        self.registry_loaded = False
+        self._confirm = None  # tests replace the unsaved-changes prompt
+        self.canvas = Canvas()
+        self.controller.view_provider = self.canvas.view_request
+        self.welcome = WelcomeWidget(self)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.canvas)
+        self.setCentralWidget(self.stack)
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+        self._build_docks()
+        self._build_status_bar()
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+        self._update_actions()
+        if install_panels:
+            self._install_panels()
+        if load_registry:
+            QTimer.singleShot(0, self.load_registry)
+
+    # -- construction ---------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.histogram = HistogramPanel(settings=self.settings)
+        self.histogram_dock = self._dock("Histogram", self.histogram, right, "histogramDock")
+        self.tools = ToolsPanel(self.controller)
+        self.tools_dock = self._dock("Tools", self.tools, right, "toolsDock")
+        self.history_view = QUndoView(self.controller.undo_stack)
+        self.history_view.setEmptyLabel("Original")
+        self.history_dock = self._dock("History", self.history_view,
+                                       Qt.DockWidgetArea.LeftDockWidgetArea, "historyDock")
+        self.resizeDocks([self.histogram_dock, self.tools_dock], [290, 600],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.histogram_dock, self.history_dock], [340, 190],
+                         Qt.Orientation.Horizontal)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.pixel_label = QLabel("")
+        self.pixel_label.setMinimumWidth(260)
+        self.zoom_label = QLabel("")
+        self.zoom_label.setMinimumWidth(60)
+        self.device_label = QLabel(self.controller.device_label)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(180)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Cancel the running job (Esc)")
+        self.cancel_button.clicked.connect(self.controller.cancel_jobs)
+        self.progress_label = QLabel("")
+        for w in (self.progress_label, self.progress, self.cancel_button):
+            w.setVisible(False)
+        for w in (self.progress_label, self.progress, self.cancel_button, self.pixel_label,
+                  self.zoom_label, self.device_label):
+            sb.addPermanentWidget(w)
+
+    def _action(self, menu, text: str, slot, shortcut=None, checkable=False) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                a.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                a.setShortcut(QKeySequence(shortcut))
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.open_action = self._action(f, "&Open…", self.open_dialog,
+                                        QKeySequence.StandardKey.Open)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self._action(f, "Open &Sample Photo", self.open_sample)
+        f.addSeparator()
+        self.export_action = self._action(f, "&Export As…", self.export_dialog, "Ctrl+Shift+E")
+        self.save_recipe_action = self._action(f, "Save Re&cipe…", self.save_recipe_dialog)
+        self.apply_recipe_action = self._action(f, "&Apply Recipe…", self.apply_recipe_dialog)
+        f.addSeparator()
+        self.revert_action = self._action(f, "Re&vert", self.revert)
+        self.close_action = self._action(f, "&Close Image", self.close_image, "Ctrl+W")
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        e = mb.addMenu("&Edit")
+        self.undo_action = self.controller.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.controller.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        e.addAction(self.undo_action)
+        e.addAction(self.redo_action)
+        e.addSeparator()
+        self.apply_action = self._action(e, "Apply &Tool", self.tools.apply, "Ctrl+Return")
+        self.cancel_action = self._action(e, "&Cancel Job", self.controller.cancel_jobs, "Esc")
+        v = mb.addMenu("&View")
+        self.zoom_in_action = self._action(v, "Zoom &In", self.canvas.zoom_in,
+                                           ["Ctrl++", "Ctrl+="])
+        self.zoom_out_action = self._action(v, "Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
+        self.fit_action = self._action(v, "&Fit in Window", self.canvas.fit, "Ctrl+0")
+        self.actual_action = self._action(v, "&Actual Size (100 %)", self.canvas.actual_size,
+                                          "Ctrl+1")
+        v.addSeparator()
+        self.split_action = self._action(v, "&Before/After Split", self.set_split, "Ctrl+B",
+                                         checkable=True)
+        hint = QAction("Hold \\ to Show the Original", self)
+        hint.setEnabled(False)
+        v.addAction(hint)
+        self.log_action = self._action(v, "&Logarithmic Histogram", self.histogram.set_log,
+                                       checkable=True)
+        self.log_action.setChecked(self.histogram.log_box.isChecked())
+        self.histogram.log_box.toggled.connect(self.log_action.setChecked)
+        self.window_menu = mb.addMenu("&Window")
+        for dock in (self.histogram_dock, self.tools_dock, self.history_dock):
+            self.window_menu.addAction(dock.toggleViewAction())
+        h = mb.addMenu("&Help")
+        self._action(h, "&About Convolve", self.about)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.documentChanged.connect(self._document_changed)
+        c.renderedChanged.connect(self.canvas.set_rendered)
+        c.originalChanged.connect(self.canvas.set_original)
+        c.previewChanged.connect(self.canvas.set_preview)
+        c.histogramChanged.connect(self.histogram.set_histogram)
+        c.message.connect(self.show_message)
+        c.errorOccurred.connect(self._error)
+        c.busyChanged.connect(self._busy_changed)
+        c.progressChanged.connect(self._progress)
+        c.deviceLabelChanged.connect(self.device_label.setText)
+        c.dirtyChanged.connect(lambda _d: self._update_title())
+        c.extrasChanged.connect(self._extras_changed)
+        c.undo_stack.indexChanged.connect(lambda _i: self._update_actions())
+        self.canvas.pixelHovered.connect(self._pixel_hovered)
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.canvas.viewChanged.connect(c.refresh_preview)
+
+    # -- panels from other modules ---------------------------------------------------
+    def add_panel(self, title: str, widget: QWidget,
+                  area=Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+        """Add a dock (listed in the Window menu); its layout is remembered."""
+        dock = self._dock(title, widget, area, "panel_" + "".join(
+            ch if ch.isalnum() else "_" for ch in title))
+        self.panels[title] = dock
+        self.window_menu.addAction(dock.toggleViewAction())
+        if area == Qt.DockWidgetArea.RightDockWidgetArea:
+            # a tab beside Tools keeps the right column readable
+            self.tabifyDockWidget(self.tools_dock, dock)
+            self.tools_dock.raise_()
+        if self.settings.value("windowState") is not None:
+            self.restoreDockWidget(dock)
+        return dock
+
+    def _install_panels(self) -> None:
+        for name in PANEL_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError as e:
+                if getattr(e, "name", None) not in (name, name.rsplit(".", 1)[0]):
+                    log.warning("panel module %s failed to import: %s", name, e)
+                continue
+            except Exception:  # noqa: BLE001
+                log.exception("panel module %s failed to import", name)
+                continue
+            try:
+                module.install(self)
+            except Exception:  # noqa: BLE001  (a broken panel must not stop the editor)
+                log.exception("panel module %s failed to install", name)
+
+    def load_registry(self, sync: bool = False) -> None:
+        """Import the ops (off the GUI thread unless ``sync``) and fill the tools dock."""
+
+        def load(_ctx=None):
+            from editor.ops import IMPORT_ERRORS, all_ops, categories
+
+            return all_ops(), categories(), dict(IMPORT_ERRORS)
+
+        def done(result):
+            specs, cats, errors = result
+            self.tools.populate(specs, cats)
+            self.registry_loaded = True
+            if errors:
+                log.warning("op modules failed to import: %s", errors)
+                self.show_message(f"{len(errors)} tool module(s) failed to load; "
+                                  f"see {len(specs)} others.")
+
+        if sync:
+            done(load())
+            return
+        # its own thread: the shared lanes may be busy (a panel warming up a model)
+        from editor.workers.lanes import Job
+
+        lane = self.controller.make_lane("registry")
+        lane.jobDone.connect(lambda _job, result: (done(result), lane.stop()))
+        lane.jobFailed.connect(lambda _job, msg: (self._error(f"Tools failed to load: {msg}"),
+                                                  lane.stop()))
+        lane.submit(Job(load, "Loading tools"))
+        self._registry_lane = lane
+
+    # -- files ----------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        from editor.io.formats import open_filter
+
+        start = self.settings.value("lastDir", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open Image", start, open_filter())
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> None:
+        """Open ``path`` (asks first if there are unsaved edits)."""
+        if not self.maybe_discard("open another image"):
+            return
+        self.controller.open_path(str(path), on_done=lambda: self._opened(str(path)))
+
+    def open_sample(self) -> None:
+        if SAMPLE_PHOTO.exists():
+            self.open_path(str(SAMPLE_PHOTO))
+
+    def _opened(self, path: str) -> None:
+        self.add_recent(path)
+        self.settings.setValue("lastDir", str(Path(path).parent))
+
+    def add_recent(self, path: str) -> None:
+        recent = [p for p in self.recent_files() if p != path]
+        recent.insert(0, path)
+        self.settings.setValue("recentFiles", recent[:MAX_RECENT])
+        self._refresh_recent()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = [p for p in self.recent_files() if Path(p).exists()]
+        for p in paths:
+            a = self.recent_menu.addAction(Path(p).name)
+            a.setToolTip(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        if not paths:
+            a = self.recent_menu.addAction("No recent files")
+            a.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear List", self._clear_recent)
+        self.welcome.set_recent(paths)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recentFiles", [])
+        self._refresh_recent()
+
+    def export_dialog(self) -> None:
+        doc = self.controller.document
+        if doc is None:
+            return
+        from editor.ui.export_dialog import ExportDialog
+
+        stem = Path(doc.path).stem if doc.path else "untitled"
+        start = str(Path(self.settings.value("exportDir", doc.directory)) / f"{stem}-edit.jpg")
+        img = doc.image
+        dlg = ExportDialog(start, {"alpha": img.ndim == 3 and img.shape[2] == 4,
+                                   "bits16": img.dtype == np.uint16}, self)
+        if dlg.exec() and dlg.path():
+            self.settings.setValue("exportDir", str(Path(dlg.path()).parent))
+            self.controller.export(dlg.path(), dlg.options())
+
+    def save_recipe_dialog(self) -> None:
+        doc = self.controller.document
+        if doc is None:
+            return
+        stem = Path(doc.path).stem if doc.path else "untitled"
+        path, _ = QFileDialog.getSaveFileName(self, "Save Recipe",
+                                              str(Path(doc.directory) / f"{stem}.recipe.json"),
+                                              "Recipes (*.json)")
+        if path:
+            self.save_recipe(path)
+
+    def save_recipe(self, path: str) -> None:
+        doc = self.controller.document
+        try:
+            Path(path).write_text(self.controller.recipe_json())
+        except OSError as e:
+            self._error(f"Could not write {Path(path).name}: {e.strerror or e}.")
+            return
+        note = "" if doc.replayable() else \
+            " Some steps (painted or AI edits without an op) are not in it."
+        self.show_message(f"Saved recipe with {len(doc.recipe_steps())} steps to "
+                          f"{Path(path).name}.{note}")
+
+    def apply_recipe_dialog(self) -> None:
+        if self.controller.document is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Apply Recipe", "", "Recipes (*.json)")
+        if not path:
+            return
+        try:
+            from editor.core.recipe import Recipe
+
+            recipe = Recipe.load(path)
+        except Exception as e:  # noqa: BLE001  (bad file: one sentence)
+            self._error(f"Could not read the recipe {Path(path).name}: {e}")
+            return
+        self.controller.apply_recipe(recipe, f"Recipe {Path(path).stem}")
+
+    def revert(self) -> None:
+        doc = self.controller.document
+        if doc is None or not doc.path:
+            return
+        if not self.maybe_discard("revert to the saved file"):
+            return
+        self.controller.open_path(doc.path)
+
+    def close_image(self) -> None:
+        if self.controller.document is not None and self.maybe_discard("close the image"):
+            self.controller.close_document()
+
+    def maybe_discard(self, doing: str) -> bool:
+        """True if there are no unsaved edits or the user agrees to lose them."""
+        doc = self.controller.document
+        if doc is None or not doc.dirty:
+            return True
+        if self._confirm is not None:
+            return bool(self._confirm(doing))
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits",
+                          f"{doc.name} has unsaved edits.",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText(f"Export them first, or discard them to {doing}.")
+        export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.exec()
+        if box.clickedButton() is discard:
+            return True
+        if box.clickedButton() is export:
+            self.export_dialog()
+            return not doc.dirty
+        return False
+
+    # -- recovery --------------------------------------------------------------------------
+    def offer_recovery(self, answer=None) -> bool:
+        """Offer to restore edits left by a crashed or killed session.
+
+        ``answer(recovery) -> bool`` replaces the question (tests). Returns True
+        if something was restored.
+        """
+        from editor.core.autosave import pending_recoveries
+
+        found = pending_recoveries(self.controller.autosave.root)
+        if not found:
+            return False
+        rec = found[0]
+        if answer is None:
+            box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved edits?",
+                              f"Convolve stopped while {rec.title} had unsaved edits "
+                              f"({len(rec.steps)} steps).",
+                              QMessageBox.StandardButton.NoButton, self)
+            box.setInformativeText("Restore them now? Discarding deletes the recovery copy.")
+            restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+            box.exec()
+            yes = box.clickedButton() is restore
+        else:
+            yes = bool(answer(rec))
+        if not yes:
+            for r in found:
+                r.discard()
+            return False
+        try:
+            image = rec.load_image()
+        except (OSError, ValueError) as e:
+            self._error(f"The recovery copy of {rec.title} could not be read ({e}).")
+            rec.discard()
+            return False
+        self.controller.open_array(image, path=rec.source, recipe_prefix=rec.steps, dirty=True,
+                                   on_done=lambda: self.show_message(
+                                       f"Restored unsaved edits of {rec.title}."))
+        for r in found:
+            r.discard()
+        return True
+
+    # -- view ------------------------------------------------------------------------------
+    def set_split(self, on: bool) -> None:
+        self.canvas.split = bool(on)
+        if self.split_action.isChecked() != bool(on):
+            self.split_action.setChecked(bool(on))
+        self.canvas.update()
+
+    def show_message(self, text: str, timeout_ms: int = 8000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def _error(self, text: str) -> None:
+        self.last_error = text
+        self.show_message(text, 15000)
+
+    def about(self) -> None:
+        from editor import __version__
+
+        QMessageBox.about(self, "About Convolve",
+                          f"<b>Convolve {__version__}</b><br>An image editor from classical "
+                          "filters to convolutional networks.<br>Sample photo: scikit-image "
+                          "data (CC0).")
+
+    # -- signal handlers ---------------------------------------------------------------------
+    def _document_changed(self) -> None:
+        has = self.controller.document is not None
+        self.stack.setCurrentWidget(self.canvas if has else self.welcome)
+        if has:
+            self.canvas.setFocus()
+        else:
+            self.canvas.set_rendered(None)
+            self.canvas.set_original(None)
+            self.canvas.set_preview(None)
+            self.pixel_label.setText("")
+        self._update_actions()
+        self._update_title()
+
+    def _update_title(self) -> None:
+        doc = self.controller.document
+        if doc is None:
+            self.setWindowTitle("Convolve")
+        else:
+            self.setWindowTitle(f"{doc.name}[*] — Convolve")
+        self.setWindowModified(bool(doc and doc.dirty))
+
+    def _update_actions(self) -> None:
+        has = self.controller.document is not None
+        for a in (self.export_action, self.save_recipe_action, self.apply_recipe_action,
+                  self.close_action, self.zoom_in_action, self.zoom_out_action,
+                  self.fit_action, self.actual_action, self.split_action):
+            a.setEnabled(has)
+        self.revert_action.setEnabled(bool(has and self.controller.document.path))
+
+    def _busy_changed(self, busy: bool, title: str) -> None:
+        for w in (self.progress_label, self.progress, self.cancel_button):
+            w.setVisible(busy)
+        self.progress_label.setText(title)
+        if not busy:
+            self.progress.setValue(0)
+
+    def _progress(self, fraction: float, text: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        if text:
+            self.progress_label.setText(text)
+
+    def _pixel_hovered(self, x: int, y: int) -> None:
+        if x < 0:
+            self.pixel_label.setText("")
+            return
+        value = self.controller.pixel_at(x, y)
+        if value is None:
+            self.pixel_label.setText("")
+            return
+        names = {1: "L", 3: "RGB", 4: "RGBA"}.get(len(value), "")
+        self.pixel_label.setText(f"x {x}  y {y}   {names} "
+                                 + " ".join(str(v) for v in value))
+
+    def _extras_changed(self, extras: dict) -> None:
+        pts = extras.get("points") if extras else None
+        try:
+            arr = None if pts is None else np.asarray(pts, float)
+            if arr is not None and (arr.ndim != 2 or arr.shape[1] < 2):
+                arr = None
+        except (TypeError, ValueError):
+            arr = None
+        self.canvas.set_points(None if arr is None else arr[:, :2])
+
+    # -- drag and drop -----------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(files[0])
+
+    # -- settings and closing ---------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(QSize(1440, 900))
+        state = self.settings.value("windowState")
+        if state is not None:
+            self.restoreState(state)
+        split = self.settings.value("splitView", False, type=bool)
+        self.set_split(split)
+        self._refresh_recent()
+
+    def save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.settings.setValue("splitView", self.canvas.split)
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if not self.maybe_discard("quit"):
+            event.ignore()
+            return
+        self.save_settings()
+        self.controller.shutdown()
+        event.accept()

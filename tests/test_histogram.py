@@ -1,0 +1,57 @@
+"""Histogram counts and statistics against NumPy on real photos."""
+
+import numpy as np
+import pytest
+
+from editor.core.histogram import compute_histogram
+from editor.core.image import luminance
+
+
+def test_rgb_counts_match_numpy_histogram(coffee):
+    h = compute_histogram(coffee)
+    for i, c in enumerate("rgb"):
+        expected, _ = np.histogram(coffee[..., i], bins=256, range=(0, 256))
+        np.testing.assert_array_equal(h.counts[c], expected)  # exact: integer counts
+
+
+def test_luminance_counts_match_rounded_bt709(chelsea):
+    h = compute_histogram(chelsea)
+    y = np.clip(np.rint(luminance(chelsea)), 0, 255)
+    expected, _ = np.histogram(y, bins=256, range=(0, 256))
+    # cv2.transform and np.rint may round an exact .5 differently (float32 vs
+    # float64 sums): allow a few pixels in total to move by one bin.
+    assert np.abs(h.counts["l"] - expected).sum() <= 0.001 * y.size
+    assert h.counts["l"].sum() == y.size
+
+
+def test_statistics_match_numpy(astronaut):
+    h = compute_histogram(astronaut)
+    for i, c in enumerate("rgb"):
+        ch = astronaut[..., i].astype(np.float64)
+        s = h.stats[c]
+        assert s.mean == pytest.approx(ch.mean(), rel=1e-9)
+        assert s.std == pytest.approx(ch.std(), rel=1e-9)
+        assert s.median == np.median(ch)
+        assert (s.min, s.max) == (ch.min(), ch.max())
+
+
+def test_uint16_counts_are_exact_and_fold_to_256_bins(coffee):
+    img16 = coffee.astype(np.uint16) * 257 + np.arange(coffee.shape[1], dtype=np.uint16)[
+        None, :, None] % 200
+    h = compute_histogram(img16)
+    assert h.top == 65535 and len(h.counts["r"]) == 65536
+    expected, _ = np.histogram(img16[..., 0], bins=256, range=(0, 65536))
+    np.testing.assert_array_equal(h.display_counts("r"), expected)
+    assert h.stats["g"].median == np.median(img16[..., 1])
+    assert h.stats["b"].mean == pytest.approx(img16[..., 2].mean(), rel=1e-9)
+
+
+def test_alpha_is_ignored_and_gray_has_luma_only(coffee):
+    rgba = np.dstack([coffee, np.zeros(coffee.shape[:2], np.uint8)])
+    a, b = compute_histogram(rgba), compute_histogram(coffee)
+    for c in "rgbl":
+        np.testing.assert_array_equal(a.counts[c], b.counts[c])
+    gray = coffee[..., 1]
+    g = compute_histogram(gray)
+    assert set(g.counts) == {"l"}
+    np.testing.assert_array_equal(g.counts["l"], np.bincount(gray.ravel(), minlength=256))

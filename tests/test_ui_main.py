@@ -1,0 +1,431 @@
+"""The main window end to end (offscreen): open, preview, apply, undo, export, recover."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+
+from editor.core.context import OpError
+from editor.core.histogram import compute_histogram
+from editor.ops import get_op, run_op
+from editor.ops.registry import Range, register_op, unregister_op
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def small_photo(tmp_path, coffee):
+    path = tmp_path / "coffee-small.png"
+    Image.fromarray(np.ascontiguousarray(coffee[100:300, 150:450])).save(path)
+    return path
+
+
+def _make_window(qtbot, tmp_path):
+    from editor.ui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, load_registry=False, install_panels=False)
+    w.load_registry(sync=True)
+    w._confirm = lambda doing: True
+    w.resize(1100, 750)
+    w.show()
+    qtbot.addWidget(w)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    return _make_window(qtbot, tmp_path)
+
+
+def open_and_wait(qtbot, w, path):
+    before = w.controller.document
+    w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.controller.document is not None
+                    and w.controller.document is not before, timeout=10000)
+    return w.controller.document
+
+
+def settle(qtbot, w, timeout=10000):
+    """Wait until no lane has work and queued results are delivered."""
+    c = w.controller
+    qtbot.waitUntil(lambda: not (c.preview_lane.busy() or c.apply_lane.busy()
+                                 or c.job_lane.busy()), timeout=timeout)
+    qtbot.wait(30)
+
+
+def canvas_pixels(w) -> np.ndarray:
+    img = w.canvas.grab().toImage().convertToFormat(w.canvas.grab().toImage().Format.Format_RGB32)
+    ptr = img.constBits()
+    return np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine())[
+        :, : img.width() * 4].copy()
+
+
+def drag_slider(qtbot, slider, values, release=True):
+    slider.setSliderDown(True)
+    for v in values:
+        slider.setValue(v)
+        qtbot.wait(5)
+    if release:
+        slider.setSliderDown(False)
+
+
+@pytest.fixture
+def temp_ops():
+    names = []
+
+    def add(name, func, **kw):
+        register_op(name, title=name, category="Test", **kw)(func)
+        names.append(name)
+
+    yield add
+    for n in names:
+        unregister_op(n)
+
+
+def test_welcome_state_then_open_shows_photo_and_histogram(qtbot, window, small_photo):
+    w = window
+    assert w.stack.currentWidget() is w.welcome
+    assert w.welcome.sample_button.isEnabled()  # bundled sample exists
+    doc = open_and_wait(qtbot, w, small_photo)
+    assert w.stack.currentWidget() is w.canvas
+    assert w.canvas.image_size() == (300, 200)
+    expected = compute_histogram(np.asarray(Image.open(small_photo)))
+    np.testing.assert_array_equal(w.histogram.view.histogram.counts["r"], expected.counts["r"])
+    assert w.histogram.stat_labels[("g", "mean")].text() == f"{expected.stats['g'].mean:.1f}"
+    assert doc.path == str(small_photo) and "coffee-small.png" in w.windowTitle()
+    assert str(small_photo) in w.recent_files()
+
+
+def test_slider_preview_changes_canvas_and_histogram_then_one_undo_step(
+        qtbot, window, small_photo):
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    settle(qtbot, w)
+    original = doc.image.copy()
+    before_canvas = canvas_pixels(w)
+    before_hist = w.histogram.view.histogram
+    form = w.tools.select_op("brightness")
+    slider = form.editors["amount"].slider
+    drag_slider(qtbot, slider, range(slider.value() + 6, slider.value() + 31, 6), release=False)
+    qtbot.waitUntil(lambda: w.canvas.has_preview(), timeout=5000)
+    settle(qtbot, w)
+    # the preview moved the canvas and the histogram, but made no undo step
+    assert np.abs(canvas_pixels(w).astype(int) - before_canvas).mean() > 5
+    assert w.histogram.view.histogram is not before_hist
+    assert w.histogram.view.histogram.stats["l"].mean > before_hist.stats["l"].mean + 20
+    assert w.controller.undo_stack.count() == 0
+    slider.setSliderDown(False)  # release: commit at full resolution
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    settle(qtbot, w)
+    params = form.params()
+    assert params["amount"] == pytest.approx(0.3)
+    np.testing.assert_array_equal(doc.image, run_op(get_op("brightness"), original, params))
+    # a second drag of the same tool merges into the same undo step
+    drag_slider(qtbot, slider, [slider.value() - 10])
+    settle(qtbot, w)
+    assert w.controller.undo_stack.count() == 1
+    assert doc.recipe_steps() == [("brightness", {"amount": pytest.approx(0.2)})]
+    np.testing.assert_array_equal(doc.image, run_op(get_op("brightness"), original,
+                                                    form.params()))
+    np.testing.assert_array_equal(w.histogram.view.histogram.counts["b"],
+                                  compute_histogram(doc.image).counts["b"])
+    w.controller.undo()
+    settle(qtbot, w)
+    np.testing.assert_array_equal(doc.image, original)
+    assert not doc.dirty
+
+
+def test_apply_undo_redo_and_history_jump(qtbot, window, small_photo):
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    original = doc.image.copy()
+    w.tools.select_op("invert")
+    w.tools.apply_button.click()
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    w.tools.select_op("flip")
+    w.tools.apply_button.click()
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 2, timeout=5000)
+    settle(qtbot, w)
+    inverted = 255 - original
+    np.testing.assert_array_equal(doc.image, inverted[:, ::-1])
+    names = [w.controller.undo_stack.text(i) for i in range(2)]
+    assert names == ["Invert", "Flip"]
+    w.undo_action.trigger()
+    np.testing.assert_array_equal(doc.image, inverted)
+    w.redo_action.trigger()
+    np.testing.assert_array_equal(doc.image, inverted[:, ::-1])
+    # click the "Original" row of the history dock
+    view = w.history_view
+    rect = view.visualRect(view.model().index(0, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: w.controller.undo_stack.index() == 0, timeout=2000)
+    np.testing.assert_array_equal(doc.image, original)
+    settle(qtbot, w)
+    assert w.controller.rendered.state_id == doc.current_id  # the canvas followed
+    rect = view.visualRect(view.model().index(2, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: w.controller.undo_stack.index() == 2, timeout=2000)
+    np.testing.assert_array_equal(doc.image, inverted[:, ::-1])
+
+
+def test_export_and_reopen_gives_the_same_pixels(qtbot, window, small_photo, tmp_path):
+    from editor.io import load_image
+
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    w.controller.apply_op("invert")
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    assert doc.dirty
+    out = tmp_path / "out.png"
+    done = []
+    w.controller.export(str(out), {"format": "PNG"}, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=5000)
+    assert not doc.dirty  # exported: nothing to lose on quit
+    np.testing.assert_array_equal(load_image(out).pixels, doc.image)
+    jpg = tmp_path / "out.jpg"
+    w.controller.export(str(jpg), {"format": "JPEG", "quality": 95})
+    qtbot.waitUntil(lambda: jpg.exists(), timeout=5000)
+    from tests.conftest import psnr
+
+    assert psnr(load_image(jpg).pixels, doc.image) > 35  # JPEG q95 on a photo: ~40 dB
+    reopened = open_and_wait(qtbot, w, out)
+    np.testing.assert_array_equal(reopened.image, 255 - np.asarray(Image.open(small_photo)))
+
+
+def test_bad_file_shows_one_sentence_and_keeps_the_document(qtbot, window, small_photo,
+                                                            tmp_path):
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    w.controller.apply_op("invert")
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    state = doc.current_id
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
+    w.open_path(str(bad))
+    qtbot.waitUntil(lambda: bool(w.last_error), timeout=5000)
+    assert "broken.png" in w.last_error and "\n" not in w.last_error
+    assert "Traceback" not in w.last_error
+    assert w.statusBar().currentMessage() == w.last_error
+    assert w.controller.document is doc and doc.current_id == state
+    assert w.controller.undo_stack.count() == 1
+
+
+@pytest.mark.parametrize("kind", ["rgb16", "rgba"])
+def test_16_bit_and_alpha_round_trips(qtbot, window, coffee, tmp_path, kind):
+    import cv2
+
+    from editor.io import load_image
+
+    w = window
+    crop = np.ascontiguousarray(coffee[:120, :160])
+    src = tmp_path / f"{kind}.png"
+    if kind == "rgb16":
+        pixels = crop.astype(np.uint16) * 257 + 3  # values no 8-bit image can hold
+        cv2.imwrite(str(src), pixels[..., ::-1])
+    else:
+        alpha = np.tile(np.linspace(0, 255, 160).astype(np.uint8), (120, 1))
+        pixels = np.dstack([crop, alpha])
+        Image.fromarray(pixels, "RGBA").save(src)
+    doc = open_and_wait(qtbot, w, src)
+    np.testing.assert_array_equal(doc.image, pixels)
+    w.controller.apply_op("invert")
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    expected = run_op(get_op("invert"), pixels, {})
+    assert doc.image.dtype == pixels.dtype
+    np.testing.assert_array_equal(doc.image, expected)
+    if kind == "rgba":
+        np.testing.assert_array_equal(doc.image[..., 3], pixels[..., 3])  # alpha untouched
+    out = tmp_path / f"{kind}-out.png"
+    w.controller.export(str(out), {"format": "PNG"})
+    qtbot.waitUntil(lambda: out.exists() and not w.controller.busy(), timeout=5000)
+    np.testing.assert_array_equal(load_image(out).pixels, expected)
+
+
+def test_cancel_of_a_long_job_leaves_the_image_unchanged(qtbot, window, small_photo, temp_ops):
+    def slow_test_op(image, *, ctx=None):
+        """Sleep in steps, checking for Cancel."""
+        for i in range(400):
+            ctx.report(i / 400, "Working")
+            time.sleep(0.01)
+        return 255 - image
+
+    temp_ops("slow_test_op", slow_test_op, heavy=True)
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    original = doc.image.copy()
+    w.controller.apply_op("slow_test_op")
+    qtbot.waitUntil(lambda: w.cancel_button.isVisible() and w.progress.value() > 0,
+                    timeout=5000)
+    t = time.perf_counter()
+    qtbot.mouseClick(w.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy(), timeout=3000)
+    assert time.perf_counter() - t < 1.0
+    assert not w.cancel_button.isVisible()
+    assert "cancelled" in w.statusBar().currentMessage()
+    assert w.controller.undo_stack.count() == 0
+    np.testing.assert_array_equal(doc.image, original)
+
+
+def test_failing_op_reports_why_and_changes_nothing(qtbot, window, small_photo, temp_ops):
+    def failing_test_op(image, *, ctx=None):
+        """Fail like an op with a bad input would."""
+        raise OpError("The mask must be as large as the image")
+
+    temp_ops("failing_test_op", failing_test_op)
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    state = doc.current_id
+    w.controller.apply_op("failing_test_op")
+    qtbot.waitUntil(lambda: bool(w.last_error), timeout=5000)
+    assert w.last_error == "The mask must be as large as the image."
+    assert doc.current_id == state and w.controller.undo_stack.count() == 0
+
+
+def test_side_outputs_reach_status_bar_and_canvas(qtbot, window, small_photo, temp_ops):
+    def corners_test_op(image, *, count: Annotated[int, Range(1, 50)] = 5, ctx=None):
+        """Report fake corners as a side output."""
+        ctx.extras["points"] = np.array([[10 + 5 * i, 20] for i in range(count)], float)
+        return image.copy()
+
+    temp_ops("corners_test_op", corners_test_op)
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    w.controller.apply_op("corners_test_op", {"count": 7})
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    assert "7 points" in w.statusBar().currentMessage()
+    assert len(doc.extras["points"]) == 7 and w.canvas.points.shape == (7, 2)
+
+
+def test_zoom_pan_readout_and_split_view(qtbot, window, small_photo):
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    settle(qtbot, w)
+    c = w.canvas
+    w.actual_action.trigger()
+    assert c.zoom == 1.0 and w.zoom_label.text() == "100 %"
+    w.zoom_in_action.trigger()
+    assert c.zoom == pytest.approx(1.25)
+    w.fit_action.trigger()
+    assert c.zoom == pytest.approx(c.fit_zoom())
+    # wheel-style zoom keeps the point under the cursor
+    anchor = QPointF(c.width() / 2 + 40, c.height() / 2 + 10)
+    under = c.to_image(anchor)
+    c.set_zoom(c.zoom * 2, anchor)
+    after = c.to_image(anchor)
+    assert (after.x(), after.y()) == pytest.approx((under.x(), under.y()))
+    # pan by dragging
+    center = QPoint(c.width() // 2, c.height() // 2)
+    before = QPointF(c.center)
+    qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=center)
+    qtbot.mouseMove(c, center + QPoint(30, 0))
+    qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=center + QPoint(30, 0))
+    assert c.center.x() < before.x()
+    # readout: x, y and the value under the cursor
+    w.fit_action.trigger()
+    c._pixel = None
+    p = c.to_widget(QPointF(100.5, 50.5))
+    qtbot.mouseMove(c, QPoint(int(p.x()), int(p.y())))
+    v = doc.image[50, 100]
+    assert w.pixel_label.text() == f"x 100  y 50   RGB {v[0]} {v[1]} {v[2]}"
+    # before/after split: the left half shows the original after an edit
+    w.controller.apply_op("invert")
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    settle(qtbot, w)
+    edited = canvas_pixels(w)
+    w.set_split(True)
+    split = canvas_pixels(w)
+    h, wd = split.shape[0], split.shape[1] // 4
+    left = slice(wd // 4, wd // 2 - 20)
+    right = slice(wd // 2 + 20, 3 * wd // 4)
+    ys = slice(h // 2 - 40, h // 2 + 40)
+
+    def cols(s):
+        return slice(s.start * 4, s.stop * 4)
+
+    assert np.abs(split[ys, cols(left)].astype(int) - edited[ys, cols(left)]).mean() > 30
+    # the right half is the edit; clipping may shift smooth-scaling rounding by 1
+    assert np.abs(split[ys, cols(right)].astype(int) - edited[ys, cols(right)]).max() <= 2
+
+
+def test_search_filters_the_tools(qtbot, window):
+    w = window
+    w.tools.search.setText("bright")
+    shown = w.tools.visible_ops()
+    assert "brightness" in shown and "invert" not in shown and "flip" not in shown
+    for name in shown:
+        s = w.tools.specs[name]
+        assert "bright" in f"{s.title} {s.name} {s.category} {s.summary}".lower()
+    w.tools.search.setText("")
+    assert len(w.tools.visible_ops()) == len(w.tools.specs)
+
+
+def test_layout_and_recent_files_are_remembered(qtbot, tmp_path, monkeypatch, small_photo):
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    w = _make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, w, small_photo)
+    w.history_dock.hide()
+    w.close()
+    w2 = _make_window(qtbot, tmp_path)
+    assert w2.recent_files()[0] == str(small_photo)
+    assert w2.welcome.recent.count() == 1
+    assert w2.history_dock.isHidden()
+    assert any(a.text() == "coffee-small.png" for a in w2.recent_menu.actions())
+
+
+def test_add_panel_lists_it_in_the_window_menu(qtbot, window):
+    from PySide6.QtWidgets import QLabel
+
+    dock = window.add_panel("AI Tools", QLabel("hello"))
+    assert dock.objectName() == "panel_AI_Tools"
+    assert dock.toggleViewAction() in window.window_menu.actions()
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_autosave_writes_and_next_start_offers_restore(qtbot, tmp_path, monkeypatch,
+                                                       small_photo):
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    w = _make_window(qtbot, tmp_path)
+    doc = open_and_wait(qtbot, w, small_photo)
+    w.controller.autosave_now(wait=True)
+    assert not (tmp_path / "recovery").exists() or not any((tmp_path / "recovery").iterdir())
+    w.controller.apply_op("brightness", {"amount": 0.25})
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
+    assert w.controller._autosave_timer.interval() <= 60_000
+    w.controller.autosave_now(wait=True)
+    session = w.controller.autosave.session
+    assert (session / "image.npy").exists()
+    edited = doc.image.copy()
+    # simulate a crash: the writer's pid is gone and nobody cleared the folder
+    manifest = json.loads((session / "recovery.json").read_text())
+    manifest["pid"] = _dead_pid()
+    (session / "recovery.json").write_text(json.dumps(manifest))
+    w2 = _make_window(qtbot, tmp_path)
+    offered = []
+    assert w2.offer_recovery(answer=lambda rec: offered.append(rec) or True)
+    assert offered[0].title == "coffee-small.png"
+    qtbot.waitUntil(lambda: w2.controller.document is not None, timeout=5000)
+    d2 = w2.controller.document
+    np.testing.assert_array_equal(d2.image, edited)
+    assert d2.dirty and d2.path == str(small_photo)
+    assert d2.recipe_steps() == [("brightness", {"amount": 0.25})]
+    assert not session.exists()  # taken over by the restoring session
+    w2.controller.autosave_now(wait=True)
+    w2_session = w2.controller.autosave.session
+    assert w2_session.exists()
+    w2.close()  # a normal close clears the recovery copy
+    assert not w2_session.exists()

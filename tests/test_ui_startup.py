@@ -1,0 +1,45 @@
+"""Start-up stays light: no torch in the import graph, window shown quickly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = r"""
+import sys, time
+t0 = time.perf_counter()
+from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSettings
+app = QApplication([])
+from editor.ui.main_window import MainWindow
+from editor.ui.style import apply_dark_theme
+apply_dark_theme(app)
+w = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
+w.show()
+app.processEvents()
+shown = time.perf_counter() - t0
+print("torch_at_show", "torch" in sys.modules)
+w.load_registry(sync=True)   # the op registry, as the deferred load does it
+print("torch_after_registry", "torch" in sys.modules)
+print("ops", len(w.tools.specs))
+print("shown_s", round(shown, 3))
+w.controller.shutdown()
+"""
+
+
+def test_window_builds_without_importing_torch(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               CONVOLVE_RECOVERY_DIR=str(tmp_path / "rec"), PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "s.ini")], env=env,
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert lines["torch_at_show"] == "False"
+    assert lines["torch_after_registry"] == "False"
+    assert int(lines["ops"]) > 5
