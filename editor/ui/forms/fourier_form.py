@@ -20,7 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -37,8 +37,8 @@ from editor.core.image import luminance, max_value
 from editor.ops.frequency import filter_mask_display, log_spectrum, notch_mask
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
+from editor.ui.forms.param_form import ThrottledForm
 
-THROTTLE_MS = 30
 #: Longest side of the image the spectrum is computed from.
 PROXY_MAX = 512
 #: Colour of rejected frequencies in the overlay (RGB) and its maximum opacity.
@@ -189,46 +189,13 @@ class SpectrumView(QWidget):
         self.update()
 
 
-class _Throttled(QWidget):
-    """paramsChanged throttled to one per THROTTLE_MS, the last value always sent."""
-
-    paramsChanged = Signal(dict)
-    paramsCommitted = Signal(dict)
-
-    def _init_throttle(self) -> None:
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._emit_changed)
-        self._clock = QElapsedTimer()
-
-    def _changed(self) -> None:
-        if self._timer.isActive():
-            return
-        since = self._clock.elapsed() if self._clock.isValid() else THROTTLE_MS
-        if since >= THROTTLE_MS:
-            self._emit_changed()
-        else:
-            self._timer.start(THROTTLE_MS - since)
-
-    def _emit_changed(self) -> None:
-        self._clock.start()
-        self.paramsChanged.emit(self.params())
-
-    def _commit(self) -> None:
-        if self._timer.isActive():
-            self._timer.stop()
-            self.paramsChanged.emit(self.params())
-        self.paramsCommitted.emit(self.params())
-
-
 @register_form("notch_filter")
-class NotchForm(_Throttled):
+class NotchForm(ThrottledForm):
     """Paint notches on the spectrum; each stroke updates the live preview."""
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
-        self._init_throttle()
         self.strokes: list[list[tuple[float, float]]] = []  # full-resolution cycles/pixel
         self._spectrum: np.ndarray | None = None
         self._proxy_scale = (1.0, 1.0)  # proxy / full size, (x, y)
@@ -396,7 +363,7 @@ class NotchForm(_Throttled):
 
 
 @register_form("fft_filter")
-class FFTFilterForm(_Throttled):
+class FFTFilterForm(ThrottledForm):
     """The generic sliders for ``fft_filter`` and the spectrum with its mask."""
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QDoubleValidator, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -37,8 +37,8 @@ from editor.ops.filters import (
 )
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
+from editor.ui.forms.param_form import ThrottledForm
 
-THROTTLE_MS = 30
 SIZES = (3, 5, 7, 9)
 #: (label, preset name, offset that makes the result visible)
 PRESETS = (("Mean", "mean", 0), ("Gaussian", "gaussian", 0), ("Sharpen", "sharpen", 0),
@@ -170,11 +170,8 @@ class FrequencyResponseView(QWidget):
 
 
 @register_form("convolve")
-class KernelForm(QWidget):
+class KernelForm(ThrottledForm):
     """Kernel grid + presets + divisor/offset, with the kernel's frequency response."""
-
-    paramsChanged = Signal(dict)
-    paramsCommitted = Signal(dict)
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -249,11 +246,6 @@ class KernelForm(QWidget):
         layout.addLayout(left)
         layout.addSpacing(8)
         layout.addLayout(right, 1)
-
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._emit_changed)
-        self._clock = QElapsedTimer()
 
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
@@ -423,23 +415,3 @@ class KernelForm(QWidget):
     def _values_edited(self, _value: float) -> None:
         self._refresh()
         self._changed()
-
-    # -- throttling (as ParamForm: throttle, last value always delivered) ----------
-    def _changed(self) -> None:
-        if self._timer.isActive():
-            return
-        since = self._clock.elapsed() if self._clock.isValid() else THROTTLE_MS
-        if since >= THROTTLE_MS:
-            self._emit_changed()
-        else:
-            self._timer.start(THROTTLE_MS - since)
-
-    def _emit_changed(self) -> None:
-        self._clock.start()
-        self.paramsChanged.emit(self.params())
-
-    def _commit(self) -> None:
-        if self._timer.isActive():
-            self._timer.stop()
-            self.paramsChanged.emit(self.params())
-        self.paramsCommitted.emit(self.params())

@@ -280,11 +280,52 @@ _EDITORS = {"float": _NumberEditor, "int": _NumberEditor, "choice": _ChoiceEdito
             "bool": _BoolEditor, "color": _ColorEditor}
 
 
-class ParamForm(QWidget):
-    """Form for any registered op (see the module docstring)."""
+class ThrottledForm(QWidget):
+    """Base of every op form: ``paramsChanged`` throttled, ``paramsCommitted`` on release.
+
+    Subclasses call :meth:`_changed` on every edit and :meth:`_commit` when the user
+    lets go, and implement ``params()``.
+    """
 
     paramsChanged = Signal(dict)
     paramsCommitted = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._emit_changed)
+        self._clock = QElapsedTimer()
+
+    def params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _changed(self) -> None:
+        # throttle, not debounce: a change after a quiet spell is sent at once
+        # (no added latency); changes within THROTTLE_MS of the last signal
+        # wait for the timer, which reads the values when it fires, so the
+        # latest one is always delivered
+        if self._timer.isActive():
+            return
+        since = self._clock.elapsed() if self._clock.isValid() else THROTTLE_MS
+        if since >= THROTTLE_MS:
+            self._emit_changed()
+        else:
+            self._timer.start(THROTTLE_MS - since)
+
+    def _emit_changed(self) -> None:
+        self._clock.start()
+        self.paramsChanged.emit(self.params())
+
+    def _commit(self) -> None:
+        if self._timer.isActive():
+            self._timer.stop()
+            self.paramsChanged.emit(self.params())
+        self.paramsCommitted.emit(self.params())
+
+
+class ParamForm(ThrottledForm):
+    """Form for any registered op (see the module docstring)."""
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -308,11 +349,6 @@ class ParamForm(QWidget):
             note = QLabel("No settings: press Apply.")
             note.setEnabled(False)
             layout.addRow(note)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(THROTTLE_MS)
-        self._timer.timeout.connect(self._emit_changed)
-        self._clock = QElapsedTimer()
 
     # -- protocol -------------------------------------------------------------
     def params(self) -> dict[str, Any]:
@@ -334,26 +370,3 @@ class ParamForm(QWidget):
     def set_image(self, image) -> None:
         """The generic form does not show the image."""
 
-    # -- throttling -------------------------------------------------------------
-    def _changed(self) -> None:
-        # throttle, not debounce: a change after a quiet spell is sent at once
-        # (no added latency); changes within THROTTLE_MS of the last signal
-        # wait for the timer, which reads the values when it fires, so the
-        # latest one is always delivered
-        if self._timer.isActive():
-            return
-        since = self._clock.elapsed() if self._clock.isValid() else THROTTLE_MS
-        if since >= THROTTLE_MS:
-            self._emit_changed()
-        else:
-            self._timer.start(THROTTLE_MS - since)
-
-    def _emit_changed(self) -> None:
-        self._clock.start()
-        self.paramsChanged.emit(self.params())
-
-    def _commit(self) -> None:
-        if self._timer.isActive():
-            self._timer.stop()
-            self.paramsChanged.emit(self.params())
-        self.paramsCommitted.emit(self.params())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,19 +32,16 @@ from PySide6.QtWidgets import (
 from editor.ops.geometry import compose_transform, decompose_transform
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
-
-THROTTLE_MS = 30
+from editor.ui.forms.param_form import ThrottledForm
 
 DEFAULTS = dict(scale_x=1.0, scale_y=1.0, angle=0.0, shear_x=0.0, shear_y=0.0,
                 reflect_h=False, reflect_v=False, dx=0.0, dy=0.0)
 
 
 @register_form("affine")
-class TransformForm(QWidget):
+class TransformForm(ThrottledForm):
     """Scale / rotate / shear / reflect / translate, composed into one matrix."""
 
-    paramsChanged = Signal(dict)
-    paramsCommitted = Signal(dict)
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,10 +143,6 @@ class TransformForm(QWidget):
         layout.addWidget(box)
         layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(THROTTLE_MS)
-        self._timer.timeout.connect(self._emit_changed)
         self._set_components(DEFAULTS, self.spec.defaults()["interpolation"])
 
     # -- protocol -------------------------------------------------------------------
@@ -255,23 +248,11 @@ class TransformForm(QWidget):
 
     def _changed(self, *_: Any) -> None:
         self._show_matrix()
-        # Throttle, not debounce: the first change starts the clock and the timeout
-        # reads the controls then, so the latest value is always delivered.
-        if not self._timer.isActive():
-            self._timer.start()
+        super()._changed()
 
     def _changed_and_commit(self, *_: Any) -> None:
         self._changed()
         self._commit()
-
-    def _emit_changed(self) -> None:
-        self.paramsChanged.emit(self.params())
-
-    def _commit(self) -> None:
-        if self._timer.isActive():
-            self._timer.stop()
-            self.paramsChanged.emit(self.params())
-        self.paramsCommitted.emit(self.params())
 
     def _reset_and_commit(self) -> None:
         self.reset()
