@@ -97,15 +97,3 @@ def cmd_models(args: argparse.Namespace) -> int:
         else:
             print(f"{'':<20}install: {r['install']}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m editor.cli_ai classify photo.png``)."""
-    parser = argparse.ArgumentParser(prog="convolve")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

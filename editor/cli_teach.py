@@ -278,15 +278,3 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                     Image.fromarray(p.example).save(out / f"{sw.name}_{p.value:g}.png")
         print(f"report written to {out}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m editor.cli_teach``) for when editor.cli is absent."""
-    parser = argparse.ArgumentParser(prog="convolve")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

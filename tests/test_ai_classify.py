@@ -86,7 +86,7 @@ def test_classify_uint16_and_grey(chelsea):
 def test_cli_classify_json(capsys):
     from conftest import photo_path
 
-    from editor.cli_ai import main
+    from editor.cli import main
 
     assert main(["classify", str(photo_path("coffee.png")), "--top", "3", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -97,7 +97,7 @@ def test_cli_classify_json(capsys):
 
 
 def test_cli_models_json(capsys):
-    from editor.cli_ai import main
+    from editor.cli import main
 
     assert main(["models", "--json", "--no-hash"]) == 0
     rows = json.loads(capsys.readouterr().out)

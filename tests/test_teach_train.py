@@ -236,7 +236,7 @@ def test_gradcam_matches_hook_based_reference(trained):
 
 
 def test_cli_train_and_predict(lfw_dir, tmp_path, capsys, trained):
-    from editor.cli_teach import main
+    from editor.cli import main
 
     model = tmp_path / "m.safetensors"
     assert main(["train", str(lfw_dir), "-o", str(model), "--epochs", "10", "--seed", "0",
