@@ -162,6 +162,8 @@ def extract(stage, paths: Sequence[Path], variants: Sequence[int] | None = None,
             if not chunk:
                 continue
             x = torch.from_numpy(to_chw_float(pixels)).to(device)
+            # channels-last: the layout of inference_copy() stages (and harmless otherwise)
+            x = x.contiguous(memory_format=torch.channels_last)
             out = stage(x).float().cpu().numpy().astype(dtype, copy=False)
             for j, i in enumerate(chunk):
                 feats[i] = out[j]

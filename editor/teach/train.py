@@ -250,14 +250,16 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
                   on_epoch, skipped) -> list[EpochStats]:
     import torch
 
+    from editor.ops.ai.efficientnet import inference_copy
+
     fine = config.fine_tune
     if fine:
-        stage = torch.nn.Sequential(net.normalize, net.trunk).eval()
+        stage = inference_copy(torch.nn.Sequential(net.normalize, net.trunk))
         with torch.inference_mode():
             shape = tuple(stage(torch.zeros(1, 3, size, size)).shape[1:])
         dtype, tag = np.float16, "efficientnet_lite0-trunk15"
     else:
-        stage = _Pooled(net).eval()
+        stage = inference_copy(_Pooled(net))
         shape = (backbone_info(EFFICIENTNET).feature_dim,)
         dtype, tag = np.float32, "efficientnet_lite0-pooled"
     cache = FeatureCache(dataset.cache_dir, tag)
