@@ -103,3 +103,13 @@ def test_models_dialog_lists_every_model(qtbot, window):
     names = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())]
     assert names[:2] == ["efficientnet_lite0", "vgg16"]
     assert dlg.table.item(0, 1).text() == "ready"
+
+
+def test_device_is_found_when_the_ai_dock_is_first_looked_at(qtbot, window):
+    """Finding the device imports torch, so it waits until the user brings the AI dock
+    (tabbed behind Tools) to the front; then the status bar names the device."""
+    qtbot.wait(1200)
+    assert window.controller.device_label == ""
+    window.panels["AI"].raise_()
+    qtbot.waitUntil(lambda: window.controller.device_label.startswith("AI: "), timeout=30000)
+    assert window.device_label.text() == window.controller.device_label

@@ -210,13 +210,12 @@ class AIPanel(QWidget):
         if self._device_known:
             self.update_device_label()
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        # Finding the device imports torch (~2 s of CPU and GIL); do it when the user
-        # first looks at the AI dock, not while the window is coming up.
-        # A tabbed dock is shown for a moment while the window lays itself out, so
-        # wait and ask again whether the user can really see the panel.
-        super().showEvent(event)
-        if not self._device_known:
+    def dock_visibility_changed(self, visible: bool) -> None:
+        """Finding the device imports torch (~2 s of CPU and GIL): do it when the user
+        first looks at the AI dock, not while the window is coming up."""
+        # the dock is reported visible for a moment while the window lays itself out,
+        # so wait and ask again whether the user can really see the panel
+        if visible and not self._device_known:
             QTimer.singleShot(800, self._detect_device_if_seen)
 
     def _detect_device_if_seen(self) -> None:
@@ -602,6 +601,7 @@ def install(main_window: Any) -> AIPanel:
         panel.force_cpu.setChecked(str(settings.value("ai/force_cpu", "false")) == "true")
         panel.force_cpu.toggled.connect(
             lambda on: settings.setValue("ai/force_cpu", "true" if on else "false"))
-    main_window.add_panel("AI", panel, Qt.DockWidgetArea.RightDockWidgetArea)
+    dock = main_window.add_panel("AI", panel, Qt.DockWidgetArea.RightDockWidgetArea)
+    dock.visibilityChanged.connect(panel.dock_visibility_changed)
     main_window.ai_panel = panel
     return panel
