@@ -198,12 +198,15 @@ class ToolsPanel(QWidget):
         self.opSelected.emit(spec.name)
 
     def _fit_form(self) -> None:
-        """Give the form the room it asks for (up to two thirds), the list the rest."""
+        """Give the form the room it asks for (up to four fifths), the list the rest."""
         total = sum(self.splitter.sizes())
         if total <= 0:
             return
-        chrome = self.title.sizeHint().height() + self.summary.sizeHint().height() + 70
-        want = min(int(total * 0.66), self.form.sizeHint().height() + chrome)
+        # a word-wrapped label's size hint is one line; ask for its height at its width
+        summary = self.summary.heightForWidth(max(1, self.summary.width()))
+        chrome = (self.title.sizeHint().height() + max(summary, 0)
+                  + self.apply_button.sizeHint().height() + 40)
+        want = min(int(total * 0.8), self.form.sizeHint().height() + chrome)
         want = max(want, int(total * 0.3))
         self.splitter.setSizes([total - want, want])
 

@@ -98,7 +98,9 @@ class SpectrumView(QWidget):
         self._hover: tuple[float, float] | None = None
         self._down = False
         self.setMouseTracking(True)
-        self.setMinimumSize(260, 260)
+        # small enough that the whole form fits a laptop-height tools dock; it grows
+        # with the dock
+        self.setMinimumSize(220, 220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         if paintable:
             self.setCursor(Qt.CursorShape.CrossCursor)

@@ -17,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QDoubleValidator, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -67,7 +68,8 @@ class _Cell(QLineEdit):
         super().__init__(parent)
         self.setValidator(QDoubleValidator(-99999.0, 99999.0, 4, self))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setFixedWidth(self.fontMetrics().horizontalAdvance("-0000.0") + 6)
+        # room for "-000.0" or "4900": a 9x9 grid then fits a laptop-width dock
+        self.setFixedWidth(self.fontMetrics().horizontalAdvance("-000.0") + 4)
         self.setStyleSheet("padding: 2px 1px;")
 
     def value(self) -> float:
@@ -90,7 +92,7 @@ class FrequencyResponseView(QWidget):
         self.response = np.zeros((RESPONSE_SIZE, RESPONSE_SIZE))
         self._qimage: QImage | None = None
         self._rgb: np.ndarray | None = None
-        self.setMinimumSize(250, 210)
+        self.setMinimumSize(190, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_kernel(self, kernel: np.ndarray) -> None:
@@ -226,26 +228,24 @@ class KernelForm(ThrottledForm):
             row.itemAt(0).widget().setFixedWidth(self.fontMetrics().horizontalAdvance("Divisor")
                                                  + 8)
 
-        left = QVBoxLayout()
-        left.addLayout(top)
-        left.addWidget(self.grid_box, 0, Qt.AlignmentFlag.AlignHCenter)
-        left.addLayout(div_row)
-        left.addLayout(off_row)
-        left.addStretch(1)
-
         self.response_view = FrequencyResponseView()
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setObjectName("responseCaption")
-        right = QVBoxLayout()
-        right.addWidget(self.response_view, 1)
-        right.addWidget(self.caption)
+        # only the grid sits beside its response; the other rows span the width, so
+        # the form fits a laptop-width tools dock without a horizontal scroll bar
+        self.middle = middle = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        middle.addWidget(self.grid_box, 0, Qt.AlignmentFlag.AlignVCenter)
+        middle.addSpacing(8)
+        middle.addWidget(self.response_view, 1)
 
-        layout = QHBoxLayout(self)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(left)
-        layout.addSpacing(8)
-        layout.addLayout(right, 1)
+        layout.addLayout(top)
+        layout.addLayout(middle, 1)
+        layout.addWidget(self.caption)
+        layout.addLayout(div_row)
+        layout.addLayout(off_row)
 
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
@@ -340,6 +340,9 @@ class KernelForm(ThrottledForm):
                 row.append(cell)
             self.cells.append(row)
         self._size = n
+        # a 7x7 or 9x9 grid is too wide to share a dock's width with its response
+        self.middle.setDirection(QBoxLayout.Direction.TopToBottom if n >= 7
+                                 else QBoxLayout.Direction.LeftToRight)
 
     def _show(self, grid: np.ndarray, n: int, auto: bool, divisor: float, offset: float,
               preset: str | None) -> None:
