@@ -429,3 +429,33 @@ def test_autosave_writes_and_next_start_offers_restore(qtbot, tmp_path, monkeypa
     assert w2_session.exists()
     w2.close()  # a normal close clears the recovery copy
     assert not w2_session.exists()
+
+
+def test_dropping_a_file_on_the_window_opens_it(qtbot, window, small_photo):
+    """A file dragged from a file manager: the drag is accepted, the drop opens it;
+    a drag carrying no local file is refused."""
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    w = window
+    pos = QPointF(w.rect().center())
+    web = QMimeData()
+    web.setUrls([QUrl("https://example.com/photo.png")])
+    refused = QDragEnterEvent(pos, Qt.DropAction.CopyAction, web,
+                              Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    refused.ignore()
+    w.dragEnterEvent(refused)
+    assert not refused.isAccepted()
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(small_photo))])
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter.ignore()
+    w.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    w.dropEvent(QDropEvent(pos, Qt.DropAction.CopyAction, mime,
+                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    assert w.controller.document.path == str(small_photo)
+    assert w.canvas.image_size() == (300, 200)
