@@ -141,9 +141,7 @@ class AIPanel(QWidget):
             self.say("An AI tool is already running; cancel it first.")
             return None
         params = dict(params)
-        if not self._device_known:
-            self._device_known = True
-            self.update_device_label()
+        self._detect_device_once()
 
         def work(ctx: OpContext):
             from editor.ops import get_op, run_op
@@ -219,7 +217,11 @@ class AIPanel(QWidget):
             QTimer.singleShot(800, self._detect_device_if_seen)
 
     def _detect_device_if_seen(self) -> None:
-        if not self._device_known and self.isVisible() and not self.visibleRegion().isEmpty():
+        if self.isVisible() and not self.visibleRegion().isEmpty():
+            self._detect_device_once()
+
+    def _detect_device_once(self) -> None:
+        if not self._device_known:
             self._device_known = True
             self.update_device_label()
 
