@@ -367,9 +367,11 @@ def hog_cells(image: np.ndarray, cell: int = 8, bins: int = 9,
     g_row = g_row[:nr * cell, :nc * cell]
     g_col = g_col[:nr * cell, :nc * cell]
     mag = np.sqrt(g_row * g_row + g_col * g_col)
-    theta = np.rad2deg(np.arctan2(g_row, g_col)) % np.float32(180)
+    # orientation in float64: gradients of integer images often lie exactly on a bin
+    # edge (45 degrees when |gx| == |gy|), where float32 rounding picks the bin below
+    theta = np.rad2deg(np.arctan2(g_row, g_col, dtype=np.float64)) % 180.0
     ctx.report(0.5, "Histograms")
-    b = (theta * np.float32(bins / 180.0)).astype(np.int32)
+    b = (theta * (bins / 180.0)).astype(np.int32)
     np.minimum(b, bins - 1, out=b)
     cell_id = (np.arange(nr * cell, dtype=np.int32) // cell * nc)[:, None] \
         + (np.arange(nc * cell, dtype=np.int32) // cell)[None, :]
