@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from typing import Annotated
 
@@ -388,47 +385,6 @@ def test_add_panel_lists_it_in_the_window_menu(qtbot, window):
     dock = window.add_panel("AI Tools", QLabel("hello"))
     assert dock.objectName() == "panel_AI_Tools"
     assert dock.toggleViewAction() in window.window_menu.actions()
-
-
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
-def test_autosave_writes_and_next_start_offers_restore(qtbot, tmp_path, monkeypatch,
-                                                       small_photo):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    w = _make_window(qtbot, tmp_path)
-    doc = open_and_wait(qtbot, w, small_photo)
-    w.controller.autosave_now(wait=True)
-    assert not (tmp_path / "recovery").exists() or not any((tmp_path / "recovery").iterdir())
-    w.controller.apply_op("brightness", {"amount": 0.25})
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
-    assert w.controller._autosave_timer.interval() <= 60_000
-    w.controller.autosave_now(wait=True)
-    session = w.controller.autosave.session
-    assert (session / "image.npy").exists()
-    edited = doc.image.copy()
-    # simulate a crash: the writer's pid is gone and nobody cleared the folder
-    manifest = json.loads((session / "recovery.json").read_text())
-    manifest["pid"] = _dead_pid()
-    (session / "recovery.json").write_text(json.dumps(manifest))
-    w2 = _make_window(qtbot, tmp_path)
-    offered = []
-    assert w2.offer_recovery(answer=lambda rec: offered.append(rec) or True)
-    assert offered[0].title == "coffee-small.png"
-    qtbot.waitUntil(lambda: w2.controller.document is not None, timeout=5000)
-    d2 = w2.controller.document
-    np.testing.assert_array_equal(d2.image, edited)
-    assert d2.dirty and d2.path == str(small_photo)
-    assert d2.recipe_steps() == [("brightness", {"amount": 0.25})]
-    assert not session.exists()  # taken over by the restoring session
-    w2.controller.autosave_now(wait=True)
-    w2_session = w2.controller.autosave.session
-    assert w2_session.exists()
-    w2.close()  # a normal close clears the recovery copy
-    assert not w2_session.exists()
 
 
 def test_dropping_a_file_on_the_window_opens_it(qtbot, window, small_photo):

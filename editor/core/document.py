@@ -6,6 +6,12 @@ the document records, per state, the state it was made from and the
 image gives the recipe of any state, so undo, redo and history jumps need no
 recipe bookkeeping of their own: the recipe is always that of the current state.
 
+Thread rules: only the thread that owns the document (the GUI thread) registers,
+discards or switches states. A worker only *stores pixels*
+(:meth:`Document.store_pixels`), which pins them in the store until the owner
+registers or discards them, so a collector can never free a state between
+its storing and its registration.
+
 Examples
 --------
 >>> import numpy as np
@@ -89,8 +95,6 @@ class Document:
         self.saved_id: int | None = self.base_id
         #: side outputs of the latest operation (corner points, class scores)
         self.extras: dict[str, Any] = {}
-        #: steps that made the opened image from ``path`` (a restored recovery)
-        self.recipe_prefix: list[tuple[str, dict[str, Any]]] = []
 
     @classmethod
     def from_file(cls, image_file: Any, store: HistoryStore | None = None) -> Document:
@@ -116,19 +120,42 @@ class Document:
         """Pixels of any state."""
         return self.store.get(sid)
 
-    def add_state(self, image: np.ndarray, *, parent: int, title: str,
-                  op: str | None = None, params: dict[str, Any] | None = None,
-                  steps: list[tuple[str, dict[str, Any]]] | None = None) -> int:
-        """Store a new state made from ``parent``; safe to call from a worker thread."""
+    def store_pixels(self, image: np.ndarray) -> int:
+        """Store pixels for a state not registered yet; safe on a worker thread.
+
+        The new id stays pinned (no :meth:`retain_only` frees it) until the
+        owner calls :meth:`register` or :meth:`discard`.
+        """
         check_image(image)
-        sid = self.store.add(image)
+        return self.store.add(image, pinned=True)
+
+    def register(self, sid: int, *, parent: int, title: str, op: str | None = None,
+                 params: dict[str, Any] | None = None,
+                 steps: list[tuple[str, dict[str, Any]]] | None = None) -> int:
+        """Make stored pixels ``sid`` a state made from ``parent`` (owner thread)."""
+        if sid not in self.store:
+            raise KeyError(f"no image state {sid}")
         with self._lock:
             self.states[sid] = StateInfo(parent=parent, title=title, op=op,
                                          params=copy.deepcopy(params) if params else
                                          ({} if op else None),
                                          steps=tuple((o, copy.deepcopy(p)) for o, p in
                                                      (steps or ())))
+        self.store.unpin(sid)
         return sid
+
+    def discard(self, sid: int) -> None:
+        """Free stored pixels that will not become a state (a refused result)."""
+        with self._lock:
+            self.states.pop(sid, None)
+        self.store.release(sid)
+
+    def add_state(self, image: np.ndarray, *, parent: int, title: str,
+                  op: str | None = None, params: dict[str, Any] | None = None,
+                  steps: list[tuple[str, dict[str, Any]]] | None = None) -> int:
+        """Store and register a state made from ``parent`` in one call (owner thread)."""
+        return self.register(self.store_pixels(image), parent=parent, title=title, op=op,
+                             params=params, steps=steps)
 
     def set_current(self, sid: int) -> None:
         """Make ``sid`` the current state (undo, redo, history jumps)."""
@@ -137,10 +164,11 @@ class Document:
         self.current_id = sid
 
     def retain_only(self, keep: set[int]) -> None:
-        """Free every state not in ``keep`` (the opened, current and saved states stay)."""
+        """Free every state not in ``keep`` (the opened, current, saved and pinned states stay)."""
         keep = set(keep) | {self.base_id, self.current_id}
         if self.saved_id is not None:
             keep.add(self.saved_id)
+        keep |= self.store.pinned()
         with self._lock:
             for sid in [s for s in self.states if s not in keep]:
                 del self.states[sid]
@@ -160,8 +188,7 @@ class Document:
 
     def recipe_steps(self, sid: int | None = None) -> list[tuple[str, dict[str, Any]]]:
         """``(op, params)`` for every replayable step up to ``sid``."""
-        steps = [step for s in self.chain(sid) for step in s.recipe()]
-        return [*copy.deepcopy(self.recipe_prefix), *steps]
+        return [step for s in self.chain(sid) for step in s.recipe()]
 
     def replayable(self, sid: int | None = None) -> bool:
         """True when every step to ``sid`` has an op (so the recipe reproduces it)."""

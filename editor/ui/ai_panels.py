@@ -1,9 +1,11 @@
 """The AI dock: Classify, Network view, FGSM, Deep Dream, Style transfer, Models.
 
-Every tool runs its registered op through ``controller.run_job`` (the AI lane:
-progress, loss and Cancel in the status bar), shows intermediate images on the
-canvas as a preview, and commits the result as one undo step with
-``controller.commit_image(..., op=name, params=...)`` so recipes replay it.
+A tool that edits (Grad-CAM overlay, FGSM, Deep Dream, Style transfer) hands its
+registered op to ``controller.apply_op``: the commit pipeline runs it on the
+image shown when it starts (progress, loss and Cancel in the status bar,
+intermediate images on the canvas) and lands it as one undo step that recipes
+replay. A tool that only reports (Classify, feature maps) runs through
+``controller.analyse`` and leaves the image alone.
 torch is never imported here: the ops import it on the worker thread.
 """
 
@@ -40,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.core.context import OpContext
+from editor.ui.pipeline import EditRequest
 
 log = logging.getLogger(__name__)
 VGG16_LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
@@ -61,22 +63,6 @@ def to_pixmap(image: np.ndarray, max_side: int | None = None) -> QPixmap:
         pix = pix.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio,
                          Qt.TransformationMode.SmoothTransformation)
     return pix
-
-
-def _preview_result(image: np.ndarray, max_side: int = 1600) -> Any:
-    """Worker-thread conversion of a partial image to the canvas's PreviewResult."""
-    import cv2
-
-    from editor.core.histogram import compute_histogram
-    from editor.workers.render import PreviewResult, to_display
-
-    h, w = image.shape[:2]
-    small = image
-    if max(h, w) > max_side:
-        s = max_side / max(h, w)
-        small = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    buf, alpha = to_display(small)
-    return PreviewResult(buf, alpha, (0, 0, w, h), compute_histogram(small), {}, image.shape)
 
 
 def _image_label(min_h: int = 120) -> QLabel:
@@ -127,76 +113,65 @@ class AIPanel(QWidget):
 
     # -- running ops ------------------------------------------------------------------
     def run_op(self, op_name: str, params: dict, title: str, on_result=None,
-               commit: bool = True, image: np.ndarray | None = None, style_image=None) -> Any:
-        """Run a registered AI op on the current image off the GUI thread.
+               commit: bool = True) -> Any:
+        """Run a registered AI op on the image shown when it starts, off the GUI thread.
 
-        Partial images go to the canvas preview; the result becomes one undo step
-        (``commit``) and ``on_result(image, extras)`` updates the tab.
+        ``commit``: the result is an edit, committed through the controller's
+        commit pipeline (one undo step; intermediate images show on the canvas).
+        Otherwise the op only reports (class scores, feature maps). Either way
+        ``on_result(image, extras)`` updates the tab.
         """
-        image = self.controller.current_image() if image is None else image
-        if image is None:
+        c = self.controller
+        if c.current_image() is None:
             self.say("Open an image first.")
             return None
         if self.job is not None:
             self.say("An AI tool is already running; cancel it first.")
             return None
-        params = dict(params)
         self._detect_device_once()
 
-        def work(ctx: OpContext):
-            from editor.ops import get_op, run_op
-
-            # the op's partial images are converted for the canvas here, on the worker
-            inner = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
-                              partial=lambda img: ctx.emit_partial(_preview_result(img)))
-            if style_image is not None:
-                from editor.ops.ai.style import stylize_image
-
-                p = {k: v for k, v in params.items() if k != "style"}
-                out = stylize_image(image, style_image, ctx=inner, **p)
-            else:
-                out = run_op(get_op(op_name), image, params, inner)
-            return out, dict(inner.extras)
-
-        def done(result):
+        def done(out, extras) -> None:
             self._finished()
-            out, extras = result
             self.last_extras = extras
             notes = "; ".join(extras.get("notes", []))
-            if commit:
-                self.controller.commit_image(out, title, op=op_name, params=params)
             if on_result is not None:
                 on_result(out, extras)
             self.say(f"{title} done" + (f" ({notes})" if notes else "") + ".")
 
-        def failed(msg: str):
+        def failed(msg: str) -> None:
             self._finished()
             self.say(msg)
 
-        self.cancel_button.setEnabled(True)
-        self.say(f"{title} running…")
-        self.job = self.controller.run_job(work, title, on_done=done,
-                                           on_partial=self._show_partial, on_error=failed)
-        return self.job
+        def cancelled() -> None:
+            self._finished()
+            self.say("Cancelled; the image is unchanged.")
 
-    def _show_partial(self, result: Any) -> None:
-        c = self.controller
-        if hasattr(c, "previewChanged"):
-            c.preview_result = result
-            c.previewChanged.emit(result)
+        if commit:
+            self.job = c.apply_op(op_name, dict(params), title, on_committed=done,
+                                  on_error=failed, on_cancelled=cancelled,
+                                  partial_preview=True)
+        else:
+            self.job = c.analyse(op_name, dict(params), title, on_done=done, on_error=failed)
+        if self.job is not None:
+            self.cancel_button.setEnabled(True)
+            self.say(f"{title} running…")
+        return self.job
 
     def _finished(self) -> None:
         self.job = None
         self.cancel_button.setEnabled(False)
-        if hasattr(self.controller, "clear_preview"):
-            self.controller.clear_preview()
 
     def cancel(self) -> None:
         """Stop the running tool at its next iteration; the image stays as it was."""
-        if self.job is not None:
-            self.job.cancel()
-            self._finished()
-            self.say("Cancelled; the image is unchanged.")
+        job = self.job
+        if job is None:
+            return
+        if isinstance(job, EditRequest):
+            self.controller.pipeline.cancel(job)
+        else:
+            job.cancel()
+        self._finished()
+        self.say("Cancelled; the image is unchanged.")
 
     def say(self, text: str) -> None:
         self.status.setText(text)

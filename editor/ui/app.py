@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 _T0 = time.perf_counter()
@@ -42,9 +43,26 @@ def run_app(paths: list[str] | None = None) -> int:
         print(f"window shown after {time.perf_counter() - _T0:.3f} s", flush=True)
     if paths:
         QTimer.singleShot(0, lambda: window.open_path(os.path.abspath(paths[0])))
-    else:
-        QTimer.singleShot(200, window.offer_recovery)
+    # a crash's edits are offered whether or not the editor was started with a file;
+    # with one, they open in windows of their own
+    QTimer.singleShot(200, lambda: window.offer_recovery(into_self=False if paths else None))
+    folders = sorted({os.path.dirname(p) for p in window.recent_files()})
+    threading.Thread(target=clean_orphans, args=(folders,), name="clean-orphans",
+                     daemon=True).start()
     return app.exec()
+
+
+def clean_orphans(folders: list[str]) -> None:
+    """Remove what killed sessions left behind: history spill folders and export
+    ``.part`` files in ``folders`` (the recent files' folders, where exports most
+    likely went); both carry a lock that died with their process."""
+    from editor.core.history import clean_orphan_spills
+    from editor.io.atomic import clean_orphan_parts
+
+    clean_orphan_spills()
+    for folder in folders:
+        if os.path.isdir(folder):
+            clean_orphan_parts(folder)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ PANEL_MODULES = ("editor.ui.ai_panels", "editor.ui.teach")
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SAMPLE_PHOTO = RESOURCES / "sample-coffee.png"
 MAX_RECENT = 10
+#: windows opened with File ▸ New Window (kept alive here until they close)
+WINDOWS: list = []
 
 
 class WelcomeWidget(QWidget):
@@ -206,6 +208,7 @@ class MainWindow(QMainWindow):
                                         QKeySequence.StandardKey.Open)
         self.recent_menu = f.addMenu("Open &Recent")
         self._action(f, "Open &Sample Photo", self.open_sample)
+        self._action(f, "New &Window", self.new_window, QKeySequence.StandardKey.New)
         f.addSeparator()
         self.export_action = self._action(f, "&Export As…", self.export_dialog, "Ctrl+Shift+E")
         self.save_recipe_action = self._action(f, "Save Re&cipe…", self.save_recipe_dialog)
@@ -323,10 +326,9 @@ class MainWindow(QMainWindow):
         from editor.workers.lanes import Job
 
         lane = self.controller.make_lane("registry")
-        lane.jobDone.connect(lambda _job, result: (done(result), lane.stop()))
-        lane.jobFailed.connect(lambda _job, msg: (self._error(f"Tools failed to load: {msg}"),
-                                                  lane.stop()))
-        lane.submit(Job(load, "Loading tools"))
+        lane.submit(Job(load, "Loading tools", on_done=lambda result: (done(result), lane.stop()),
+                        on_error=lambda msg: (self._error(f"Tools failed to load: {msg}"),
+                                              lane.stop())))
         self._registry_lane = lane
 
     # -- files ----------------------------------------------------------------------------
@@ -470,46 +472,51 @@ class MainWindow(QMainWindow):
         return False
 
     # -- recovery --------------------------------------------------------------------------
-    def offer_recovery(self, answer=None) -> bool:
-        """Offer to restore edits left by a crashed or killed session.
+    def offer_recovery(self, answer=None, into_self: bool | None = None) -> int:
+        """Offer every session a crash or kill left behind; return how many were restored.
 
-        ``answer(recovery) -> bool`` replaces the question (tests). Returns True
-        if something was restored.
+        Each session is offered (two windows that crashed together leave two).
+        The first restored one opens here when this window has no image (and
+        ``into_self`` is not False), the others in windows of their own.
+        ``answer(sessions) -> sessions to restore`` replaces the dialog (tests);
+        sessions not chosen are discarded. In the dialog, unchecked sessions are
+        kept for the next start, and Discard All deletes them.
         """
-        from editor.core.autosave import pending_recoveries
+        from editor.core.recovery import pending_recoveries
 
-        found = pending_recoveries(self.controller.autosave.root)
+        found = [r for r in pending_recoveries(self.controller.journal.root) if r.claim()]
         if not found:
-            return False
-        rec = found[0]
+            return 0
         if answer is None:
-            box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved edits?",
-                              f"Convolve stopped while {rec.title} had unsaved edits "
-                              f"({len(rec.steps)} steps).",
-                              QMessageBox.StandardButton.NoButton, self)
-            box.setInformativeText("Restore them now? Discarding deletes the recovery copy.")
-            restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
-            box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
-            box.exec()
-            yes = box.clickedButton() is restore
+            from editor.ui.recovery_dialog import RecoveryDialog
+
+            chosen, discard = RecoveryDialog(found, self).ask()
         else:
-            yes = bool(answer(rec))
-        if not yes:
-            for r in found:
-                r.discard()
-            return False
-        try:
-            image = rec.load_image()
-        except (OSError, ValueError) as e:
-            self._error(f"The recovery copy of {rec.title} could not be read ({e}).")
-            rec.discard()
-            return False
-        self.controller.open_array(image, path=rec.source, recipe_prefix=rec.steps, dirty=True,
-                                   on_done=lambda: self.show_message(
-                                       f"Restored unsaved edits of {rec.title}."))
-        for r in found:
-            r.discard()
-        return True
+            chosen = list(answer(found))
+            discard = [r for r in found if r not in chosen]
+        for rec in found:
+            if rec in discard:
+                rec.discard()
+            elif rec not in chosen:
+                rec.release()  # offered again at the next start
+        if into_self is None:
+            into_self = self.controller.document is None
+        for rec in chosen:
+            target = self if into_self else self.new_window()
+            into_self = False
+            target.controller.restore(rec)
+            target.raise_()
+        return len(chosen)
+
+    def new_window(self) -> MainWindow:
+        """Another editing window in this process (File ▸ New Window)."""
+        window = MainWindow(settings=self.settings)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        WINDOWS.append(window)
+        window.destroyed.connect(lambda *_: WINDOWS.remove(window) if window in WINDOWS
+                                 else None)
+        window.show()
+        return window
 
     # -- view ------------------------------------------------------------------------------
     def set_split(self, on: bool) -> None:

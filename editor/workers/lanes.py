@@ -56,25 +56,45 @@ def user_message(exc: BaseException, title: str = "") -> str:
 class Job:
     """One unit of work for a lane; also the handle the caller cancels.
 
+    The callbacks are typed slots, called on the thread that owns the lane (the
+    GUI thread) in this order: ``on_started`` once, ``on_progress`` and
+    ``on_partial`` any number of times, then exactly one of ``on_done(result)``,
+    ``on_error(message)`` or ``on_cancelled()``. A caller that needs no answer
+    passes none.
+
     Attributes
     ----------
     id : int
         Unique, increasing.
     ctx : OpContext
         Created by the lane when the job starts (``None`` before).
-    data : dict
-        Free slot for the caller (callbacks, generation numbers).
+    shows_progress : bool
+        The job is long enough to show progress and Cancel in the status bar.
     """
 
-    def __init__(self, fn: Callable[[OpContext], Any], title: str = "",
-                 preview_scale: float = 1.0, data: dict | None = None) -> None:
+    def __init__(self, fn: Callable[[OpContext], Any], title: str = "", *,
+                 on_done: Callable[[Any], None] | None = None,
+                 on_error: Callable[[str], None] | None = None,
+                 on_partial: Callable[[Any], None] | None = None,
+                 on_progress: Callable[[float, str], None] | None = None,
+                 on_cancelled: Callable[[], None] | None = None,
+                 on_started: Callable[[], None] | None = None,
+                 shows_progress: bool = False, preview_scale: float = 1.0) -> None:
         self.id = next(_ids)
         self.fn = fn
         self.title = title
         self.preview_scale = preview_scale
-        self.data = data or {}
+        self.shows_progress = shows_progress
+        self.on_done = on_done
+        self.on_error = on_error
+        self.on_partial = on_partial
+        self.on_progress = on_progress
+        self.on_cancelled = on_cancelled
+        self.on_started = on_started
         self.cancel_event = threading.Event()
         self.ctx: OpContext | None = None
+        #: set once the job's one final callback has been delivered
+        self.finished = False
 
     def cancel(self) -> None:
         """Ask the job to stop (before it starts, or at its next ctx check)."""
@@ -109,6 +129,14 @@ class Lane(QThread):
         self._cond = threading.Condition()
         self._running: Job | None = None
         self._stopping = False
+        # The lane object lives on the GUI thread, so these connections are queued
+        # there: every callback of a job runs on the GUI thread, in signal order.
+        self.jobStarted.connect(self._deliver_started)
+        self.jobProgress.connect(self._deliver_progress)
+        self.jobPartial.connect(self._deliver_partial)
+        self.jobDone.connect(self._deliver_done)
+        self.jobFailed.connect(self._deliver_failed)
+        self.jobCancelled.connect(self._deliver_cancelled)
 
     # -- GUI-thread API --------------------------------------------------------
     def submit(self, job: Job) -> Job:
@@ -153,6 +181,42 @@ class Lane(QThread):
             self._stopping = True
             self._cond.notify()
         self.wait(timeout_ms)
+
+    # -- callbacks (GUI thread) ----------------------------------------------------
+    @staticmethod
+    def _call(job: Job, name: str, *args: Any) -> None:
+        cb = getattr(job, name)
+        if cb is None:
+            return
+        try:
+            cb(*args)
+        except Exception:  # noqa: BLE001  (one panel's callback must not kill the app)
+            log.exception("%s of %s failed", name, job.title or "job")
+
+    def _deliver_started(self, job: Job) -> None:
+        self._call(job, "on_started")
+
+    def _deliver_progress(self, job: Job, fraction: float, message: str) -> None:
+        self._call(job, "on_progress", fraction, message)
+
+    def _deliver_partial(self, job: Job, value: Any) -> None:
+        if not job.finished:
+            self._call(job, "on_partial", value)
+
+    def _final(self, job: Job, name: str, *args: Any) -> None:
+        if job.finished:  # a job cancelled while waiting is reported once only
+            return
+        job.finished = True
+        self._call(job, name, *args)
+
+    def _deliver_done(self, job: Job, result: Any) -> None:
+        self._final(job, "on_done", result)
+
+    def _deliver_failed(self, job: Job, message: str) -> None:
+        self._final(job, "on_error", message)
+
+    def _deliver_cancelled(self, job: Job) -> None:
+        self._final(job, "on_cancelled")
 
     # -- worker thread -----------------------------------------------------------
     def run(self) -> None:

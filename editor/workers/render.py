@@ -130,6 +130,21 @@ class PreviewResult:
     shape: tuple[int, ...] = ()
 
 
+def preview_of(image: np.ndarray, max_side: int = 1600) -> PreviewResult:
+    """An intermediate full image (an iterative op's progress) as a whole-picture preview.
+
+    Run on the worker: the canvas then only wraps the buffer.
+    """
+    h, w = image.shape[:2]
+    small = image
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA)
+    buf, alpha = to_display(small)
+    return PreviewResult(buf, alpha, (0, 0, w, h), compute_histogram(small), {}, image.shape)
+
+
 class _ProxyCache:
     """The last few downscaled crops of a base state (one slider drag reuses them)."""
 

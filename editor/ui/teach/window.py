@@ -172,13 +172,6 @@ class ClassifierWindow(QMainWindow):
         self.record_timer.timeout.connect(self._record_tick)
         self.lane = self._make_lane("classifier", False)
         self.live_lane = self._make_lane("classifier-live", False)
-        self.lane.jobProgress.connect(self._job_progress)
-        self.lane.jobPartial.connect(self._job_partial)
-        self.lane.jobDone.connect(self._job_done)
-        self.lane.jobFailed.connect(self._job_failed)
-        self.lane.jobCancelled.connect(self._job_cancelled)
-        self.live_lane.jobDone.connect(self._live_done)
-        self.live_lane.jobFailed.connect(lambda _j, msg: self._live_failed(msg))
         self._live_busy = False
         self._live_pending: np.ndarray | None = None
         self._live_times: list[float] = []
@@ -765,9 +758,10 @@ class ClassifierWindow(QMainWindow):
                 return model.predict(rgb), overlay(rgb, heat), rgb.shape
             return model.predict(rgb), None, rgb.shape
 
-        self.live_lane.submit(Job(work, "live prediction"))
+        self.live_lane.submit(Job(work, "live prediction", on_done=self._live_done,
+                                  on_error=self._live_failed))
 
-    def _live_done(self, _job, result) -> None:
+    def _live_done(self, result) -> None:
         probs, overlay, _shape = result
         self.bars.set_probabilities(probs)
         self._cam_overlay = overlay
@@ -888,7 +882,12 @@ class ClassifierWindow(QMainWindow):
 
     # -- jobs -------------------------------------------------------------------------------
     def _submit(self, fn, title: str, on_done) -> Job:
-        job = Job(fn, title, data={"on_done": on_done})
+        job = Job(fn, title)
+        job.on_progress = lambda fraction, message: self._job_progress(job, fraction, message)
+        job.on_partial = self._job_partial
+        job.on_done = lambda result: self._job_done(job, result, on_done)
+        job.on_error = lambda message: self._job_failed(job, message)
+        job.on_cancelled = lambda: self._job_cancelled(job)
         self._job = job
         self.cancel_button.setEnabled(True)
         self.train_button.setEnabled(False)
@@ -904,7 +903,7 @@ class ClassifierWindow(QMainWindow):
         self.progress.setValue(int(fraction * 1000))
         self.progress_label.setText(message or job.title)
 
-    def _job_partial(self, _job, value) -> None:
+    def _job_partial(self, value) -> None:
         if hasattr(value, "train_loss"):
             self._epoch(value)
 
@@ -914,11 +913,10 @@ class ClassifierWindow(QMainWindow):
             self.cancel_button.setEnabled(False)
             self.train_button.setEnabled(True)
 
-    def _job_done(self, job, result) -> None:
+    def _job_done(self, job, result, on_done) -> None:
         self._job_finished(job)
         self.progress.setValue(1000)
         self.progress_label.setText(f"{job.title}: done")
-        on_done = job.data.get("on_done")
         if on_done is not None:
             on_done(result)
 
