@@ -20,7 +20,6 @@ import pytest
 from PySide6.QtCore import QCoreApplication
 
 from editor.core.context import null_context
-from editor.core.recipe import Recipe, RecipeStep
 from editor.ops import get_op, run_op
 from editor.ops.registry import Range, register_op, unregister_op
 from editor.ui.commands import EditCommand
@@ -121,7 +120,7 @@ def check_history(c) -> None:
     c.undo_stack.setIndex(c.undo_stack.count())
 
 
-# -- the AI dock commits over later edits ------------------------------------------------------
+# -- the AI dock commits over later edits ----------
 
 def test_ai_result_is_not_committed_over_a_later_edit(qtbot, tmp_path, monkeypatch, photo,
                                                       gated_op):
@@ -184,7 +183,7 @@ def test_fixed_pixels_on_a_moved_image_are_refused_in_one_sentence(qtbot, tmp_pa
     assert [op for op, _ in doc.recipe_steps()] == ["invert"]
 
 
-# -- race A: a step whose pixels were freed -------------------------------------------------------
+# -- race A: a step whose pixels were freed ----------
 
 def test_race_a_no_step_loses_its_pixels(qtbot, tmp_path, monkeypatch, photo):
     """A history budget so small that every add spills, quick queued edits, and garbage
@@ -206,7 +205,7 @@ def test_race_a_no_step_loses_its_pixels(qtbot, tmp_path, monkeypatch, photo):
     check_history(c)
 
 
-# -- race B: a queued edit silently discarded ----------------------------------------------------------
+# -- race B: a queued edit silently discarded ----------
 
 def test_race_b_queued_edits_all_land_with_slow_repaints(qtbot, tmp_path, monkeypatch, photo):
     """Four edits queued without waiting while each repaint takes 30 ms: every one lands
@@ -228,7 +227,7 @@ def test_race_b_queued_edits_all_land_with_slow_repaints(qtbot, tmp_path, monkey
     check_history(c)
 
 
-# -- the acceptance test: random sequences ----------------------------------------------------------
+# -- the acceptance test: random sequences ----------
 
 VALID = [("invert", {}), ("brightness", {"amount": 0.2}), ("brightness", {"amount": -0.1}),
          ("contrast", {"amount": 0.3}), ("gamma", {"gamma": 0.8}),
