@@ -41,6 +41,14 @@ def run_app(paths: list[str] | None = None) -> int:
     window.show()
     if os.environ.get("CONVOLVE_STARTUP_TIMING"):
         print(f"window shown after {time.perf_counter() - _T0:.3f} s", flush=True)
+    start(window, paths or [])
+    return app.exec()
+
+
+def start(window, paths: list[str]) -> None:
+    """What the window does first: open ``paths[0]``, offer crashed sessions, tidy up."""
+    from PySide6.QtCore import QTimer
+
     if paths:
         QTimer.singleShot(0, lambda: window.open_path(os.path.abspath(paths[0])))
     # a crash's edits are offered whether or not the editor was started with a file;
@@ -49,7 +57,6 @@ def run_app(paths: list[str] | None = None) -> int:
     folders = sorted({os.path.dirname(p) for p in window.recent_files()})
     threading.Thread(target=clean_orphans, args=(folders,), name="clean-orphans",
                      daemon=True).start()
-    return app.exec()
 
 
 def clean_orphans(folders: list[str]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from PySide6.QtGui import QUndoCommand
+
+log = logging.getLogger(__name__)
 
 #: QUndoCommand.id() of commands that may merge (one open adjustment)
 MERGE_ID = 4711
@@ -42,8 +45,17 @@ class EditCommand(QUndoCommand):
         self.setText(other.text())
         return True
 
+    # Qt calls these from C++: an exception escaping them would take the process down,
+    # so a state that cannot be shown is logged and reported instead
     def redo(self) -> None:
-        self.controller._show_state(self.after)
+        self._show(self.after)
 
     def undo(self) -> None:
-        self.controller._show_state(self.before)
+        self._show(self.before)
+
+    def _show(self, sid: int) -> None:
+        try:
+            self.controller._show_state(sid)
+        except Exception as e:  # noqa: BLE001
+            log.exception("cannot show image state %s", sid)
+            self.controller.report_error(f"{self.text()} cannot be shown: {e}.")

@@ -389,6 +389,7 @@ class Controller(QObject):
             self.undo_stack.setIndex(history.index)
         finally:
             self._restoring = False
+        self.collect_garbage()
         self.dirtyChanged.emit(doc.dirty)
 
     def _original_rendered(self, rendered: Rendered) -> None:
@@ -482,8 +483,9 @@ class Controller(QObject):
             self.histogramChanged.emit(rendered.histogram)
 
     def _index_changed(self, _index: int) -> None:
-        if not self._restoring:
-            self.io.journal_move()
+        if self._restoring:
+            return  # the restored stack is being rebuilt: every state is still wanted
+        self.io.journal_move()
         self.collect_garbage()
 
     def collect_garbage(self) -> None:
