@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from editor.core.recovery import (
     pending_recoveries,
 )
 from editor.ops import get_op, run_op
+from editor.ops.registry import Range, register_op, unregister_op
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -353,16 +355,67 @@ def test_spill_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_pa
     live.close()
 
 
-def test_history_budget_counts_what_the_process_holds():
+def test_history_budget_counts_what_the_process_holds(monkeypatch):
     """With count_process the store keeps fewer states in RAM when the process already
     holds much (libraries, the display), so the process, not the store, stays bounded."""
-    from editor.core.history import process_memory
+    from editor.core import history
 
-    held = process_memory()
-    assert held > 0
-    store = HistoryStore(budget_bytes=held + (8 << 20), min_levels=1, count_process=True)
+    assert history.process_memory() > 0  # the real reading works here
+    others = 100 << 20  # what the process holds besides the store
+    store = HistoryStore(budget_bytes=others + (8 << 20), min_levels=1, count_process=True)
+    monkeypatch.setattr(history, "process_memory", lambda: others + store.memory_bytes)
     for i in range(6):
-        store.add(np.full((1024, 1024, 3), i, np.uint8))  # 3 MiB each, really resident
-    assert store.memory_bytes <= (8 << 20) + (3 << 20)
-    assert len(store) == 6 and store.disk_bytes > 0
+        store.add(np.full((1024, 1024, 3), i, np.uint8))  # 3 MiB each
+    assert store.memory_bytes <= 8 << 20  # 100 MiB of the budget were already taken
+    assert len(store) == 6 and store.disk_bytes == 6 * (3 << 20) - store.memory_bytes
+    plain = HistoryStore(budget_bytes=others + (8 << 20), min_levels=1)
+    for i in range(6):
+        plain.add(np.full((1024, 1024, 3), i, np.uint8))
+    assert plain.disk_bytes == 0  # without counting the process all 18 MiB stay in RAM
     store.close()
+    plain.close()
+
+
+def test_heavy_and_opless_steps_are_restored_from_their_pixels(qtbot, tmp_path, monkeypatch,
+                                                               coffee):
+    """Results that are slow or impossible to replay (an AI op, pixels with no op) are
+    journaled with their pixels as they commit, and a periodic snapshot keeps the current
+    state, so a restore needs no replay of them (here: the op is gone after the crash)."""
+    from editor.ui.controller import Controller
+
+    @register_op("test_heavy_shift", title="Heavy shift", category="Test", heavy=True)
+    def heavy_shift(image, *, by: Annotated[int, Range(0, 255)] = 40, ctx=None):
+        """Add a constant (stands in for an expensive AI op)."""
+        return (image.astype(np.int16) + by).clip(0, 255).astype(image.dtype)
+
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    image = np.ascontiguousarray(coffee[:90, :120])
+    c = Controller()
+    c.open_array(image)
+    qtbot.waitUntil(lambda: c.document is not None, timeout=10000)
+    try:
+        c.apply_op("test_heavy_shift", {"by": 30})
+        qtbot.waitUntil(lambda: c.undo_stack.count() == 1 and not c.busy(), timeout=10000)
+        base = c.document.current_id
+        c.commit_image(np.ascontiguousarray(c.document.image[::-1]), "Pasted", base=base)
+        qtbot.waitUntil(lambda: c.undo_stack.count() == 2 and not c.busy(), timeout=10000)
+        c.apply_op("invert")
+        qtbot.waitUntil(lambda: c.undo_stack.count() == 3 and not c.busy(), timeout=10000)
+        c.autosave_now(wait=True)  # the periodic snapshot of the current state
+        expected = c.document.image.copy()
+        assert set(c.journal.pixels) >= {c.document.current_id}
+        c.journal.abandon()
+    finally:
+        unregister_op("test_heavy_shift")
+    (rec,) = pending_recoveries(tmp_path / "recovery")
+    assert len(rec.plan().pixels) == 4  # original, heavy step, pasted pixels, snapshot
+    c2 = Controller()
+    done = []
+    c2.restore(rec, on_done=lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done), timeout=20000)
+    np.testing.assert_array_equal(c2.document.image, expected)
+    assert [c2.undo_stack.text(i) for i in range(3)] == ["Heavy shift", "Pasted", "Invert"]
+    c2.undo()
+    np.testing.assert_array_equal(c2.document.image, 255 - expected)
+    c.shutdown()
+    c2.shutdown()

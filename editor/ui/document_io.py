@@ -163,10 +163,8 @@ class DocumentIO:
     # -- journal ------------------------------------------------------------------------------
     def journal_commit(self, req: Any, before: int, after: int) -> None:
         """Append the step just committed (before it is pushed onto the undo stack)."""
-        c, journal = self.c, self.c.journal
-        doc = c.document
-        if not journal.active:
-            self._start_journal(doc)
+        journal = self.c.journal
+        self.ensure_journal(self.c.document)
         journal.commit(before=before, after=after, title=req.title, op=req.op,
                        params=req.params, steps=req.steps, merge=req.merge_token)
 
@@ -187,9 +185,11 @@ class DocumentIO:
         if wait:
             self.writer.wait()
 
-    def _start_journal(self, doc: Document) -> None:
+    def ensure_journal(self, doc: Document) -> None:
         """First edit of a document: open its session and copy the original off-thread."""
         journal = self.c.journal
+        if journal.active:
+            return
         journal.open_document(base=doc.base_id, source=doc.path, info=doc.info)
         original, base, folder = doc.original, doc.base_id, journal.folder
         self.writer.put(lambda: journal.write_pixels(base, original, name=ORIGINAL,

@@ -193,7 +193,10 @@ class CommitPipeline:
 
     def _start(self, req: EditRequest, doc, base: int) -> None:
         journal = self.c.journal
-        folder = journal.folder if req.keep_pixels or not req.replayable else None
+        folder = None
+        if req.keep_pixels or not req.replayable:
+            self.c.io.ensure_journal(doc)  # its pixels go there before the result returns
+            folder = journal.folder
         doc.store.pin(base)  # a running job's input is never collected
         partial = self._partial_sink(req)
 
