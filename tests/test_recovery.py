@@ -38,7 +38,7 @@ def replay(image, steps):
     return image
 
 
-# -- the journal, without Qt -------------------------------------------------------------
+# -- the journal, without Qt ----------
 
 def test_journal_replays_merges_undo_and_branches(tmp_path):
     j = RecoveryJournal(tmp_path)
@@ -241,7 +241,7 @@ def test_kill_dash_nine_loses_no_committed_edit(qtbot, tmp_path, monkeypatch, co
     assert not list(tmp_path.glob("convolve-history-*"))
 
 
-# -- windows: each crashed session is offered, with or without a file at start ---------------------
+# -- windows: each crashed session is offered, with or without a file at start ----------
 
 def _window(qtbot, tmp_path):
     from editor.ui.main_window import MainWindow
@@ -327,7 +327,7 @@ def test_started_with_a_file_still_offers_recovery(qtbot, tmp_path, monkeypatch,
     main_window.WINDOWS[0].close()
 
 
-# -- orphans -------------------------------------------------------------------------------------------
+# -- orphans ----------
 
 def test_spill_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_path):
     script = textwrap.dedent(f"""

@@ -16,7 +16,6 @@ _T0 = time.perf_counter()
 
 def run_app(paths: list[str] | None = None) -> int:
     """Create the application, show the main window (opening ``paths[0]``), run it."""
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from editor.ui.errors import install_excepthook, setup_logging
