@@ -179,11 +179,23 @@ class DocumentIO:
         doc = c.document
         if doc is not None and journal.active and doc.dirty \
                 and doc.current_id not in journal.pixels:
-            sid, image, folder = doc.current_id, doc.image, journal.folder
-            self.writer.put(lambda: journal.write_pixels(sid, image, periodic=True,
-                                                         folder=folder))
+            self._write_later(doc, doc.current_id, periodic=True)
         if wait:
             self.writer.wait()
+
+    def _write_later(self, doc: Document, sid: int, **how) -> None:
+        """Queue a pixel write; the pixels are read on the writer thread (a state spilled
+        to disk is not reloaded on the GUI thread), and a state freed meanwhile is skipped."""
+        journal, folder = self.c.journal, self.c.journal.folder
+
+        def write() -> None:
+            try:
+                pixels = doc.get(sid)
+            except KeyError:
+                return
+            journal.write_pixels(sid, pixels, folder=folder, **how)
+
+        self.writer.put(write)
 
     def ensure_journal(self, doc: Document) -> None:
         """First edit of a document: open its session and copy the original off-thread."""
@@ -191,9 +203,7 @@ class DocumentIO:
         if journal.active:
             return
         journal.open_document(base=doc.base_id, source=doc.path, info=doc.info)
-        original, base, folder = doc.original, doc.base_id, journal.folder
-        self.writer.put(lambda: journal.write_pixels(base, original, name=ORIGINAL,
-                                                     folder=folder))
+        self._write_later(doc, doc.base_id, name=ORIGINAL)
 
     # -- restore -----------------------------------------------------------------------------
     def restore(self, rec: Recovery, on_done: Callable[[], None] | None = None,
