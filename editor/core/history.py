@@ -164,15 +164,29 @@ class HistoryStore:
             return set(self._pins)
 
     def get(self, sid: int) -> np.ndarray:
-        """The state ``sid`` (read-only), reloaded from disk if it was spilled."""
+        """The state ``sid`` (read-only), reloaded from disk if it was spilled.
+
+        The file is read outside the lock, so another thread (the GUI pinning or
+        reading a state in RAM) never waits for a reload.
+        """
         with self._lock:
             if sid in self._mem:
                 self._mem.move_to_end(sid)  # recently used: spill it last
                 return self._mem[sid]
             if sid not in self._disk:
                 raise KeyError(f"no image state {sid}")
-            path, _, _ = self._disk.pop(sid)
+            path = self._disk[sid][0]
+        try:
             image = np.load(path, allow_pickle=False)
+        except OSError:
+            image = None  # released (or reloaded by another thread) while we read
+        with self._lock:
+            if sid in self._mem:  # another thread reloaded it first
+                self._mem.move_to_end(sid)
+                return self._mem[sid]
+            if sid not in self._disk or image is None:
+                raise KeyError(f"no image state {sid}")
+            self._disk.pop(sid)
             path.unlink(missing_ok=True)
             image.flags.writeable = False
             self._mem[sid] = image

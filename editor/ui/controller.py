@@ -541,6 +541,8 @@ class Controller(QObject):
         if self._shut:
             return
         self._shut = True
+        # the window's actions may be gone before the stack: nothing may reach them now
+        self.undo_stack.blockSignals(True)
         self._snapshot_timer.stop()
         self.pipeline.cancel_all()
         for lane in (self.preview_lane, self.apply_lane, self.job_lane, *self._extra_lanes):
