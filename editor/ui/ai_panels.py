@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,26 +40,13 @@ from PySide6.QtWidgets import (
 )
 
 from editor.core.context import OpContext
+from editor.ui.qimage import to_pixmap
 
 log = logging.getLogger(__name__)
 VGG16_LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
                 "relu4_1", "relu4_2", "relu4_3", "relu5_1", "relu5_2", "relu5_3")
 SHARED_STYLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "images",
                             "scream.jpg")
-
-
-def to_pixmap(image: np.ndarray, max_side: int | None = None) -> QPixmap:
-    """uint8/uint16 grey/RGB/RGBA array -> QPixmap (a copy), optionally shrunk."""
-    from editor.core.image import as_rgb, to_uint8
-
-    rgb = np.ascontiguousarray(as_rgb(to_uint8(image)))
-    h, w = rgb.shape[:2]
-    qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    pix = QPixmap.fromImage(qimg)
-    if max_side and max(w, h) > max_side:
-        pix = pix.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)
-    return pix
 
 
 def _preview_result(image: np.ndarray, max_side: int = 1600) -> Any:
