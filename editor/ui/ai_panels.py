@@ -195,7 +195,7 @@ class AIPanel(QWidget):
             self.update_device_label()
 
     def dock_visibility_changed(self, visible: bool) -> None:
-        """Finding the device imports torch (~2 s of CPU and GIL): do it when the user
+        """Finding the device imports torch (a long import holding the GIL): do it when the user
         first looks at the AI dock, not while the window is coming up."""
         # the dock is reported visible for a moment while the window lays itself out,
         # so wait and ask again whether the user can really see the panel
