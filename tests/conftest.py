@@ -83,3 +83,128 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB (inf for identical arrays)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
+
+
+# -- helpers shared by the operation tests -------------------------------------------
+
+
+def run(name: str, image: np.ndarray, **params) -> np.ndarray:
+    """Run the registered operation ``name`` with keyword parameters."""
+    from editor.ops import get_op
+
+    return get_op(name)(image, **params)
+
+
+def rounded(values, top: int = 255) -> np.ndarray:
+    """Reference values rounded half up and clipped to ``[0, top]``, as uint8 or uint16."""
+    dtype = np.uint8 if top == 255 else np.uint16
+    return np.clip(np.floor(np.asarray(values, np.float64) + 0.5), 0, top).astype(dtype)
+
+
+def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``|a - b|`` without the wrap-around of unsigned subtraction."""
+    return np.abs(np.asarray(a).astype(np.int64) - np.asarray(b).astype(np.int64))
+
+
+def max_diff(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest absolute difference between two images, in levels."""
+    return int(abs_diff(a, b).max())
+
+
+class Reports(list):
+    """``(fraction, message)`` pairs an operation reported, in order."""
+
+    @property
+    def fractions(self) -> list[float]:
+        return [f for f, _ in self]
+
+    @property
+    def messages(self) -> list[str]:
+        return [m for _, m in self]
+
+
+def reporting_context(cancel_when=None, **kwargs):
+    """An ``OpContext`` that records every report and cancels itself once
+    ``cancel_when(fraction, message)`` is true; returns ``(ctx, reports)``.
+
+    Extra keyword arguments go to ``OpContext`` (``partial=...``).
+    """
+    from editor.core.context import OpContext
+
+    reports = Reports()
+
+    def progress(fraction: float, message: str) -> None:
+        reports.append((fraction, message))
+        if cancel_when is not None and cancel_when(fraction, message):
+            ctx.cancel()
+
+    ctx = OpContext(progress=progress, **kwargs)
+    return ctx, reports
+
+
+def assert_rejected_before_work(name: str, params: dict, message: str) -> None:
+    """``name`` refuses ``params`` with a ``ParamError`` matching ``message`` before it
+    reports any progress (validation happens before the work starts)."""
+    from editor.ops import ParamError, get_op
+
+    ctx, reports = reporting_context()
+    with pytest.raises(ParamError, match=message):
+        get_op(name)(np.zeros((4, 4, 3), np.uint8), ctx=ctx, **params)
+    assert reports == []
+
+
+def assert_pure(name: str, image: np.ndarray, params: dict) -> np.ndarray:
+    """Shape and dtype kept, the read-only input untouched, two runs identical."""
+    frozen = image.copy()
+    frozen.flags.writeable = False  # any write to the input raises
+    out = run(name, frozen, **params)
+    assert out.shape == image.shape and out.dtype == image.dtype, name
+    np.testing.assert_array_equal(frozen, image, err_msg=name)
+    assert run(name, frozen, **params).tobytes() == out.tobytes(), f"{name} not deterministic"
+    return out
+
+
+def assert_alpha_passes_through(name: str, rgb: np.ndarray, params: dict) -> None:
+    """A ramp of alpha comes back unchanged and the colour is what RGB alone gives."""
+    alpha = np.linspace(0, 255, rgb.shape[1]).astype(np.uint8)[None, :].repeat(rgb.shape[0], 0)
+    out = run(name, np.dstack([rgb, alpha]), **params)
+    np.testing.assert_array_equal(out[..., 3], alpha, err_msg=name)
+    np.testing.assert_array_equal(out[..., :3], run(name, rgb, **params), err_msg=name)
+
+
+# -- helpers shared by the window tests ----------------------------------------------
+
+
+def make_main_window(qtbot, tmp_path: Path, size: tuple[int, int] = (1100, 750)):
+    """A shown MainWindow with settings in ``tmp_path``, the registry loaded synchronously
+    and confirmations answered yes (no panels installed)."""
+    from PySide6.QtCore import QSettings
+
+    from editor.ui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, load_registry=False, install_panels=False)
+    w.load_registry(sync=True)
+    w._confirm = lambda doing: True
+    w.resize(*size)
+    w.show()
+    qtbot.addWidget(w)
+    return w
+
+
+def wait_until_idle(qtbot, busy, timeout: int = 10000) -> None:
+    """Wait until ``busy()`` is false and every result the workers sent has been handled.
+
+    A lane emits its result before it stops counting as busy, so once ``busy()`` is
+    false the result is already queued for the GUI thread: processing the queued
+    events delivers it; if handling it started more work, keep waiting.
+    """
+    from PySide6.QtCore import QCoreApplication
+
+    def idle() -> bool:
+        if busy():
+            return False
+        QCoreApplication.processEvents()
+        return not busy()
+
+    qtbot.waitUntil(idle, timeout=timeout)

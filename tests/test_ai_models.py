@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from editor.core.context import OpContext, OpError  # noqa: E402
-from editor.ops.ai import models  # noqa: E402
+from editor.core.context import OpContext, OpError
+from editor.ops.ai import models
 
 
 class _Evil:

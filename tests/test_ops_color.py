@@ -10,26 +10,21 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import (
+    assert_alpha_passes_through,
+    assert_pure,
+    assert_rejected_before_work,
+    max_diff,
+    rounded,
+    run,
+)
 from PIL import Image, ImageOps
 
 from editor.core.context import OpContext
-from editor.ops import ParamError, get_op
+from editor.ops import get_op
 
 BT709 = np.array([0.2126, 0.7152, 0.0722])
 BT601 = np.array([0.299, 0.587, 0.114])
-
-
-def run(name, image, **params):
-    return get_op(name)(image, **params)
-
-
-def rounded(values, top=255):
-    """float64 reference values rounded half up and clipped, as uint8."""
-    return np.clip(np.floor(np.asarray(values, np.float64) + 0.5), 0, top).astype(np.uint8)
-
-
-def max_diff(a, b):
-    return int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max())
 
 
 # -- point ops -----------------------------------------------------------------
@@ -192,12 +187,7 @@ OPS = [
 
 @pytest.mark.parametrize("name,params", OPS)
 def test_alpha_passes_through_untouched(chelsea, name, params):
-    alpha = np.linspace(0, 255, chelsea.shape[1]).astype(np.uint8)[None, :].repeat(
-        chelsea.shape[0], 0)
-    rgba = np.dstack([chelsea, alpha])
-    out = run(name, rgba, **params)
-    np.testing.assert_array_equal(out[..., 3], alpha)
-    np.testing.assert_array_equal(out[..., :3], run(name, chelsea, **params))
+    assert_alpha_passes_through(name, chelsea, params)
 
 
 @pytest.mark.parametrize("name,params", OPS)
@@ -221,12 +211,7 @@ def test_16bit_stays_16bit_and_matches_8bit(chelsea, name, params):
 @pytest.mark.parametrize("name,params", OPS)
 def test_grayscale_input_and_readonly_input(astronaut, name, params):
     for img in (astronaut, np.ascontiguousarray(astronaut[..., 1])):
-        frozen = img.copy()
-        frozen.flags.writeable = False
-        out = run(name, frozen, **params)
-        assert out.shape == img.shape and out.dtype == img.dtype
-        np.testing.assert_array_equal(frozen, img)
-        assert run(name, frozen, **params).tobytes() == out.tobytes()  # deterministic
+        assert_pure(name, img, params)
 
 
 @pytest.mark.parametrize("name,params,message", [
@@ -242,8 +227,4 @@ def test_grayscale_input_and_readonly_input(astronaut, name, params):
     ("posterize", {"levels": 3.5}, "whole number"),
 ])
 def test_out_of_range_rejected_before_work(name, params, message):
-    calls = []
-    ctx = OpContext(progress=lambda f, m: calls.append(f))
-    with pytest.raises(ParamError, match=message):
-        get_op(name)(np.zeros((4, 4, 3), np.uint8), ctx=ctx, **params)
-    assert calls == []
+    assert_rejected_before_work(name, params, message)

@@ -6,16 +6,14 @@ op's policy says) and use scipy's ``mode="mirror"`` (= reflect-101).
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 import pytest
+from conftest import load_photo, psnr, reporting_context
 from scipy import ndimage as ndi
 
-from editor.core.context import Cancelled, OpContext
+from editor.core.context import Cancelled
 from editor.ops import ParamError, get_op, run_op
-from tests.conftest import load_photo, psnr
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
 
@@ -112,16 +110,10 @@ def test_canny_output_policy_and_depths(photo):
 def test_canny_rejects_high_below_low_and_cancels(photo):
     with pytest.raises(ParamError, match="high"):
         get_op("canny")(photo, low=30, high=10)
-    event = threading.Event()
-    calls = []
-
-    def progress(fraction, message):
-        calls.append(fraction)
-        event.set()
-
+    ctx, reports = reporting_context(cancel_when=lambda f, m: True)
     with pytest.raises(Cancelled):
-        run_op(get_op("canny"), photo, {}, OpContext(progress=progress, cancel_event=event))
-    assert calls == [0.0]
+        run_op(get_op("canny"), photo, {}, ctx)
+    assert reports.fractions == [0.0]
 
 
 @pytest.mark.parametrize("name", ["sobel", "prewitt", "laplacian", "canny"])

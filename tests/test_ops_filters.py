@@ -7,10 +7,9 @@ NumPy ``pad(mode="reflect")``). Photos are cropped to at most 256 px to stay fas
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
+from conftest import load_photo, max_diff, psnr, reporting_context, rounded
 from scipy import ndimage as ndi
 
 from editor.core.context import Cancelled, OpContext
@@ -23,7 +22,6 @@ from editor.ops.filters import (
     kernel_frequency_response,
     kernel_preset,
 )
-from tests.conftest import load_photo, psnr
 
 FILTER_OPS = ("mean_blur", "gaussian_blur", "median", "min_filter", "max_filter", "bilateral",
               "sharpen", "unsharp_mask", "emboss", "convolve")
@@ -44,10 +42,6 @@ def per_channel(fn, image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return fn(image)
     return np.dstack([fn(image[..., c]) for c in range(image.shape[2])])
-
-
-def rounded(ref: np.ndarray, top: int = 255) -> np.ndarray:
-    return np.clip(np.floor(ref + 0.5), 0, top)
 
 
 # -- policy: dtype, alpha, input untouched, errors ----------------------------------------
@@ -199,7 +193,7 @@ def test_sharpen_matches_scipy_convolve(crop, amount):
     kernel = np.array([[0, -a, 0], [-a, 1 + 4 * a, -a], [0, -a, 0]])
     ref = per_channel(lambda c: ndi.convolve(c.astype(float), kernel, mode="mirror"), crop)
     # float32 kernel in OpenCV vs float64 here: equal after rounding except at ties.
-    assert np.abs(get_op("sharpen")(crop, amount=amount) - rounded(ref)).max() <= 1
+    assert max_diff(get_op("sharpen")(crop, amount=amount), rounded(ref)) <= 1
 
 
 @pytest.mark.parametrize(("radius", "amount"), [(1.0, 1.0), (3.0, 0.5)])
@@ -221,7 +215,7 @@ def test_unsharp_mask_threshold_leaves_small_differences_alone(crop):
     blurred = get_op("gaussian_blur")(crop, sigma=2.0).astype(float)
     diff = crop - blurred
     expected = np.where(np.abs(diff) >= 10, rounded(crop + diff), crop)
-    assert np.abs(out - expected).max() <= 1
+    assert max_diff(out, expected) <= 1
     assert (out == crop).mean() > 0.3  # smooth areas really are untouched
 
 
@@ -232,7 +226,7 @@ def test_emboss_matches_scipy_correlate(crop, angle):
     kernel = 2.0 * (np.cos(t) * sx - np.sin(t) * sx.T)
     ref = per_channel(lambda c: ndi.correlate(c.astype(float), kernel, mode="mirror"), crop)
     out = get_op("emboss")(crop, angle=angle, strength=2.0)
-    assert np.abs(out - rounded(ref + 128)).max() <= 1
+    assert max_diff(out, rounded(ref + 128)) <= 1
 
 
 def test_emboss_lights_edges_facing_the_angle():
@@ -250,7 +244,7 @@ def test_convolve_is_true_convolution_like_scipy(crop, shape):
     kernel = np.random.default_rng(sum(shape)).normal(size=shape) / np.prod(shape) ** 0.5
     ref = per_channel(lambda c: ndi.convolve(c.astype(float), kernel, mode="mirror"), crop)
     out = get_op("convolve")(crop, kernel=kernel.tolist(), normalize=False, offset=20)
-    assert np.abs(out - rounded(ref + 20)).max() <= 1
+    assert max_diff(out, rounded(ref + 20)) <= 1
 
 
 def test_convolve_flips_the_kernel_and_normalizes(crop):
@@ -264,14 +258,14 @@ def test_convolve_flips_the_kernel_and_normalizes(crop):
     binomial = np.outer([1, 2, 1], [1, 2, 1])
     out = get_op("convolve")(crop, kernel=binomial.tolist(), normalize=True)
     ref = per_channel(lambda c: ndi.convolve(c.astype(float), binomial / 16, mode="mirror"), crop)
-    assert np.abs(out - rounded(ref)).max() <= 1
+    assert max_diff(out, rounded(ref)) <= 1
     # zero-sum kernels are not divided; the offset is scaled by 257 in 16 bit
     lap = [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
     img16 = crop.astype(np.uint16) * 257
     out16 = get_op("convolve")(img16, kernel=lap, normalize=True, offset=128)
     ref16 = per_channel(lambda c: ndi.convolve(c.astype(float), np.array(lap), mode="mirror"),
                         img16)
-    assert np.abs(out16 - rounded(ref16 + 128 * 257, 65535)).max() <= 1
+    assert max_diff(out16, rounded(ref16 + 128 * 257, 65535)) <= 1
 
 
 # -- strips, progress and cancel -----------------------------------------------------------
@@ -280,10 +274,10 @@ def test_strips_give_the_same_result_and_report_progress(cat, monkeypatch):
     whole = get_op("bilateral")(cat, sigma_space=3.0)
     whole_median = get_op("median")(cat, size=9)
     monkeypatch.setattr(filters, "STRIP_BUDGET", 2e5)  # force many strips
-    fractions = []
-    ctx = OpContext(progress=lambda f, m: fractions.append(f))
+    ctx, reports = reporting_context()
     np.testing.assert_array_equal(run_op(get_op("bilateral"), cat, {"sigma_space": 3.0}, ctx),
                                   whole)
+    fractions = reports.fractions
     assert len(fractions) > 3 and fractions == sorted(fractions) and fractions[-1] == 1.0
     np.testing.assert_array_equal(get_op("median")(cat, size=9), whole_median)
 
@@ -292,16 +286,10 @@ def test_strips_give_the_same_result_and_report_progress(cat, monkeypatch):
                                               ("median", {"size": 9})])
 def test_cancel_after_first_report_raises(cat, monkeypatch, name, params):
     monkeypatch.setattr(filters, "STRIP_BUDGET", 2e5)
-    event = threading.Event()
-    calls = []
-
-    def progress(fraction, message):
-        calls.append(fraction)
-        event.set()  # cancel as soon as the op first reports
-
+    ctx, reports = reporting_context(cancel_when=lambda f, m: True)
     with pytest.raises(Cancelled):
-        run_op(get_op(name), cat, params, OpContext(progress=progress, cancel_event=event))
-    assert len(calls) == 1
+        run_op(get_op(name), cat, params, ctx)
+    assert len(reports) == 1
 
 
 # -- kernel presets and frequency response ------------------------------------------------
@@ -365,16 +353,15 @@ def test_large_gaussian_two_pass_matches_scipy_and_cancels(crop, monkeypatch):
     ref = per_channel(lambda c: ndi.gaussian_filter(
         c.astype(float), sigma, truncate=(k // 2) / sigma, mode="mirror"), crop)
     monkeypatch.setattr(filters, "STRIP_BUDGET", 2e5)  # many strips each way
-    fractions = []
-    out = run_op(get_op("gaussian_blur"), crop, {"sigma": sigma},
-                 OpContext(progress=lambda f, m: fractions.append(f)))
+    ctx, reports = reporting_context()
+    out = run_op(get_op("gaussian_blur"), crop, {"sigma": sigma}, ctx)
     # float32 passes, one final rounding: |diff| <= 0.5 + float error
     assert np.abs(out - ref).max() <= 0.51
-    assert len(fractions) > 4 and fractions[-1] == 1.0
-    event = threading.Event()
+    assert len(reports) > 4 and reports.fractions[-1] == 1.0
+    ctx, reports = reporting_context(cancel_when=lambda f, m: True)
     with pytest.raises(Cancelled):
-        run_op(get_op("gaussian_blur"), crop, {"sigma": sigma},
-               OpContext(progress=lambda f, m: event.set(), cancel_event=event))
+        run_op(get_op("gaussian_blur"), crop, {"sigma": sigma}, ctx)
+    assert len(reports) == 1
 
 
 def test_median_on_images_smaller_than_the_window():

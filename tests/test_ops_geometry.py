@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from conftest import psnr
+from conftest import psnr, reporting_context
 
 from editor.core.context import Cancelled, OpContext
 from editor.ops import ParamError, get_op
@@ -411,11 +411,10 @@ def test_warp_cancels_between_strips(img, monkeypatch):
     import editor.ops.geometry as geometry
 
     monkeypatch.setattr(geometry, "_STRIP_PIXELS", 1000)
-    seen = []
-    ctx = OpContext(progress=lambda f, m: (seen.append(f), f > 0.3 and ctx.cancel()))
+    ctx, reports = reporting_context(cancel_when=lambda f, m: f > 0.3)
     with pytest.raises(Cancelled):
         warp(img, rotation_matrix(5), ctx=ctx)
-    assert 0.3 < seen[-1] < 1.0
+    assert 0.3 < reports.fractions[-1] < 1.0
     # Strips agree with one whole call (OpenCV rounds each row's start position, so a
     # rare pixel may differ by one level).
     monkeypatch.setattr(geometry, "_STRIP_PIXELS", 10**9)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import load_photo
 
 from editor.ops import ParamError, get_op
-from tests.conftest import load_photo
 
 
 @pytest.fixture(scope="module")

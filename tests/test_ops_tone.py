@@ -12,24 +12,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import photo_path
+from conftest import (
+    abs_diff,
+    assert_alpha_passes_through,
+    assert_pure,
+    assert_rejected_before_work,
+    photo_path,
+    rounded,
+    run,
+)
 from PIL import Image, ImageOps
 
 from editor.core.context import Cancelled, OpContext, OpError
 from editor.ops import ParamError, get_op
-
-
-def run(name, image, **params):
-    return get_op(name)(image, **params)
-
-
-def rounded(values, top=255):
-    return np.clip(np.floor(np.asarray(values, np.float64) + 0.5), 0, top).astype(
-        np.uint8 if top == 255 else np.uint16)
-
-
-def diff(a, b):
-    return np.abs(a.astype(np.int32) - b.astype(np.int32))
 
 
 def luma601(img):
@@ -54,13 +49,13 @@ def test_levels_linear_matches_skimage_rescale_intensity(coffee, lo, hi, olo, oh
                                  out_range=(olo, ohi))
     out = run("levels", coffee, in_low=lo, in_high=hi, out_low=olo, out_high=ohi)
     # Tolerance 1: float32 table vs float64 at rounding boundaries.
-    assert diff(out, rounded(expected)).max() <= 1
+    assert abs_diff(out, rounded(expected)).max() <= 1
 
 
 def test_levels_gamma_and_single_channel(chelsea):
     out = run("levels", chelsea, in_low=20, in_high=230, gamma=1.6, channel="g")
     t = np.clip((chelsea[..., 1] / 255.0 - 20 / 255) / (210 / 255), 0, 1) ** (1 / 1.6)
-    assert diff(out[..., 1], rounded(t * 255)).max() <= 1  # 1: float32 vs float64
+    assert abs_diff(out[..., 1], rounded(t * 255)).max() <= 1  # 1: float32 vs float64
     np.testing.assert_array_equal(out[..., [0, 2]], chelsea[..., [0, 2]])
 
 
@@ -77,7 +72,7 @@ def test_curves_match_scipy_pchip(astronaut, points):
     expected = rounded(curve)[astronaut]
     out = run("curves", astronaut, points=points)
     # Tolerance 1: our table is rounded from float32, scipy's from float64.
-    assert diff(out, expected).max() <= 1
+    assert abs_diff(out, expected).max() <= 1
 
 
 def test_curves_parse_from_command_line_and_channel(astronaut):
@@ -101,7 +96,7 @@ def test_auto_contrast_matches_pillow_on_pooled_channels(photos, name, clip):
     pooled = Image.fromarray(np.ascontiguousarray(img).reshape(h, w * 3))
     expected = np.asarray(ImageOps.autocontrast(pooled, cutoff=clip)).reshape(h, w, 3)
     # Tolerance 1: Pillow truncates (int()) the stretched values, we round.
-    assert diff(run("auto_contrast", img, clip=clip), expected).max() <= 1
+    assert abs_diff(run("auto_contrast", img, clip=clip), expected).max() <= 1
 
 
 def test_auto_contrast_stretches_a_dull_photo(coffee):
@@ -117,7 +112,7 @@ def test_equalize_per_channel_matches_opencv(chelsea):
     expected = np.dstack([cv2.equalizeHist(np.ascontiguousarray(chelsea[..., c]))
                           for c in range(3)])
     # Tolerance 1: OpenCV scales in float32, we in float64 (same rule).
-    assert diff(out, expected).max() <= 1
+    assert abs_diff(out, expected).max() <= 1
 
 
 def test_equalize_luminance_matches_opencv_on_luma(photos):
@@ -126,18 +121,18 @@ def test_equalize_luminance_matches_opencv_on_luma(photos):
         y = luma601(img)
         expected = shift_by_luma(img, y, cv2.equalizeHist(y))
         out = run("equalize", img, mode="luminance")
-        assert diff(out, expected).max() <= 1, name  # 1: float32 vs float64 scale
+        assert abs_diff(out, expected).max() <= 1, name  # 1: float32 vs float64 scale
         # The usual OpenCV recipe (YCrCb round trip) agrees except for the
         # rounding of Cr and Cb to 8 bits: within 3 levels, nearly all within 1.
         ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
         ycc[..., 0] = cv2.equalizeHist(np.ascontiguousarray(ycc[..., 0]))
         recipe = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
-        assert diff(out, recipe).max() <= 3 and (diff(out, recipe) <= 1).mean() > 0.99
+        assert abs_diff(out, recipe).max() <= 3 and (abs_diff(out, recipe) <= 1).mean() > 0.99
 
 
 def test_equalize_grayscale_matches_opencv(astronaut):
     gray = luma601(astronaut)
-    assert diff(run("equalize", gray), cv2.equalizeHist(gray)).max() <= 1
+    assert abs_diff(run("equalize", gray), cv2.equalizeHist(gray)).max() <= 1
 
 
 # -- CLAHE ---------------------------------------------------------------------
@@ -193,13 +188,13 @@ def test_clahe_matches_numpy_reference(photos, name, clip_limit, tiles):
     y = luma601(img)
     expected_y = clahe_reference(y, clip_limit, tiles)
     out_gray = run("clahe", y, clip_limit=clip_limit, tile=tiles)
-    d = diff(out_gray, expected_y)
+    d = abs_diff(out_gray, expected_y)
     # OpenCV tables and blends in float32 and rounds half to even; this
     # reference uses float64 and half up: at most 1 level, on few pixels.
     assert d.max() <= 1 and (d == 0).mean() > 0.98, name
     # Colour: the same luma change added to R, G and B (Cb/Cr kept).
     out = run("clahe", img, clip_limit=clip_limit, tile=tiles)
-    assert diff(out, shift_by_luma(img, y, expected_y)).max() <= 1, name
+    assert abs_diff(out, shift_by_luma(img, y, expected_y)).max() <= 1, name
 
 
 def test_clahe_is_close_to_skimage(astronaut):
@@ -241,7 +236,7 @@ def test_match_histogram_matches_skimage(photos, tmp_path):
         expected = match_histograms(img, ref, channel_axis=-1)  # truncates to uint8
         out = run("match_histogram", img, reference=str(ref_path))
         # Tolerance 1: skimage truncates the interpolated values, we round.
-        assert diff(out, expected).max() <= 1, name
+        assert abs_diff(out, expected).max() <= 1, name
         # The result's per-channel distribution is the reference's.
         for c in range(3):
             # Within the 10-90 % body; the tails are coarse (many source pixels
@@ -275,13 +270,8 @@ def _ops(tmp_path):
 
 
 def test_alpha_passes_through_untouched(chelsea, tmp_path):
-    alpha = (np.arange(chelsea.shape[1]) % 256).astype(np.uint8)[None, :].repeat(
-        chelsea.shape[0], 0)
-    rgba = np.dstack([chelsea, alpha])
     for name, params in _ops(tmp_path):
-        out = run(name, rgba, **params)
-        np.testing.assert_array_equal(out[..., 3], alpha, err_msg=name)
-        np.testing.assert_array_equal(out[..., :3], run(name, chelsea, **params), err_msg=name)
+        assert_alpha_passes_through(name, chelsea, params)
 
 
 def test_16bit_stays_16bit_and_matches_8bit(chelsea, tmp_path):
@@ -315,12 +305,7 @@ def test_16bit_stays_16bit_and_matches_8bit(chelsea, tmp_path):
 def test_grayscale_input_and_readonly_input(astronaut, tmp_path):
     for name, params in _ops(tmp_path):
         for img in (astronaut, np.ascontiguousarray(astronaut[..., 0])):
-            frozen = img.copy()
-            frozen.flags.writeable = False
-            out = run(name, frozen, **params)
-            assert out.shape == img.shape and out.dtype == img.dtype, name
-            np.testing.assert_array_equal(frozen, img)
-            assert run(name, frozen, **params).tobytes() == out.tobytes(), name
+            assert_pure(name, img, params)
 
 
 @pytest.mark.parametrize("name,params,message", [
@@ -337,11 +322,7 @@ def test_grayscale_input_and_readonly_input(astronaut, tmp_path):
     ("clahe", {"tile": 1}, "tile must be between 2 and 64"),
 ])
 def test_out_of_range_rejected_before_work(name, params, message):
-    calls = []
-    ctx = OpContext(progress=lambda f, m: calls.append(f))
-    with pytest.raises(ParamError, match=message):
-        get_op(name)(np.zeros((4, 4, 3), np.uint8), ctx=ctx, **params)
-    assert calls == []
+    assert_rejected_before_work(name, params, message)
 
 
 def test_single_channel_choice_needs_colour():

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import load_photo
 
 from editor.core.context import OpError
 from editor.teach.augment import AugmentConfig, augment, available_steps, preview_grid, sample_rng
 from editor.teach.dataset import MANIFEST, Dataset, stratified_split
 from editor.teach.images import read_rgb, square_input
-from tests.conftest import load_photo
 
 OFF = dict(flip=0.0, rotate=0.0, brightness=0.0, contrast=0.0, crop=1.0, blur=0.0, noise=0.0)
 

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from editor.core.context import OpContext, OpError
 from editor.teach.dataset import Dataset
 from editor.teach.train import TrainConfig, train
-
-torch = pytest.importorskip("torch")
 
 
 def write_lfw(root: Path, per_class: int = 100, corrupt: bool = True) -> Path:

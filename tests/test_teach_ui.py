@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6.QtMultimedia")
-torch = pytest.importorskip("torch")
 
 pytestmark = pytest.mark.gui
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import psnr
 from PySide6.QtCore import QPoint, Qt
 
 from editor.core.image import luminance
 from editor.ops import get_op
 from editor.ui.forms import form_class_for
 from editor.ui.forms.fourier_form import FFTFilterForm, NotchForm
-from tests.conftest import psnr
 
 pytestmark = pytest.mark.gui
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
-
-
-from editor.ops import get_op  # noqa: E402
-from editor.ops.geometry import compose_transform  # noqa: E402
-from editor.ui.forms import form_class_for  # noqa: E402
-from editor.ui.forms.transform_form import TransformForm  # noqa: E402
+from editor.ops import get_op
+from editor.ops.geometry import compose_transform
+from editor.ui.forms import form_class_for
+from editor.ui.forms.transform_form import TransformForm
 
 pytestmark = pytest.mark.gui
 

@@ -6,6 +6,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import wait_until_idle
 
 from editor.core.context import OpError
 from editor.core.histogram import compute_histogram
@@ -37,24 +38,28 @@ def _collect(lane):
     return got
 
 
+def _stepping(started: threading.Event, steps: list, count: int = 10**6):
+    """A job of ``count`` 5 ms steps that honours Cancel before each; it logs every step."""
+    def fn(ctx):
+        started.set()
+        for i in range(count):
+            ctx.report(i / count)
+            steps.append(i)
+            time.sleep(0.005)
+        return "finished"
+
+    return fn
+
+
 def test_latest_wins_drops_waiting_jobs_and_stops_the_running_one(qtbot, lanes):
     lane = lanes(True)
     got = _collect(lane)
     started = threading.Event()
-
-    def slow(ctx):
-        started.set()
-        for _ in range(200):
-            time.sleep(0.005)
-            ctx.check()
-        return "slow"
-
-    lane.submit(Job(slow, "a"))
+    lane.submit(Job(_stepping(started, [], count=200), "a"))
     assert started.wait(2)
     lane.submit(Job(lambda ctx: "b", "b"))
     lane.submit(Job(lambda ctx: "c", "c"))
-    qtbot.waitUntil(lambda: bool(got["done"]), timeout=3000)
-    qtbot.wait(50)
+    wait_until_idle(qtbot, lane.busy, timeout=3000)
     assert got["done"] == [("c", "c")]
     assert set(got["cancelled"]) == {"a", "b"}
 
@@ -76,24 +81,17 @@ def test_apply_lane_runs_in_order_with_progress(qtbot, lanes):
     assert got["progress"] and max(got["progress"]) == 1.0
 
 
-def test_cancel_is_honoured_within_200_ms(qtbot, lanes):
+def test_cancel_stops_the_running_job_at_its_next_check(qtbot, lanes):
     lane = lanes(False)
     got = _collect(lane)
-    started = threading.Event()
-
-    def long(ctx):
-        started.set()
-        while True:
-            ctx.report(0.5)
-            time.sleep(0.01)
-
-    lane.submit(Job(long, "long"))
+    started, steps = threading.Event(), []
+    lane.submit(Job(_stepping(started, steps), "long"))
     assert started.wait(2)
-    t = time.perf_counter()
     lane.cancel_all()
+    steps_at_cancel = len(steps)
     qtbot.waitUntil(lambda: bool(got["cancelled"]), timeout=2000)
-    assert time.perf_counter() - t < 0.2 + 0.1  # 100 ms of slack for a loaded machine
-    assert not got["done"] and not got["failed"]
+    assert len(steps) - steps_at_cancel <= 1  # the step under way, then the check stops it
+    assert got["cancelled"] == ["long"] and not got["done"] and not got["failed"]
 
 
 def test_failure_becomes_one_sentence(qtbot, lanes):

@@ -6,9 +6,9 @@ Counts are exact over the image's own value range (256 bins for uint8,
 Luminance is BT.709 ``Y = 0.2126 R + 0.7152 G + 0.0722 B`` rounded to the
 nearest integer value. Alpha is ignored: the histogram describes colour.
 
-OpenCV's ``calcHist`` counts a 12 MP channel several times faster than
-``np.bincount`` (it is multi-threaded and avoids the int64 index pass), so it
-is used when available.
+OpenCV's ``calcHist`` counts a channel faster than ``np.bincount`` (it is
+multi-threaded and avoids the int64 index pass; ``benchmarks/bench_choices.py``
+times both), so it is used when available.
 """
 
 from __future__ import annotations

@@ -1,9 +1,18 @@
 """Image loading, saving and export (no Qt).
 
->>> from editor.io import load_image, save_image          # doctest: +SKIP
->>> photo = load_image("holiday.jpg")                     # doctest: +SKIP
->>> save_image("holiday.png", photo.pixels, **photo.metadata())   # doctest: +SKIP
+>>> import os, tempfile
+>>> import numpy as np
+>>> from editor.io import load_image, save_image
+>>> tmp = tempfile.TemporaryDirectory()
+>>> folder = tmp.name
+>>> save_image(os.path.join(folder, "ramp.png"), np.arange(12, dtype=np.uint16).reshape(3, 4))
 []
+>>> photo = load_image(os.path.join(folder, "ramp.png"))
+>>> photo.pixels.dtype, photo.pixels.shape
+(dtype('uint16'), (3, 4))
+>>> save_image(os.path.join(folder, "copy.png"), photo.pixels, **photo.metadata())
+[]
+>>> tmp.cleanup()
 
 See :mod:`editor.io.load` (reading, limits, orientation), :mod:`editor.io.save`
 (export, atomic writes) and :mod:`editor.io.formats` (what each format holds).

@@ -16,8 +16,9 @@ Policy shared by every op here and in :mod:`editor.ops.tone`
   3x3 ``cv2.transform`` pass, which rounds and saturates as it writes.
 * **luma**: ops that decide on brightness alone (threshold, equalize by
   luminance, CLAHE) use the BT.601 luma Y' of JPEG's YCbCr, which
-  ``cv2.cvtColor`` computes in one SIMD pass (a BT.709 weighted sum costs
-  ten times more there). ``grayscale`` lets the user pick the weights.
+  ``cv2.cvtColor`` computes in one fixed-point SIMD pass (a BT.709 weighted sum
+  needs a float pass over every channel). ``grayscale`` lets the user pick the
+  weights.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def affine(image: np.ndarray, scale: float, offset: float) -> np.ndarray:
     """``scale * v + offset`` on every value, rounded and saturated, one pass.
 
     Linear maps skip the lookup table: OpenCV's ``addWeighted`` is a SIMD
-    multiply-add (measured 28 ms vs 43 ms for ``cv2.LUT`` on a 12 MP RGB
-    photo) and needs no 65,536-entry gather for 16-bit images (22 vs 143 ms).
+    multiply-add, while a table lookup is a gather per value, and for 16-bit
+    images one over a 65,536-entry table that does not fit in cache
+    (``benchmarks/bench_choices.py`` times both).
     """
     import cv2
 

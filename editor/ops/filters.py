@@ -26,7 +26,7 @@ Policy (stated once here, tested in ``tests/test_ops_filters.py``; edge detector
   makes Cancel land within ~200 ms.
 
 OpenCV does the arithmetic: it was the fastest CPU library for every spatial op
-measured (5-190x scipy.ndimage), so the tests compare against scipy.ndimage,
+in ``benchmarks/bench_ops_filters.py``, so the tests compare against scipy.ndimage,
 scikit-image or plain NumPy instead.
 
 References
@@ -49,7 +49,8 @@ from editor.ops.registry import Kind, ParamError, Range, register_op
 
 BORDER = cv2.BORDER_REFLECT_101
 
-#: Work per strip for strip-wise ops, in "nanosecond" cost units (about 100 ms here).
+#: Work per strip for strip-wise ops, in cost units meant as nanoseconds: a strip
+#: of about 100 ms keeps Cancel prompt while the per-strip overhead stays small.
 STRIP_BUDGET = 1e8
 
 
@@ -191,8 +192,8 @@ def gaussian_blur(
 
     def blur(part: np.ndarray) -> np.ndarray:
         # ksize (0, 0): OpenCV derives the same size as gaussian_ksize (its rule).
-        # sigmaY is left at 0 (= sigmaX): passing it explicitly took OpenCV 5 off
-        # its fast path here (73 ms instead of 45 ms at 12 MP).
+        # sigmaY is left at 0 (= sigmaX): passing it explicitly has taken OpenCV
+        # off its fast path in some versions (benchmarks/bench_choices.py).
         return cv2.GaussianBlur(part, (0, 0), sigma, borderType=BORDER)
 
     return run_in_strips(image, blur, halo=k // 2, ctx=ctx, cost=0.12 * k * ch,
@@ -270,8 +271,9 @@ def median(
     if image.dtype == np.uint8 or k <= 5:
         def fn(part: np.ndarray) -> np.ndarray:
             return _median_blur_reflect(part, k)
-        # k > 5 is ~23 ns/px/channel here; each call also rebuilds k rows of
-        # column histograms, so strips are kept at ~150 ms (not 100) to bound that
+        # k > 5 takes OpenCV's histogram path, many times the cost of the sorting
+        # network (units from benchmarks/bench_choices.py); each call also rebuilds
+        # k rows of column histograms, so strips are kept 1.5x longer to bound that
         cost = ch * (3.0 if k <= 5 else 15.0)
     else:
         from scipy import ndimage as ndi
@@ -304,9 +306,9 @@ def _median_blur_reflect(image: np.ndarray, k: int) -> np.ndarray:
     # each band with 2r rows/cols of input: its outer r results see the true edge
     out[:r] = padded_median(image[:2 * r])[:r]
     out[h - r:] = padded_median(image[h - 2 * r:])[r:]
-    # left/right bands transposed: medianBlur is slow on tall narrow images (13 ms
-    # for 3000x8 here) but fast on wide short ones, and a square window is
-    # symmetric under transposition
+    # left/right bands transposed: medianBlur walks rows, so it is slow on tall
+    # narrow images and fast on wide short ones (benchmarks/bench_choices.py), and
+    # a square window is symmetric under transposition
     def transposed(band: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(band.swapaxes(0, 1))
 

@@ -4,7 +4,8 @@ Conventions, stated once for every op here
 -------------------------------------------
 - **Coordinates**: pixel centres sit at integer coordinates, ``x`` to the right
   and ``y`` down; the image covers ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``. This is
-  OpenCV's convention, so ``cv2`` (the fastest CPU resampler here) is used as is.
+  OpenCV's convention, so ``cv2`` (the fastest CPU resampler in
+  ``benchmarks/bench_ops_geometry.py``) is used as is.
 - **Matrices** map *input* positions to *output* positions (forward mapping,
   homogeneous column vectors ``(x, y, 1)``), row-major when written flat.
 - **Angles** are degrees, counter-clockwise positive as seen on screen.
@@ -297,8 +298,8 @@ def flip(
     """
     import cv2
 
-    # cv2.flip copies with SIMD row reversal, about twice as fast as
-    # np.ascontiguousarray(image[:, ::-1]) on a 12 MP RGB photo.
+    # cv2.flip copies with SIMD row reversal; NumPy's negative-stride copy goes
+    # element by element (benchmarks/bench_choices.py).
     return cv2.flip(np.ascontiguousarray(image), 1 if axis == "horizontal" else 0)
 
 
@@ -533,7 +534,7 @@ def translate(
                                   image.dtype)
         else:
             # The kept block plus constant bands, in one SIMD pass (a NumPy
-            # broadcast fill of 3-channel pixels is ~15x slower).
+            # broadcast fill of 3-channel pixels goes element by element).
             xs, ys = max(0, -ix), max(0, -iy)
             out = cv2.copyMakeBorder(image[ys:ys + ch, xs:xs + cw], max(0, iy), max(0, -iy),
                                      max(0, ix), max(0, -ix), cv2.BORDER_CONSTANT,

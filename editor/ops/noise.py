@@ -2,7 +2,8 @@
 
 Follows the policy of :mod:`editor.ops.filters` (dtype kept, alpha passed
 through). Random numbers come from OpenCV's generator (a multiply-with-carry
-generator, about 3x faster than NumPy's here) seeded per call; OpenCV keeps that
+generator, cheaper per number than NumPy's PCG64 with its normal transform; see
+``benchmarks/bench_choices.py``) seeded per call; OpenCV keeps that
 generator per thread, so a seed gives the same image every time, whichever worker
 thread runs it.
 """

@@ -218,9 +218,9 @@ def best_threads() -> int:
     """Thread count for CNN inference, measured once per process.
 
     On a busy machine (other programs on every core) OpenMP's worker threads
-    wait for each other: here a 2-thread EfficientNet pass took 120-400 ms and
-    a 1-thread one 25 ms. So both are timed on a small convolution and the
-    faster wins; ``CONVOLVE_TORCH_THREADS`` overrides.
+    wait for each other, and a 2-thread pass can take several times longer than
+    a 1-thread one. So both are timed on a small convolution and the faster
+    wins; ``CONVOLVE_TORCH_THREADS`` overrides.
     """
     global _BEST_THREADS
     import os

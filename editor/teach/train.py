@@ -316,9 +316,9 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
 
 
 def _threads(n: int):
-    """Tiny matrix work runs on one thread: on a busy 2-core machine OpenMP's hand-offs
-    cost more than the arithmetic (a 30-epoch head fit went from 10 s to under one, a
-    small-CNN step from 0.8 s to 0.09 s)."""
+    """Tiny matrix work runs on one thread: OpenMP's hand-offs between threads cost
+    more than the arithmetic of a small layer (``benchmarks/bench_choices.py`` times a
+    head fit both ways)."""
     return torch_threads(n)
 
 

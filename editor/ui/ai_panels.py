@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.pipeline import EditRequest
+from editor.ui.qimage import to_pixmap
 
 log = logging.getLogger(__name__)
 VGG16_LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
@@ -51,18 +51,6 @@ SHARED_STYLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared
                             "scream.jpg")
 
 
-def to_pixmap(image: np.ndarray, max_side: int | None = None) -> QPixmap:
-    """uint8/uint16 grey/RGB/RGBA array -> QPixmap (a copy), optionally shrunk."""
-    from editor.core.image import as_rgb, to_uint8
-
-    rgb = np.ascontiguousarray(as_rgb(to_uint8(image)))
-    h, w = rgb.shape[:2]
-    qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    pix = QPixmap.fromImage(qimg)
-    if max_side and max(w, h) > max_side:
-        pix = pix.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)
-    return pix
 
 
 def _image_label(min_h: int = 120) -> QLabel:
@@ -184,7 +172,7 @@ class AIPanel(QWidget):
             self.update_device_label()
 
     def dock_visibility_changed(self, visible: bool) -> None:
-        """Finding the device imports torch (~2 s of CPU and GIL): do it when the user
+        """Finding the device imports torch (a long import holding the GIL): do it when the user
         first looks at the AI dock, not while the window is coming up."""
         # the dock is reported visible for a moment while the window lays itself out,
         # so wait and ask again whether the user can really see the panel

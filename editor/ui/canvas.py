@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
+from editor.ui.qimage import wrap_display
 from editor.workers.render import PreviewResult, Rendered, ViewRequest
 
 ZOOM_MIN, ZOOM_MAX = 0.01, 32.0
@@ -23,19 +24,12 @@ BACKGROUND = QColor(38, 38, 40)
 DIVIDER_GRAB = 8  # px either side of the split divider that start a divider drag
 
 
-def qimage(buf: np.ndarray, alpha: bool) -> QImage:
-    """Wrap a BGRA buffer without copying (the caller keeps ``buf`` alive)."""
-    h, w = buf.shape[:2]
-    fmt = QImage.Format.Format_ARGB32_Premultiplied if alpha else QImage.Format.Format_RGB32
-    return QImage(buf.data, w, h, buf.strides[0], fmt)
-
-
 class _Levels:
     """QImages over a rendering's pyramid, with the arrays they borrow."""
 
     def __init__(self, levels: list[np.ndarray], alpha: bool, width: int, height: int) -> None:
         self.arrays = levels
-        self.images = [qimage(a, alpha) for a in levels]
+        self.images = [wrap_display(a, alpha) for a in levels]
         self.alpha = alpha
         self.width, self.height = width, height
 
@@ -104,7 +98,7 @@ class Canvas(QWidget):
 
     def set_preview(self, result: PreviewResult | None) -> None:
         self._preview = result
-        self._preview_img = None if result is None else qimage(result.buffer, result.alpha)
+        self._preview_img = None if result is None else wrap_display(result.buffer, result.alpha)
         self.update()
 
     def set_points(self, points) -> None:

@@ -1,8 +1,9 @@
 """Pixel work for display, run on the lanes (NumPy/OpenCV, no QtGui).
 
 * :func:`to_display` turns any document image into a 4-byte-per-pixel buffer
-  in Qt's native byte order, which Qt paints without a conversion (RGB888
-  costs 24 ms per 12 MP pixmap here; RGB32 about 1 µs).
+  in Qt's native byte order, which Qt paints without a conversion (a
+  3-byte RGB888 image is converted pixel by pixel every time it becomes a
+  pixmap; RGB32 is shared as it is).
 * :func:`build_pyramid` adds halved levels so the canvas never scales a 12 MP
   buffer down by more than 2x while painting.
 * :func:`render_state` and :func:`preview` are the jobs: everything the GUI
@@ -30,23 +31,44 @@ HIST_PROXY_PIXELS = 400_000
 PREVIEW_MARGIN = 24
 
 
-def to_display(image: np.ndarray) -> tuple[np.ndarray, bool]:
+def to_display(image: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """4-byte display buffer and whether it carries (premultiplied) alpha.
 
     Bytes are B, G, R, A: on little-endian machines that is Qt's
     ``Format_RGB32`` / ``Format_ARGB32_Premultiplied``, the raster engine's
     native formats, so painting needs no per-pixel conversion.
+
+    ``out``, an ``(H, W, 4)`` ``uint8`` array, receives the pixels instead of
+    a new buffer (the GUI converts straight into a ``QImage``'s own memory).
+
+    Examples
+    --------
+    >>> rgb = np.array([[[10, 20, 30]]], np.uint8)
+    >>> buf, alpha = to_display(rgb)
+    >>> buf.tolist(), alpha
+    ([[[30, 20, 10, 255]]], False)
+    >>> to_display(np.array([[65535]], np.uint16))[0].tolist()
+    [[[255, 255, 255, 255]]]
     """
     img = image
     if img.dtype == np.uint16:
         img = cv2.convertScaleAbs(img, alpha=1.0 / 257.0)  # rounds v/257 to uint8
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA), False
     img = np.ascontiguousarray(img)
+    if img.ndim == 2:
+        return _into(cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA, dst=out), out), False
     if img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_RGB2BGRA), False
+        return _into(cv2.cvtColor(img, cv2.COLOR_RGB2BGRA, dst=out), out), False
     # RGBA2mRGBA scales the first three channels by the fourth, whatever their order
-    return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA), cv2.COLOR_RGBA2mRGBA), True
+    bgra = _into(cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA, dst=out), out)
+    return _into(cv2.cvtColor(bgra, cv2.COLOR_RGBA2mRGBA, dst=bgra), out), True
+
+
+def _into(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``out`` holding ``result`` (OpenCV silently allocates when ``dst`` does not fit)."""
+    if out is None or np.shares_memory(result, out):
+        return result if out is None else out
+    out[...] = result
+    return out
 
 
 def build_pyramid(buf: np.ndarray) -> list[np.ndarray]:

@@ -137,8 +137,8 @@ def inference_copy(module):
     Each batch norm is folded into the convolution before it (every
     convolution here is followed by its batch norm, registered in that order)
     and the copy is channels-last, the layout PyTorch's CPU kernels prefer for
-    depthwise convolutions. Same outputs to ~1e-5; on this 2-core machine a
-    batch of 224 px images takes ~25 instead of ~46 ms per image. The original
+    depthwise convolutions. Same outputs to ~1e-5, without a batch-norm pass over
+    every feature map (``benchmarks/bench_choices.py`` times both). The original
     is untouched (its weights stay contiguous, which safetensors needs).
     """
     import copy

@@ -38,6 +38,7 @@ from editor.ops.frequency import filter_mask_display, log_spectrum, notch_mask
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
 from editor.ui.forms.param_form import ThrottledForm
+from editor.ui.qimage import wrap_display
 
 #: Longest side of the image the spectrum is computed from.
 PROXY_MAX = 512
@@ -110,8 +111,7 @@ class SpectrumView(QWidget):
         if self._rgba is None:
             self._qimage = None
         else:
-            h, w = self._rgba.shape[:2]
-            self._qimage = QImage(self._rgba.data, w, h, 4 * w, QImage.Format.Format_RGB32)
+            self._qimage = wrap_display(self._rgba, alpha=False)
         self.update()
 
     def spectrum_size(self) -> tuple[int, int] | None:

@@ -39,6 +39,7 @@ from editor.ops.filters import (
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
 from editor.ui.forms.param_form import ThrottledForm
+from editor.ui.qimage import to_qimage
 
 SIZES = (3, 5, 7, 9)
 #: (label, preset name, offset that makes the result visible)
@@ -91,7 +92,6 @@ class FrequencyResponseView(QWidget):
         super().__init__(parent)
         self.response = np.zeros((RESPONSE_SIZE, RESPONSE_SIZE))
         self._qimage: QImage | None = None
-        self._rgb: np.ndarray | None = None
         self.setMinimumSize(190, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -99,9 +99,7 @@ class FrequencyResponseView(QWidget):
         self.response = kernel_frequency_response(kernel, RESPONSE_SIZE)
         peak = self.response.max()
         shown = self.response / peak if peak > 1e-12 else self.response
-        self._rgb = np.ascontiguousarray(colormap(shown))
-        h, w = self._rgb.shape[:2]
-        self._qimage = QImage(self._rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self._qimage = to_qimage(colormap(shown))
         self.update()
 
     def _plot_rect(self) -> QRectF:
@@ -158,9 +156,7 @@ class FrequencyResponseView(QWidget):
         # colour bar: 0 .. max |H|
         bar = QRectF(plot.right() + 10, plot.top(), 10, plot.height())
         ramp = colormap(np.linspace(1, 0, 128)[:, None])[:, 0, :]  # top = max
-        ramp_img = np.ascontiguousarray(np.repeat(ramp[:, None, :], 2, axis=1))
-        qimg = QImage(ramp_img.data, 2, 128, 6, QImage.Format.Format_RGB888)
-        p.drawImage(bar, qimg)
+        p.drawImage(bar, to_qimage(np.repeat(ramp[:, None, :], 2, axis=1)))
         p.setPen(QPen(dim, 1))
         p.drawRect(bar)
         peak = float(self.response.max())

@@ -11,25 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtGui import QImage
+
+from editor.ui.qimage import qimage_to_rgb
 
 #: resolution choices: label -> longest side in pixels (None: as delivered)
 RESOLUTIONS = {"640 x 480": 640, "320 x 240": 320, "1280 x 720": 1280, "Native": None}
-
-
-def qimage_to_rgb(image: QImage) -> np.ndarray:
-    """Copy a QImage into an ``(H, W, 3)`` RGB ``uint8`` array."""
-    img = image.convertToFormat(QImage.Format.Format_RGB888)
-    h, w, stride = img.height(), img.width(), img.bytesPerLine()
-    buf = np.frombuffer(img.constBits(), np.uint8, count=h * stride).reshape(h, stride)
-    return buf[:, : w * 3].reshape(h, w, 3).copy()
-
-
-def rgb_to_qimage(rgb: np.ndarray) -> QImage:
-    """Wrap an RGB ``uint8`` array as a QImage (copied, so the array may change)."""
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def camera_names() -> list[str]:

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.ui.teach.widgets import TEST_COLOR, CurvePlot, rgb_pixmap
+from editor.ui.qimage import to_pixmap
+from editor.ui.teach.widgets import TEST_COLOR, CurvePlot
 
 TITLES = {"fgsm": "FGSM attack", "brightness": "Brightness", "rotation": "Rotation",
           "blur": "Gaussian blur", "jpeg": "JPEG quality"}
@@ -54,7 +55,7 @@ class RobustnessDialog(QDialog):
                 if p.example is None or shown >= 3:
                     continue
                 pic = QLabel()
-                pic.setPixmap(rgb_pixmap(p.example).scaled(
+                pic.setPixmap(to_pixmap(p.example).scaled(
                     96, 96, Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation))
                 pic.setToolTip(p.example_label)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.ui.teach.camera import rgb_to_qimage
+from editor.ui.qimage import to_pixmap
 
 #: colours of the classes (bars, curves): readable on light and dark themes
 CLASS_COLORS = ["#e8710a", "#1a73e8", "#12b5cb", "#e52592", "#9334e6", "#f9ab00", "#7cb342",
@@ -32,10 +32,6 @@ TRAIN_COLOR, TEST_COLOR = "#1a73e8", "#e8710a"
 
 def class_color(i: int) -> QColor:
     return QColor(CLASS_COLORS[i % len(CLASS_COLORS)])
-
-
-def rgb_pixmap(rgb: np.ndarray) -> QPixmap:
-    return QPixmap.fromImage(rgb_to_qimage(rgb))
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -81,7 +77,7 @@ class ThumbnailModel(QAbstractListModel):
         from editor.teach.images import UnreadableImage, read_rgb, square_input
 
         try:
-            pm = rgb_pixmap(square_input(read_rgb(path, max_side=2 * self.size), self.size))
+            pm = to_pixmap(square_input(read_rgb(path, max_side=2 * self.size), self.size))
         except UnreadableImage:
             pm = QPixmap(self.size, self.size)
             pm.fill(QColor("#b00020"))
@@ -297,8 +293,8 @@ class ImageGridDialog(QDialog):
         for k, (img, cap) in enumerate(zip(images, captions, strict=True)):
             cell = QVBoxLayout()
             pic = QLabel()
-            pm = rgb_pixmap(img).scaled(tile, tile, Qt.AspectRatioMode.KeepAspectRatio,
-                                        Qt.TransformationMode.SmoothTransformation)
+            pm = to_pixmap(img).scaled(tile, tile, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation)
             pic.setPixmap(pm)
             pic.setAlignment(Qt.AlignmentFlag.AlignCenter)
             cell.addWidget(pic)
@@ -317,7 +313,3 @@ class ImageGridDialog(QDialog):
         layout.addLayout(grid)
 
 
-def qimage_from_gray(values: np.ndarray) -> QImage:
-    v = np.ascontiguousarray(np.clip(values * 255, 0, 255).astype(np.uint8))
-    return QImage(v.data, v.shape[1], v.shape[0], v.shape[1],
-                  QImage.Format.Format_Grayscale8).copy()

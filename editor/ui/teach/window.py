@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 
 from editor.core.context import OpError
 from editor.teach.dataset import Dataset
+from editor.ui.qimage import to_pixmap
 from editor.ui.teach.camera import RESOLUTIONS, FrameSource, camera_names
 from editor.ui.teach.widgets import (
     TEST_COLOR,
@@ -59,7 +60,6 @@ from editor.ui.teach.widgets import (
     ProbabilityBars,
     ThumbnailModel,
     class_color,
-    rgb_pixmap,
     thumbnail_view,
 )
 from editor.workers.lanes import Job, Lane
@@ -508,7 +508,7 @@ class ClassifierWindow(QMainWindow):
             shown = self._cam_overlay
         else:
             shown = rgb
-        pm = rgb_pixmap(shown)
+        pm = to_pixmap(shown)
         self.view.setPixmap(pm.scaled(self.view.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                       Qt.TransformationMode.FastTransformation))
         if self.live_box.isChecked() and self.model is not None:
@@ -806,7 +806,7 @@ class ClassifierWindow(QMainWindow):
             probs, shown = result
             self.bars.set_probabilities(probs)
             k = int(np.argmax(probs))
-            self.result_view.setPixmap(rgb_pixmap(shown).scaled(
+            self.result_view.setPixmap(to_pixmap(shown).scaled(
                 self.result_view.size(), Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation))
             self.status(f"{model.class_names[k]} ({probs[k]:.0%}); Grad-CAM shows where the "
