@@ -140,7 +140,7 @@ def default_label(name: str) -> str:
 # -- slider mapping (Qt-free, so it can be tested without a window) ----------------
 
 #: Slider positions per decade of a log-scale slider.
-LOG_STEPS_PER_DECADE = 300
+LOG_STEPS_PER_DECADE = 100
 #: Most positions a linear slider gets (finer steps are left to the spin box).
 LINEAR_STEPS_MAX = 10_000
 
@@ -190,7 +190,7 @@ class SliderScale:
         """The value at slider ``position``, snapped to the parameter's resolution.
 
         A log slider keeps three significant digits (the step of one position is
-        about 0.8 % of the value); a linear one snaps to ``step``.
+        about 2.3 % of the value); a linear one snaps to ``step``.
         """
         t = min(max(position, 0), self.steps) / self.steps
         if self.log:
