@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -65,6 +66,51 @@ def _image_label(min_h: int = 120) -> QLabel:
     return label
 
 
+class _TabScroll(QScrollArea):
+    """A tab in a frameless scroll area: on a short screen the dock scrolls instead of
+    making the window taller than the screen. It asks for the tab's full width, so
+    only the height ever scrolls."""
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802  (Qt override)
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt override)
+        # a form built later (when the tab is first seen) widens the content: a scroll
+        # area does not pass that on by itself, so ask the dock to lay out again
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802  (Qt override)
+        inner = self.widget().minimumSizeHint()
+        return QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), 80)
+
+
+class ToolTab(QWidget):
+    """One AI tool's tab: settings and results scroll in ``body``; the buttons in
+    ``actions`` stay at the bottom, in reach however short the screen."""
+
+    def __init__(self, panel: AIPanel) -> None:
+        super().__init__()
+        self.panel = panel
+        content = QWidget()
+        self.body = QVBoxLayout(content)
+        self.body.setContentsMargins(0, 0, 4, 0)
+        self.scroll = _TabScroll()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
+        # let the tab page's own background show through, as in a tab without scrolling
+        self.scroll.viewport().setAutoFillBackground(False)
+        content.setAutoFillBackground(False)
+        self.actions = QHBoxLayout()
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll, 1)
+        outer.addLayout(self.actions)
+
+
 class AIPanel(QWidget):
     """The AI dock's contents (a tab per tool)."""
 
@@ -86,6 +132,7 @@ class AIPanel(QWidget):
             self.tabs.addTab(tab, title)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.hide()  # no empty line of space under the tabs until there is news
         bottom = QHBoxLayout()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -167,6 +214,7 @@ class AIPanel(QWidget):
 
     def say(self, text: str) -> None:
         self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def _force_cpu(self, on: bool) -> None:
         from editor.ops.ai import models
@@ -267,12 +315,11 @@ def _buttons(*buttons: QPushButton) -> QHBoxLayout:
     return row
 
 
-class ClassifyTab(QWidget):
+class ClassifyTab(ToolTab):
     """Top ImageNet classes of the canvas image with probability bars."""
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
+        super().__init__(panel)
         self.box = OpFormBox("classify")
         self.button = QPushButton("Classify image")
         self.button.clicked.connect(self.run)
@@ -280,11 +327,11 @@ class ClassifyTab(QWidget):
         self.grid = QGridLayout()
         self.grid.setColumnStretch(1, 1)
         self._ensure_rows(5)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.box)
-        layout.addLayout(_buttons(self.button))
-        layout.addLayout(self.grid)
-        layout.addStretch(1)
+        self.body.addWidget(self.box)
+        self.body.addLayout(self.grid)
+        self.body.addStretch(1)
+        self.actions.addWidget(self.button)
+        self.actions.addStretch(1)
 
     @property
     def form(self):
@@ -315,12 +362,11 @@ class ClassifyTab(QWidget):
             bar.setFormat(f"{p:.1%}")
 
 
-class NetworkTab(QWidget):
+class NetworkTab(ToolTab):
     """Activation maps of a layer, the first layer's filters, Grad-CAM."""
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
+        super().__init__(panel)
         self.maps_box = OpFormBox("feature_maps")
         self.cam_box = OpFormBox("gradcam")
         self.maps_button = QPushButton("Show activation maps")
@@ -332,12 +378,11 @@ class NetworkTab(QWidget):
         self.view = _image_label(160)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(_group("Activation maps", self.maps_box,
-                                _buttons(self.maps_button, self.filters_button)))
-        layout.addWidget(_group("Grad-CAM", self.cam_box, _buttons(self.cam_button)))
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.caption)
+        self.body.addWidget(_group("Activation maps", self.maps_box,
+                                   _buttons(self.maps_button, self.filters_button)))
+        self.body.addWidget(_group("Grad-CAM", self.cam_box, _buttons(self.cam_button)))
+        self.body.addWidget(self.view, 1)
+        self.body.addWidget(self.caption)
 
     def show_maps(self) -> None:
         params = self.maps_box.params()
@@ -375,12 +420,11 @@ class NetworkTab(QWidget):
         self.panel.run_op("gradcam", self.cam_box.params(), "Grad-CAM", shown, commit=True)
 
 
-class FgsmTab(QWidget):
+class FgsmTab(ToolTab):
     """FGSM / iterative attack: predictions before and after, perturbation, PSNR."""
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
+        super().__init__(panel)
         self.box = OpFormBox("fgsm")
         self.button = QPushButton("Attack")
         self.button.clicked.connect(self.run)
@@ -390,13 +434,13 @@ class FgsmTab(QWidget):
         for w in (self.before, self.after):
             w.setWordWrap(True)
         self.perturbation = _image_label(140)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.box)
-        layout.addLayout(_buttons(self.button))
+        self.body.addWidget(self.box)
         for w in (self.before, self.after, self.psnr):
-            layout.addWidget(w)
-        layout.addWidget(QLabel("Perturbation (amplified):"))
-        layout.addWidget(self.perturbation, 1)
+            self.body.addWidget(w)
+        self.body.addWidget(QLabel("Perturbation (amplified):"))
+        self.body.addWidget(self.perturbation, 1)
+        self.actions.addWidget(self.button)
+        self.actions.addStretch(1)
 
     @property
     def form(self):
@@ -419,19 +463,18 @@ class FgsmTab(QWidget):
         self.perturbation.setPixmap(to_pixmap(extras["perturbation"], 360))
 
 
-class DreamTab(QWidget):
+class DreamTab(ToolTab):
     """Deep Dream: the canvas updates after every octave."""
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
+        super().__init__(panel)
         self.box = OpFormBox("deep_dream")
         self.button = QPushButton("Dream")
         self.button.clicked.connect(self.run)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.box)
-        layout.addLayout(_buttons(self.button))
-        layout.addStretch(1)
+        self.body.addWidget(self.box)
+        self.body.addStretch(1)
+        self.actions.addWidget(self.button)
+        self.actions.addStretch(1)
 
     @property
     def form(self):
@@ -444,19 +487,18 @@ class DreamTab(QWidget):
         self.panel.run_op("deep_dream", self.params(), "Deep Dream")
 
 
-class StyleTab(QWidget):
+class StyleTab(ToolTab):
     """Gatys style transfer; the style comes from a file or from the canvas image."""
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
+        super().__init__(panel)
         self.box = OpFormBox("style_transfer", fields={"style": self._style_field})
         self.button = QPushButton("Stylise")
         self.button.clicked.connect(self.run)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.box)
-        layout.addLayout(_buttons(self.button))
-        layout.addStretch(1)
+        self.body.addWidget(self.box)
+        self.body.addStretch(1)
+        self.actions.addWidget(self.button)
+        self.actions.addStretch(1)
 
     @property
     def form(self):

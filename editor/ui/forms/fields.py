@@ -105,7 +105,7 @@ class NumberField(Field):
             self.spin = QDoubleSpinBox()
             if log:
                 # three significant digits at the bottom of the slider range
-                decimals = min(6, max(1, 2 - math.floor(math.log10(self.scale.lo))))
+                decimals = min(6, max(0, 2 - math.floor(math.log10(self.scale.lo))))
             else:
                 step = self.scale.step or (self.scale.hi - self.scale.lo) / 1000 or 0.01
                 decimals = min(4, max(1, -math.floor(math.log10(step)) if step > 0 else 2))
@@ -185,13 +185,22 @@ class NumberField(Field):
                 w.blockSignals(False)
 
 
+def choice_text(choice: Any) -> str:
+    """How a choice reads in a combo box: ``per_channel`` as "per channel", but names
+    with digits (``relu3_1``, ``inception4c``) as they are."""
+    text = str(choice)
+    if any(ch.isdigit() for ch in text):
+        return text
+    return text.replace("_", " ")
+
+
 @register_field("choice")
 class ChoiceField(Field):
     def __init__(self, param: Param, form: ThrottledForm) -> None:
         super().__init__(param, form)
         self.widget = QComboBox()
         for c in param.choices:
-            self.widget.addItem(str(c).replace("_", " "), c)
+            self.widget.addItem(choice_text(c), c)
         self.widget.currentIndexChanged.connect(lambda _i: (form._changed(), form._commit()))
 
     def value(self) -> Any:

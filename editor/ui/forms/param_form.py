@@ -18,7 +18,7 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from editor.ops.registry import OpSpec, Param
-from editor.ui.forms.fields import Field, field_class
+from editor.ui.forms.fields import Field, NumberField, field_class
 
 THROTTLE_MS = 30
 
@@ -107,6 +107,11 @@ class ParamForm(ThrottledForm):
             layout.addRow(label, editor.widget)
             self.editors[p.name] = editor
             self.labels[p.name] = label
+        # spin boxes of one width, so the sliders beside them end in one column
+        spins = [e.spin for e in self.editors.values() if isinstance(e, NumberField)]
+        width = max((sp.sizeHint().width() for sp in spins), default=0)
+        for sp in spins:
+            sp.setMinimumWidth(width)
         if not spec.params:
             note = QLabel("No settings: press Apply.")
             note.setEnabled(False)

@@ -27,6 +27,7 @@ from editor.ops.params import Param
 from editor.ui.forms.fields import Field
 from editor.ui.forms.param_form import ThrottledForm
 
+THUMB_SIDE = 96
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
 
 
@@ -62,17 +63,22 @@ class StyleImageField(Field):
         snap.clicked.connect(self.use_canvas)
         self.thumb = QLabel()
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.thumb.setMinimumHeight(90)
+        self.thumb.setFixedSize(THUMB_SIDE, THUMB_SIDE * 3 // 4)
         self.thumb.setStyleSheet("QLabel { background: #202020; color: #aaa; }")
+        self.thumb.setWordWrap(True)
+        # thumbnail beside the name and buttons: one short row in a short dock
         self.widget = QWidget()
-        column = QVBoxLayout(self.widget)
-        column.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
-        row.addWidget(snap)
-        column.addLayout(row)
-        column.addWidget(self.thumb)
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.thumb)
+        column = QVBoxLayout()
+        column.addWidget(self.path)
+        buttons = QHBoxLayout()
+        buttons.addWidget(browse)
+        buttons.addWidget(snap)
+        buttons.addStretch(1)
+        column.addLayout(buttons)
+        row.addLayout(column, 1)
         self.path.editingFinished.connect(self._edited)
 
     def value(self) -> str:
@@ -117,12 +123,13 @@ class StyleImageField(Field):
         from editor.ui.ai_panels import to_pixmap  # the dock's array-to-pixmap helper
 
         path = self.value()
+        self.path.setToolTip(path or self.param.description)
         if not path or not os.path.exists(path):
-            self.thumb.setText("no style image")
+            self.thumb.setText("no style")
             return
         try:
             from editor.ops.ai._util import read_image
 
-            self.thumb.setPixmap(to_pixmap(read_image(path), 120))
+            self.thumb.setPixmap(to_pixmap(read_image(path), THUMB_SIDE * 3 // 4))
         except Exception as e:  # noqa: BLE001  (shown, not raised)
             self.thumb.setText(str(e))
