@@ -183,3 +183,20 @@ def test_dock_does_not_load_the_registry_while_the_window_comes_up(tmp_path):
                          timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_dock_fits_a_1280x720_screen_on_every_tab(qtbot, window):
+    """The AI dock asked for 490+ px of height (the Network tab 500 once its forms were
+    built), making the window taller than a 1280x720 screen; now its tabs scroll and
+    only their action buttons stay in view."""
+    panel, dock = window.ai_panel, window.panels["AI"]
+    dock.raise_()
+    for i in range(panel.tabs.count()):
+        panel.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        tab = panel.tabs.widget(i)
+        assert dock.minimumSizeHint().height() <= 300, panel.tabs.tabText(i)
+        assert window.minimumSizeHint().height() <= 720 - 30, panel.tabs.tabText(i)
+        # the settings are all there, reachable by scrolling, and nothing is cut sideways
+        content = tab.scroll.widget()
+        assert tab.scroll.width() >= content.minimumSizeHint().width()
