@@ -89,7 +89,14 @@ class _TabScroll(QScrollArea):
 
 class ToolTab(QWidget):
     """One AI tool's tab: settings and results scroll in ``body``; the buttons in
-    ``actions`` stay at the bottom, in reach however short the screen."""
+    ``actions`` stay at the bottom, in reach however short the screen.
+
+    A tab for one op sets :attr:`OP` (its form, from the registry, heads the body)
+    and :attr:`ACTION` (the text of the button that calls :meth:`run`).
+    """
+
+    OP = ""
+    ACTION = ""
 
     def __init__(self, panel: AIPanel) -> None:
         super().__init__()
@@ -109,6 +116,29 @@ class ToolTab(QWidget):
         outer = QVBoxLayout(self)
         outer.addWidget(self.scroll, 1)
         outer.addLayout(self.actions)
+        self.box = OpFormBox(self.OP, self.fields()) if self.OP else None
+        if self.box is not None:
+            self.body.addWidget(self.box)
+        if self.ACTION:
+            self.button = QPushButton(self.ACTION)
+            self.button.clicked.connect(self.run)
+            self.actions.addWidget(self.button)
+            self.actions.addStretch(1)
+
+    def fields(self) -> dict[str, Any]:
+        """Fields that replace the generic ones of single parameters (none here)."""
+        return {}
+
+    @property
+    def form(self):
+        """The op's :class:`~editor.ui.forms.param_form.ParamForm`."""
+        return self.box.form
+
+    def params(self) -> dict:
+        return self.box.params()
+
+    def run(self) -> None:
+        raise NotImplementedError
 
 
 class AIPanel(QWidget):
@@ -318,24 +348,16 @@ def _buttons(*buttons: QPushButton) -> QHBoxLayout:
 class ClassifyTab(ToolTab):
     """Top ImageNet classes of the canvas image with probability bars."""
 
+    OP, ACTION = "classify", "Classify image"
+
     def __init__(self, panel: AIPanel) -> None:
         super().__init__(panel)
-        self.box = OpFormBox("classify")
-        self.button = QPushButton("Classify image")
-        self.button.clicked.connect(self.run)
         self.rows: list[tuple[QLabel, QProgressBar]] = []
         self.grid = QGridLayout()
         self.grid.setColumnStretch(1, 1)
         self._ensure_rows(5)
-        self.body.addWidget(self.box)
         self.body.addLayout(self.grid)
         self.body.addStretch(1)
-        self.actions.addWidget(self.button)
-        self.actions.addStretch(1)
-
-    @property
-    def form(self):
-        return self.box.form
 
     def _ensure_rows(self, n: int) -> None:
         while len(self.rows) < n:
@@ -423,31 +445,20 @@ class NetworkTab(ToolTab):
 class FgsmTab(ToolTab):
     """FGSM / iterative attack: predictions before and after, perturbation, PSNR."""
 
+    OP, ACTION = "fgsm", "Attack"
+
     def __init__(self, panel: AIPanel) -> None:
         super().__init__(panel)
-        self.box = OpFormBox("fgsm")
-        self.button = QPushButton("Attack")
-        self.button.clicked.connect(self.run)
         self.before = QLabel("before: —")
         self.after = QLabel("after: —")
         self.psnr = QLabel("PSNR: —")
         for w in (self.before, self.after):
             w.setWordWrap(True)
         self.perturbation = _image_label(140)
-        self.body.addWidget(self.box)
         for w in (self.before, self.after, self.psnr):
             self.body.addWidget(w)
         self.body.addWidget(QLabel("Perturbation (amplified):"))
         self.body.addWidget(self.perturbation, 1)
-        self.actions.addWidget(self.button)
-        self.actions.addStretch(1)
-
-    @property
-    def form(self):
-        return self.box.form
-
-    def params(self) -> dict:
-        return self.box.params()
 
     def run(self) -> None:
         self.panel.run_op("fgsm", self.params(), "Adversarial attack", self.show)
@@ -466,22 +477,11 @@ class FgsmTab(ToolTab):
 class DreamTab(ToolTab):
     """Deep Dream: the canvas updates after every octave."""
 
+    OP, ACTION = "deep_dream", "Dream"
+
     def __init__(self, panel: AIPanel) -> None:
         super().__init__(panel)
-        self.box = OpFormBox("deep_dream")
-        self.button = QPushButton("Dream")
-        self.button.clicked.connect(self.run)
-        self.body.addWidget(self.box)
         self.body.addStretch(1)
-        self.actions.addWidget(self.button)
-        self.actions.addStretch(1)
-
-    @property
-    def form(self):
-        return self.box.form
-
-    def params(self) -> dict:
-        return self.box.params()
 
     def run(self) -> None:
         self.panel.run_op("deep_dream", self.params(), "Deep Dream")
@@ -490,19 +490,14 @@ class DreamTab(ToolTab):
 class StyleTab(ToolTab):
     """Gatys style transfer; the style comes from a file or from the canvas image."""
 
+    OP, ACTION = "style_transfer", "Stylise"
+
     def __init__(self, panel: AIPanel) -> None:
         super().__init__(panel)
-        self.box = OpFormBox("style_transfer", fields={"style": self._style_field})
-        self.button = QPushButton("Stylise")
-        self.button.clicked.connect(self.run)
-        self.body.addWidget(self.box)
         self.body.addStretch(1)
-        self.actions.addWidget(self.button)
-        self.actions.addStretch(1)
 
-    @property
-    def form(self):
-        return self.box.form
+    def fields(self) -> dict[str, Any]:
+        return {"style": self._style_field}
 
     def _style_field(self, param, form):
         from editor.ui.forms.style_field import StyleImageField
@@ -514,9 +509,6 @@ class StyleTab(ToolTab):
     def style_field(self):
         """The style picker (file name, picker buttons, thumbnail)."""
         return self.form.editors["style"]
-
-    def params(self) -> dict:
-        return self.box.params()
 
     def run(self) -> None:
         self.panel.run_op("style_transfer", self.params(), "Style transfer")
