@@ -154,7 +154,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from editor.docsgen import cli_text, range_label, type_label
+    from editor.docsgen import range_label
     from editor.ops import all_ops, categories
 
     specs = all_ops()
@@ -166,8 +166,9 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         for spec in (s for s in specs if s.category == cat):
             print(f"  {spec.name:<22} {spec.title}: {spec.summary}")
             for p in spec.params:
-                default = "auto" if p.default is None else cli_text(p, p.default)
-                parts = [f"{p.name}={default}", type_label(p)]
+                parts = [f"{p.name}={p.format(p.default)}", p.describe()]
+                if p.label.lower() != p.name.replace("_", " ").lower():
+                    parts.insert(1, f"({p.label})")  # only a label that says more
                 if range_label(p):
                     parts.append(range_label(p))
                 if p.unit:

@@ -1,9 +1,9 @@
 """Generate ``docs/ops.md`` from the operation registry.
 
 The page is derived, never edited: ``convolve docs`` rewrites it and
-``tests/test_docs.py`` fails when it is stale. :func:`cli_text` is the inverse
-of :meth:`editor.ops.registry.Param.parse`, used for the examples here and in
-``convolve ops``.
+``tests/test_docs.py`` fails when it is stale. Values are written by each
+parameter's kind (:meth:`editor.ops.params.Param.format`, the inverse of
+``parse``), for the examples here and in ``convolve ops``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from editor.ops.registry import OpSpec, Param
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "ops.md"
 
-#: Example values for parameters whose default is empty (a path must name a file).
-_EXAMPLES = {"path": "reference.png", "text": "text"}
-
 
 def cli_text(param: Param, value: Any) -> str:
     """Command-line text for ``value`` that ``param.parse`` reads back to the same value.
+
+    The parameter's kind writes it (:meth:`editor.ops.params.ParamKind.format`).
 
     Examples
     --------
@@ -29,33 +28,15 @@ def cli_text(param: Param, value: Any) -> str:
     >>> cli_text(Param("color", "color", (255, 0, 0)), (255, 0, 0))
     '255,0,0'
     """
-    if value is None:
-        return "auto"
-    kind = param.kind
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "float":
-        return f"{float(value):g}" if float(value) == float(f"{float(value):g}") else repr(value)
-    if kind == "color":
-        return ",".join(str(int(c)) for c in value)
-    if kind == "points":
-        return ",".join(":".join(_num(c) for c in p) for p in value)
-    if kind == "matrix":
-        return ",".join(_num(v) for v in value)
-    if kind == "kernel":
-        return ";".join(",".join(_num(v) for v in row) for row in value)
-    return str(value)
-
-
-def _num(v: Any) -> str:
-    return f"{float(v):g}"
+    return param.format(value)
 
 
 def example_value(param: Param) -> str:
     """A value to show in an example command (the default, or a sample path)."""
-    if param.default in (None, "") and param.kind in _EXAMPLES and not param.optional:
-        return _EXAMPLES[param.kind]
-    return cli_text(param, param.default)
+    example = param.type.example
+    if param.default in (None, "") and example is not None and not param.optional:
+        return example
+    return param.format(param.default)
 
 
 def example_command(spec: OpSpec) -> str:
@@ -70,7 +51,7 @@ def _quote(text: str) -> str:
 
 def type_label(param: Param) -> str:
     """Short type name for tables (``float``, ``choice``, ``int or auto``)."""
-    return param.kind + (" or auto" if param.optional else "")
+    return param.describe()
 
 
 def range_label(param: Param) -> str:
@@ -78,8 +59,11 @@ def range_label(param: Param) -> str:
     if param.lo is None and param.hi is None:
         return ""
     text = f"{_bound(param.lo)} … {_bound(param.hi)}"
+    slider = "log slider" if param.scale == "log" else "slider"
     if param.ui_lo is not None and (param.ui_lo, param.ui_hi) != (param.lo, param.hi):
-        text += f" (slider {_bound(param.ui_lo)} … {_bound(param.ui_hi)})"
+        text += f" ({slider} {_bound(param.ui_lo)} … {_bound(param.ui_hi)})"
+    elif param.scale == "log":
+        text += f" ({slider})"
     return text
 
 
@@ -136,14 +120,14 @@ def render_ops_markdown() -> str:
                 lines += [f"*{flags[0].upper() + flags[1:]}.*", ""]
             if spec.params:
                 lines += [
-                    "| Parameter | Type | Default | Range | Unit | Choices | Description |",
-                    "|---|---|---|---|---|---|---|",
+                    "| Parameter | Label | Type | Default | Range | Unit | Choices | Description |",
+                    "|---|---|---|---|---|---|---|---|",
                 ]
                 for p in spec.params:
-                    default = "auto" if p.default is None else cli_text(p, p.default)
+                    default = p.format(p.default)
                     choices = ", ".join(f"`{c}`" for c in p.choices)
                     lines.append(
-                        f"| `{p.name}` | {type_label(p)} | `{_cell(default)}` | "
+                        f"| `{p.name}` | {_cell(p.label)} | {type_label(p)} | `{_cell(default)}` | "
                         f"{_cell(range_label(p))} | {_cell(p.unit)} | {choices} | "
                         f"{_cell(p.description)} |"
                     )

@@ -57,7 +57,7 @@ def test_fgsm_is_one_undo_step_and_shows_before_after(qtbot, window):
     panel, c = window.ai_panel, window.controller
     original = c.current_image().copy()
     tab = panel.fgsm_tab
-    tab.iterations.setValue(3)
+    tab.form.set_params({"iterations": 3})
     qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
     idle(qtbot, window)
     qtbot.waitUntil(lambda: c.undo_stack.count() == 1, timeout=10000)
@@ -74,8 +74,7 @@ def test_cancelled_dream_leaves_the_image_unchanged(qtbot, window):
     panel, c = window.ai_panel, window.controller
     original = c.current_image().copy()
     tab = panel.dream_tab
-    tab.steps.setValue(200)
-    tab.max_size.setValue(128)
+    tab.form.set_params({"steps": 200, "max_size": 128})
     qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
     assert panel.job is not None and panel.cancel_button.isEnabled()
     # cancel mid-run: once the dream has reported its first iterations
@@ -126,3 +125,91 @@ def test_device_is_found_when_the_ai_dock_is_first_looked_at(qtbot, visibility_c
     window.panels["AI"].raise_()
     qtbot.waitUntil(lambda: window.controller.device_label.startswith("AI: "), timeout=30000)
     assert window.device_label.text() == window.controller.device_label
+
+
+def _tab_forms(panel):
+    return {"classify": panel.classify_tab.box, "feature_maps": panel.network_tab.maps_box,
+            "gradcam": panel.network_tab.cam_box, "fgsm": panel.fgsm_tab.box,
+            "deep_dream": panel.dream_tab.box, "style_transfer": panel.style_tab.box}
+
+
+def test_every_tab_form_is_the_ops_declaration(window):
+    """Each tab's settings come from the registry: every parameter (style_transfer's
+    multiscale too), its declared range, choices (the layer list is the op's Literal),
+    default, label and description."""
+    from PySide6.QtWidgets import QComboBox
+
+    from editor.ops import get_op
+
+    for op, box in _tab_forms(window.ai_panel).items():
+        spec, form = get_op(op), box.form
+        assert box.op_name == op and list(form.editors) == [p.name for p in spec.params]
+        for p in spec.params:
+            field = form.editors[p.name]
+            assert form.labels[p.name].text() == p.label
+            assert field.widget.toolTip().startswith(p.description)
+            if p.kind in ("int", "float"):
+                assert (field.spin.minimum(), field.spin.maximum()) == (p.lo, p.hi)
+                assert field.scale == p.slider()
+            if p.kind == "choice":
+                combo = field.widget
+                assert isinstance(combo, QComboBox)
+                assert [combo.itemData(i) for i in range(combo.count())] == list(p.choices)
+        defaults = {k: v for k, v in spec.defaults().items() if k != "style"}
+        assert {k: v for k, v in form.params().items() if k != "style"} == defaults
+    style = _tab_forms(window.ai_panel)["style_transfer"].form
+    assert style.labels["tv_weight"].text() == "TV weight"
+    assert "multiscale" in window.ai_panel.style_tab.params()
+    assert style.editors["style_weight"].scale.log
+
+
+def test_style_picker_replaces_only_its_own_row(window, tmp_path):
+    from editor.ui.forms.style_field import StyleImageField
+
+    tab = window.ai_panel.style_tab
+    field = tab.style_field
+    assert isinstance(field, StyleImageField)
+    assert field.path.placeholderText() == "image file of the painting"  # the spec's hint
+    assert tab.params()["style"].endswith("scream.jpg")  # the bundled painting
+    assert not field.thumb.pixmap().isNull()
+    field.use_canvas()  # the open photo becomes the style, through a file
+    path = tab.params()["style"]
+    assert path != "" and not path.endswith("scream.jpg") and not field.thumb.pixmap().isNull()
+
+
+def test_dock_does_not_load_the_registry_while_the_window_comes_up(tmp_path):
+    """The forms are built when a tab is first seen: building them at start-up would
+    import every op on the GUI thread, which the window does in the background."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom PySide6.QtCore import QSettings\n"
+            "from PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
+            "from editor.ui.main_window import MainWindow\n"
+            f"s = QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat)\n"
+            "w = MainWindow(settings=s, load_registry=False)\nassert w.ai_panel is not None\n"
+            "print(sorted(m for m in sys.modules if m.startswith('editor.ops')))\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "CONVOLVE_RECOVERY_DIR": str(tmp_path / "recovery")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_dock_fits_a_1280x720_screen_on_every_tab(qtbot, window):
+    """The AI dock asked for 490+ px of height (the Network tab 500 once its forms were
+    built), making the window taller than a 1280x720 screen; now its tabs scroll and
+    only their action buttons stay in view."""
+    panel, dock = window.ai_panel, window.panels["AI"]
+    dock.raise_()
+    for i in range(panel.tabs.count()):
+        panel.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        tab = panel.tabs.widget(i)
+        assert dock.minimumSizeHint().height() <= 300, panel.tabs.tabText(i)
+        assert window.minimumSizeHint().height() <= 720 - 30, panel.tabs.tabText(i)
+        # the settings are all there, reachable by scrolling, and nothing is cut sideways
+        content = tab.scroll.widget()
+        assert tab.scroll.width() >= content.minimumSizeHint().width()

@@ -278,3 +278,15 @@ def test_progress_only_on_a_terminal():
     assert text.count("\r") == 3 and "Gaussian blur  50%" in text and "100%" in text
     assert "\n" not in text
     cli._progress_shown = False
+
+
+def test_ops_shows_declared_labels_and_log_sliders(capsys):
+    code, out, _ = run(capsys, "ops")
+    assert code == 0
+    assert "max_size=512  (Working size)  int" in out
+    assert "quality=0.01  float  0.001 … 1 (log slider)" in out
+    code, out, _ = run(capsys, "ops", "--json")
+    style = next(d for d in json.loads(out) if d["name"] == "style_transfer")
+    weights = {p["name"]: p for p in style["params"]}
+    assert weights["tv_weight"]["label"] == "TV weight"
+    assert weights["style_weight"]["scale"] == "log"

@@ -1,5 +1,6 @@
 """The generic parameter form: widgets per kind, throttled changes, commits."""
 
+import math
 from typing import Annotated, Literal
 
 import pytest
@@ -114,3 +115,81 @@ def test_set_params_reset_and_text_parsing(qtbot, spec):
     form.reset()
     assert form.params()["radius"] == 2.0 and form.params()["threshold"] is None
     assert changed[-1] == form.params()
+
+
+def test_every_parameter_kind_has_a_field():
+    from editor.ops.params import PARAM_KINDS
+    from editor.ui.forms.fields import FIELDS
+
+    assert set(PARAM_KINDS) <= set(FIELDS)
+
+
+def test_rows_show_declared_labels(qtbot):
+    from editor.ops import get_op
+
+    form = ParamForm(get_op("style_transfer"))
+    qtbot.addWidget(form)
+    labels = {name: label.text() for name, label in form.labels.items()}
+    assert labels["tv_weight"] == "TV weight"
+    assert labels["size"] == "Working size" and labels["multiscale"] == "Coarse to fine"
+    assert form.labels["tv_weight"].buddy() is form.editors["tv_weight"].widget
+
+
+def test_log_slider_keeps_the_exact_value_in_the_spin_box(qtbot):
+    from editor.ops import get_op
+
+    form = ParamForm(get_op("shi_tomasi"))
+    qtbot.addWidget(form)
+    quality = form.editors["quality"]
+    slider, spin = quality.slider, quality.spin
+    slider.setValue(slider.maximum() // 2)  # the middle of 0.001 … 1
+    assert form.params()["quality"] == pytest.approx(math.sqrt(0.001 * 1.0), rel=0.01)
+    seen = []
+    for i in range(slider.maximum() + 1):
+        slider.setValue(i)
+        seen.append(form.params()["quality"])
+    assert all(a < b for a, b in zip(seen, seen[1:], strict=False))  # every position counts
+    assert seen[0] == 0.001 and seen[-1] == 1.0
+    spin.setValue(0.01234)  # typed: kept as typed, the slider follows
+    assert form.params()["quality"] == 0.01234
+    assert slider.value() == quality.scale.position(0.01234)
+    assert spin.decimals() >= 5  # 0.00123 is still three digits
+    corners = form.editors["max_corners"]
+    corners.slider.setValue(corners.slider.maximum() // 2)
+    assert 40 <= form.params()["max_corners"] <= 50  # sqrt(2000) = 44.7
+
+
+def test_points_shown_in_the_line_edit_read_back(qtbot):
+    """Curves' points were shown as '0, 0; 255, 255', which the points parser refuses:
+    confirming the line edit unchanged turned it red."""
+    from editor.ops import get_op
+
+    form = ParamForm(get_op("curves"))
+    qtbot.addWidget(form)
+    committed = []
+    form.paramsCommitted.connect(committed.append)
+    edit = form.editors["points"].edit
+    edit.editingFinished.emit()
+    assert "d05050" not in edit.styleSheet()
+    assert committed and committed[-1]["points"] == [(0.0, 0.0), (255.0, 255.0)]
+
+
+def test_one_field_can_be_replaced(qtbot, spec):
+    from editor.ui.forms.fields import Field
+
+    class Fixed(Field):
+        def __init__(self, param, form):
+            super().__init__(param, form)
+            self.widget = QLineEdit("fixed")
+
+        def value(self):
+            return 4
+
+        def set_value(self, value):
+            pass
+
+    form = ParamForm(spec, fields={"count": Fixed})
+    qtbot.addWidget(form)
+    assert isinstance(form.editors["count"], Fixed) and form.params()["count"] == 4
+    assert form.labels["count"].text() == "Count"
+    assert isinstance(form.editors["radius"].slider, QSlider)

@@ -10,6 +10,7 @@ import pkgutil
 
 from editor.ops.registry import (  # noqa: F401
     Kind,
+    Label,
     OpSpec,
     Param,
     ParamError,
@@ -30,7 +31,7 @@ def _import_submodules() -> None:
     for pkg_name in ("editor.ops", "editor.ops.ai"):
         pkg = importlib.import_module(pkg_name)
         for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name.startswith("_") or info.name == "registry" or info.ispkg:
+            if info.name.startswith("_") or info.name in ("registry", "params") or info.ispkg:
                 continue
             try:
                 importlib.import_module(f"{pkg_name}.{info.name}")

@@ -284,8 +284,8 @@ def harris(
 @register_op("shi_tomasi", title="Shi-Tomasi corners", category="Features")
 def shi_tomasi(
     image: np.ndarray, *,
-    max_corners: Annotated[int, Range(1, 10000, ui=(1, 2000))] = 500,
-    quality: Annotated[float, Range(0.001, 1.0, step=0.001)] = 0.01,
+    max_corners: Annotated[int, Range(1, 10000, ui=(1, 2000), scale="log")] = 500,
+    quality: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.01,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Mark the strongest "good features to track" (minimum-eigenvalue corners).

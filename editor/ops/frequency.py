@@ -223,8 +223,8 @@ def fft_filter(
     image: np.ndarray, *,
     kind: FilterKind = "lowpass",
     shape: FilterShape = "gaussian",
-    cutoff: Annotated[float, Range(0.001, 1.0, step=0.001)] = 0.1,
-    width: Annotated[float, Range(0.001, 1.0, step=0.001)] = 0.1,
+    cutoff: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.1,
+    width: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.1,
     order: Annotated[int, Range(1, 10)] = 2,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:

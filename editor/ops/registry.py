@@ -1,8 +1,10 @@
 """One registry of operations, each declared once with typed parameter specs.
 
 An operation is a plain function ``op(image, *, param=default, ..., ctx)``
-whose parameters are annotated with :class:`Range`, :class:`Kind` or a
-``Literal`` of choices. :func:`register_op` reads the signature and the numpydoc
+whose parameters are annotated with :class:`Range`, :class:`Kind`,
+:class:`Label` or a ``Literal`` of choices (declared in
+:mod:`editor.ops.params`, where each parameter kind is one :class:`ParamKind`
+object). :func:`register_op` reads the signature and the numpydoc
 ``Parameters`` section into an :class:`OpSpec`; that one record drives the dock
 form, the command line, ``docs/ops.md`` and the contract test.
 
@@ -28,8 +30,6 @@ Examples
 from __future__ import annotations
 
 import inspect
-import json
-import math
 import re
 import types
 import typing
@@ -41,196 +41,17 @@ import numpy as np
 
 from editor.core.context import OpContext, null_context
 from editor.core.image import check_image, merge_alpha, split_alpha
-
-
-class ParamError(ValueError):
-    """A parameter value is missing, malformed or out of range."""
-
-
-@dataclass(frozen=True)
-class Range:
-    """Numeric parameter bounds.
-
-    Parameters
-    ----------
-    lo, hi : float
-        Hard range: values outside are rejected before any work starts.
-    ui : tuple of float, optional
-        Slider range in the form (defaults to the hard range).
-    unit : str
-        Display unit. ``"px"`` marks a length in pixels, scaled for previews.
-    step : float, optional
-        Slider step (defaults to 1 for ints, range/1000 for floats).
-    """
-
-    lo: float
-    hi: float
-    ui: tuple[float, float] | None = None
-    unit: str = ""
-    step: float | None = None
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Non-numeric parameter kinds that need their own widget or parser.
-
-    ``kind`` is one of ``"path"`` (a file), ``"color"`` (``(r, g, b)`` in
-    0..255), ``"points"`` (``[(x, y), ...]``), ``"matrix"`` (flat floats,
-    2x3 or 3x3), ``"kernel"`` (rows of floats), ``"text"``.
-    """
-
-    kind: str
-    hint: str = ""
-
-
-KIND_NAMES = ("float", "int", "bool", "choice", "path", "color", "points", "matrix",
-              "kernel", "text")
-
-
-@dataclass(frozen=True)
-class Param:
-    """A declared parameter of an operation."""
-
-    name: str
-    kind: str
-    default: Any
-    lo: float | None = None
-    hi: float | None = None
-    ui_lo: float | None = None
-    ui_hi: float | None = None
-    unit: str = ""
-    step: float | None = None
-    choices: tuple[Any, ...] = ()
-    description: str = ""
-    hint: str = ""
-    optional: bool = False  # ``None`` is accepted (e.g. "auto")
-
-    # -- parsing ---------------------------------------------------------
-    def parse(self, text: str) -> Any:
-        """Turn command-line text into a value of this parameter's kind."""
-        t = text.strip()
-        if self.optional and t.lower() in ("", "none", "auto"):
-            return None
-        try:
-            if self.kind == "float":
-                return float(t)
-            if self.kind == "int":
-                return int(float(t)) if float(t).is_integer() else float(t)
-            if self.kind == "bool":
-                if t.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if t.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(t)
-            if self.kind == "choice":
-                for c in self.choices:
-                    if str(c) == t:
-                        return c
-                return t  # validate() says what is allowed
-            if self.kind in ("path", "text"):
-                return t
-            if self.kind == "color":
-                return _parse_color(t)
-            if self.kind == "points":
-                return [tuple(float(v) for v in p.split(":")) for p in _split(t)]
-            if self.kind == "matrix":
-                return [float(v) for v in _split(t.replace(";", ","))]
-            if self.kind == "kernel":
-                if t.startswith("["):
-                    return json.loads(t)
-                return [[float(v) for v in _split(row)] for row in t.split(";")]
-        except (ValueError, json.JSONDecodeError):
-            pass
-        raise ParamError(f"{self.name}: cannot read {text!r} as {self.kind}{self._hint()}")
-
-    def _hint(self) -> str:
-        return f" ({self.hint})" if self.hint else ""
-
-    # -- validation ------------------------------------------------------
-    def validate(self, value: Any) -> Any:
-        """Return the value normalised to this kind, or raise :class:`ParamError`."""
-        if value is None and self.optional:
-            return None
-        name = self.name
-        if self.kind in ("float", "int"):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                raise ParamError(f"{name} must be a number, got {value!r}")
-            v = float(value)
-            if not math.isfinite(v):
-                raise ParamError(f"{name} must be a finite number, got {value!r}")
-            if self.kind == "int":
-                if not v.is_integer():
-                    raise ParamError(f"{name} must be a whole number, got {value!r}")
-                v = int(v)
-            if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
-                raise ParamError(
-                    f"{name} must be between {_fmt(self.lo)} and {_fmt(self.hi)}, got {_fmt(v)}"
-                )
-            return v
-        if self.kind == "bool":
-            if not isinstance(value, (bool, np.bool_)):
-                raise ParamError(f"{name} must be true or false, got {value!r}")
-            return bool(value)
-        if self.kind == "choice":
-            if value not in self.choices:
-                allowed = ", ".join(str(c) for c in self.choices)
-                raise ParamError(f"{name} must be one of {allowed}, got {value!r}")
-            return value
-        if self.kind in ("path", "text"):
-            if not isinstance(value, str):
-                raise ParamError(f"{name} must be text, got {value!r}")
-            return value
-        if self.kind == "color":
-            try:
-                rgb = tuple(int(c) for c in value)
-            except (TypeError, ValueError):
-                raise ParamError(f"{name} must be a colour (r, g, b), got {value!r}") from None
-            if len(rgb) != 3 or any(c < 0 or c > 255 for c in rgb):
-                raise ParamError(f"{name} must be three values 0..255, got {value!r}")
-            return rgb
-        if self.kind == "points":
-            try:
-                pts = [(float(p[0]), float(p[1])) for p in value]
-            except (TypeError, ValueError, IndexError):
-                raise ParamError(f"{name} must be a list of x:y pairs, got {value!r}") from None
-            if self.lo is not None and any(
-                not (self.lo <= c <= self.hi) for p in pts for c in p
-            ):
-                raise ParamError(
-                    f"{name} coordinates must be between {_fmt(self.lo)} and {_fmt(self.hi)}"
-                )
-            return pts
-        if self.kind == "matrix":
-            try:
-                m = [float(v) for v in np.asarray(value, dtype=float).ravel()]
-            except (TypeError, ValueError):
-                raise ParamError(f"{name} must be 6 or 9 numbers, got {value!r}") from None
-            if len(m) not in (6, 9) or not all(math.isfinite(v) for v in m):
-                raise ParamError(f"{name} must be 6 (2x3) or 9 (3x3) finite numbers")
-            return m
-        if self.kind == "kernel":
-            try:
-                k = np.asarray(value, dtype=float)
-            except (TypeError, ValueError):
-                raise ParamError(f"{name} must be rows of numbers, got {value!r}") from None
-            if k.ndim != 2 or k.shape[0] < 1 or k.shape[1] < 1 or k.shape[0] > 31 \
-                    or k.shape[1] > 31 or not np.all(np.isfinite(k)):
-                raise ParamError(f"{name} must be a rectangular grid of up to 31x31 numbers")
-            return k.tolist()
-        raise ParamError(f"{name}: unknown parameter kind {self.kind}")
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain-dict description (for ``convolve ops --json`` and docs)."""
-        d = {"name": self.name, "kind": self.kind, "default": _jsonable(self.default)}
-        for key in ("lo", "hi", "ui_lo", "ui_hi", "unit", "step", "description", "hint"):
-            val = getattr(self, key)
-            if val not in (None, ""):
-                d[key] = val
-        if self.choices:
-            d["choices"] = list(self.choices)
-        if self.optional:
-            d["optional"] = True
-        return d
+from editor.ops.params import (  # noqa: F401  (re-exported: ops declare with these)
+    PARAM_KINDS,
+    Kind,
+    Label,
+    Param,
+    ParamError,
+    ParamKind,
+    Range,
+    param_kind,
+    register_kind,
+)
 
 
 @dataclass
@@ -452,7 +273,9 @@ def _param_from_hint(name: str, hint: Any, default: Any, description: str) -> Pa
         hint = args[0]
     rng = next((m for m in meta if isinstance(m, Range)), None)
     kind_meta = next((m for m in meta if isinstance(m, Kind)), None)
-    common = dict(name=name, default=default, description=description, optional=optional)
+    label = next((m.text for m in meta if isinstance(m, Label)), "")
+    common = dict(name=name, default=default, description=description, optional=optional,
+                  label=label)
     if kind_meta is not None:
         return Param(kind=kind_meta.kind, hint=kind_meta.hint,
                      lo=rng.lo if rng else None, hi=rng.hi if rng else None, **common)
@@ -465,9 +288,11 @@ def _param_from_hint(name: str, hint: Any, default: Any, description: str) -> Pa
         if rng is None:
             return Param(kind=kind, **common)
         ui = rng.ui or (rng.lo, rng.hi)
-        step = rng.step or (1 if kind == "int" else (ui[1] - ui[0]) / 1000)
+        # a log slider has no fixed step: its resolution follows the value
+        step = rng.step or (None if rng.scale == "log" else
+                            1 if kind == "int" else (ui[1] - ui[0]) / 1000)
         return Param(kind=kind, lo=rng.lo, hi=rng.hi, ui_lo=ui[0], ui_hi=ui[1],
-                     unit=rng.unit, step=step, **common)
+                     unit=rng.unit, step=step, scale=rng.scale, **common)
     if hint is str:
         return Param(kind="text", **common)
     raise TypeError(f"parameter {name}: unsupported annotation {hint!r}")
@@ -491,32 +316,3 @@ def _numpydoc_params(doc: str) -> dict[str, str]:
             for k in keys:
                 out[k] = (out[k] + " " + line.strip()).strip()
     return out
-
-
-def _split(text: str) -> list[str]:
-    return [t for t in re.split(r"[,\s]+", text.strip()) if t]
-
-
-def _parse_color(text: str) -> tuple[int, int, int]:
-    t = text.strip()
-    if t.startswith("#") and len(t) == 7:
-        return tuple(int(t[i:i + 2], 16) for i in (1, 3, 5))
-    named = {"white": (255, 255, 255), "black": (0, 0, 0), "gray": (128, 128, 128)}
-    if t.lower() in named:
-        return named[t.lower()]
-    vals = [int(v) for v in _split(t.replace(":", ","))]
-    if len(vals) != 3:
-        raise ValueError(t)
-    return tuple(vals)
-
-
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "?"
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return list(v)
-    return v

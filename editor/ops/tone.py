@@ -23,7 +23,7 @@ import numpy as np
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import apply_lut, from_float, max_value, to_uint8
 from editor.ops.color import _ramp, affine, luma
-from editor.ops.registry import Kind, ParamError, Range, register_op
+from editor.ops.registry import Kind, Label, ParamError, Range, register_op
 
 _CHANNEL_INDEX = {"r": 0, "g": 1, "b": 2}
 
@@ -116,11 +116,11 @@ def equalize_lut(hist: np.ndarray) -> np.ndarray:
 @register_op("levels", title="Levels", category="Tone")
 def levels(
     image: np.ndarray, *,
-    in_low: Annotated[float, Range(0.0, 255.0, step=1.0)] = 0.0,
-    in_high: Annotated[float, Range(0.0, 255.0, step=1.0)] = 255.0,
+    in_low: Annotated[float, Range(0.0, 255.0, step=1.0), Label("Input black")] = 0.0,
+    in_high: Annotated[float, Range(0.0, 255.0, step=1.0), Label("Input white")] = 255.0,
     gamma: Annotated[float, Range(0.1, 10.0, ui=(0.2, 5.0), step=0.01)] = 1.0,
-    out_low: Annotated[float, Range(0.0, 255.0, step=1.0)] = 0.0,
-    out_high: Annotated[float, Range(0.0, 255.0, step=1.0)] = 255.0,
+    out_low: Annotated[float, Range(0.0, 255.0, step=1.0), Label("Output black")] = 0.0,
+    out_high: Annotated[float, Range(0.0, 255.0, step=1.0), Label("Output white")] = 255.0,
     channel: Literal["all", "r", "g", "b"] = "all",
     ctx: OpContext = null_context(),
 ) -> np.ndarray:

@@ -13,27 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -45,8 +40,6 @@ from editor.ui.pipeline import EditRequest
 from editor.ui.qimage import to_pixmap
 
 log = logging.getLogger(__name__)
-VGG16_LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
-                "relu4_1", "relu4_2", "relu4_3", "relu5_1", "relu5_2", "relu5_3")
 SHARED_STYLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "images",
                             "scream.jpg")
 
@@ -59,6 +52,81 @@ def _image_label(min_h: int = 120) -> QLabel:
     label.setMinimumHeight(min_h)
     label.setStyleSheet("QLabel { background: #202020; color: #aaa; }")
     return label
+
+
+class _TabScroll(QScrollArea):
+    """A tab in a frameless scroll area: on a short screen the dock scrolls instead of
+    making the window taller than the screen. It asks for the tab's full width, so
+    only the height ever scrolls."""
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802  (Qt override)
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt override)
+        # a form built later (when the tab is first seen) widens the content: a scroll
+        # area does not pass that on by itself, so ask the dock to lay out again
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802  (Qt override)
+        inner = self.widget().minimumSizeHint()
+        return QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), 80)
+
+
+class ToolTab(QWidget):
+    """One AI tool's tab: settings and results scroll in ``body``; the buttons in
+    ``actions`` stay at the bottom, in reach however short the screen.
+
+    A tab for one op sets :attr:`OP` (its form, from the registry, heads the body)
+    and :attr:`ACTION` (the text of the button that calls :meth:`run`).
+    """
+
+    OP = ""
+    ACTION = ""
+
+    def __init__(self, panel: AIPanel) -> None:
+        super().__init__()
+        self.panel = panel
+        content = QWidget()
+        self.body = QVBoxLayout(content)
+        self.body.setContentsMargins(0, 0, 4, 0)
+        self.scroll = _TabScroll()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
+        # let the tab page's own background show through, as in a tab without scrolling
+        self.scroll.viewport().setAutoFillBackground(False)
+        content.setAutoFillBackground(False)
+        self.actions = QHBoxLayout()
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll, 1)
+        outer.addLayout(self.actions)
+        self.box = OpFormBox(self.OP, self.fields()) if self.OP else None
+        if self.box is not None:
+            self.body.addWidget(self.box)
+        if self.ACTION:
+            self.button = QPushButton(self.ACTION)
+            self.button.clicked.connect(self.run)
+            self.actions.addWidget(self.button)
+            self.actions.addStretch(1)
+
+    def fields(self) -> dict[str, Any]:
+        """Fields that replace the generic ones of single parameters (none here)."""
+        return {}
+
+    @property
+    def form(self):
+        """The op's :class:`~editor.ui.forms.param_form.ParamForm`."""
+        return self.box.form
+
+    def params(self) -> dict:
+        return self.box.params()
+
+    def run(self) -> None:
+        raise NotImplementedError
 
 
 class AIPanel(QWidget):
@@ -82,6 +150,7 @@ class AIPanel(QWidget):
             self.tabs.addTab(tab, title)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.hide()  # no empty line of space under the tabs until there is news
         bottom = QHBoxLayout()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -163,6 +232,7 @@ class AIPanel(QWidget):
 
     def say(self, text: str) -> None:
         self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def _force_cpu(self, on: bool) -> None:
         from editor.ops.ai import models
@@ -206,93 +276,126 @@ class AIPanel(QWidget):
         return dlg
 
 
-class ClassifyTab(QWidget):
-    """Top-5 ImageNet classes of the canvas image with probability bars."""
+class OpFormBox(QWidget):
+    """A registered op's generic form (:class:`ParamForm`), built when first needed.
+
+    Building it reads the op registry, which the window imports off the GUI thread
+    at start-up; the AI dock sits behind the Tools tab then, so the form is made
+    when the tab is first shown (or a caller asks for it), not while the window
+    comes up. ``fields`` replaces single parameters' fields (the style picker).
+    """
+
+    def __init__(self, op_name: str, fields: dict[str, Any] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.op_name = op_name
+        self._fields = fields or {}
+        self._form = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    @property
+    def form(self):
+        """The :class:`~editor.ui.forms.param_form.ParamForm` (built on first use)."""
+        if self._form is None:
+            from editor.ops import get_op
+            from editor.ui.forms.param_form import ParamForm
+
+            self._form = ParamForm(get_op(self.op_name), self, fields=self._fields)
+            self._layout.addWidget(self._form)
+        return self._form
+
+    def showEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        self.form  # noqa: B018  (builds it)
+        super().showEvent(event)
+
+    def params(self) -> dict:
+        return self.form.params()
+
+
+def _group(title: str, *items: QWidget | QHBoxLayout) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(8, 6, 8, 8)
+    for item in items:
+        if isinstance(item, QWidget):
+            layout.addWidget(item)
+        else:
+            layout.addLayout(item)
+    return box
+
+
+def _buttons(*buttons: QPushButton) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for b in buttons:
+        row.addWidget(b)
+    row.addStretch(1)
+    return row
+
+
+class ClassifyTab(ToolTab):
+    """Top ImageNet classes of the canvas image with probability bars."""
+
+    OP, ACTION = "classify", "Classify image"
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
-        self.button = QPushButton("Classify image")
-        self.button.clicked.connect(self.run)
+        super().__init__(panel)
         self.rows: list[tuple[QLabel, QProgressBar]] = []
-        grid = QGridLayout()
-        for i in range(5):
+        self.grid = QGridLayout()
+        self.grid.setColumnStretch(1, 1)
+        self._ensure_rows(5)
+        self.body.addLayout(self.grid)
+        self.body.addStretch(1)
+
+    def _ensure_rows(self, n: int) -> None:
+        while len(self.rows) < n:
             label, bar = QLabel("—"), QProgressBar()
             bar.setRange(0, 1000)
             bar.setFormat("")
-            grid.addWidget(label, i, 0)
-            grid.addWidget(bar, i, 1)
+            i = len(self.rows)
+            self.grid.addWidget(label, i, 0)
+            self.grid.addWidget(bar, i, 1)
             self.rows.append((label, bar))
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.button)
-        layout.addLayout(grid)
-        layout.addStretch(1)
+        for i, (label, bar) in enumerate(self.rows):
+            label.setVisible(i < n)
+            bar.setVisible(i < n)
 
     def run(self) -> None:
-        self.panel.run_op("classify", {"top": 5}, "Classify", self.show, commit=False)
+        self.panel.run_op("classify", self.box.params(), "Classify", self.show, commit=False)
 
     def show(self, _image, extras: dict) -> None:
-        for (label, bar), (name, idx, p) in zip(self.rows, extras.get("scores", []), strict=False):
+        scores = extras.get("scores", [])
+        self._ensure_rows(len(scores))
+        for (label, bar), (name, idx, p) in zip(self.rows, scores, strict=False):
             label.setText(f"{name}  [{idx}]")
             bar.setValue(round(p * 1000))
             bar.setFormat(f"{p:.1%}")
 
 
-def _spin(lo, hi, value, step=1, decimals=None, suffix=""):
-    if decimals is None:
-        w = QSpinBox()
-    else:
-        w = QDoubleSpinBox()
-        w.setDecimals(decimals)
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setValue(value)
-    if suffix:
-        w.setSuffix(suffix)
-    return w
-
-
-class NetworkTab(QWidget):
+class NetworkTab(ToolTab):
     """Activation maps of a layer, the first layer's filters, Grad-CAM."""
 
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
-        self.layer = QComboBox()
-        self.layer.addItems(VGG16_LAYERS)
-        self.layer.setCurrentText("relu3_1")
-        self.channels = _spin(1, 64, 16)
+        super().__init__(panel)
+        self.maps_box = OpFormBox("feature_maps")
+        self.cam_box = OpFormBox("gradcam")
         self.maps_button = QPushButton("Show activation maps")
         self.maps_button.clicked.connect(self.show_maps)
         self.filters_button = QPushButton("First-layer filters")
         self.filters_button.clicked.connect(self.show_filters)
-        self.auto_class = QCheckBox("top class")
-        self.auto_class.setChecked(True)
-        self.class_index = _spin(0, 999, 281)
-        self.alpha = _spin(0.0, 1.0, 0.5, 0.05, 2)
         self.cam_button = QPushButton("Grad-CAM overlay")
         self.cam_button.clicked.connect(self.gradcam)
-        self.view = _image_label(200)
+        self.view = _image_label(160)
         self.caption = QLabel("")
-        form = QFormLayout()
-        form.addRow("Layer", self.layer)
-        form.addRow("Maps", self.channels)
-        row = QHBoxLayout()
-        row.addWidget(self.auto_class)
-        row.addWidget(self.class_index)
-        form.addRow("Grad-CAM class", row)
-        form.addRow("Overlay opacity", self.alpha)
-        buttons = QHBoxLayout()
-        for b in (self.maps_button, self.filters_button, self.cam_button):
-            buttons.addWidget(b)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.caption)
+        self.caption.setWordWrap(True)
+        self.body.addWidget(_group("Activation maps", self.maps_box,
+                                   _buttons(self.maps_button, self.filters_button)))
+        self.body.addWidget(_group("Grad-CAM", self.cam_box, _buttons(self.cam_button)))
+        self.body.addWidget(self.view, 1)
+        self.body.addWidget(self.caption)
 
     def show_maps(self) -> None:
-        params = {"layer": self.layer.currentText(), "channels": self.channels.value()}
+        params = self.maps_box.params()
 
         def shown(grid, extras):
             self.view.setPixmap(to_pixmap(grid, 420))
@@ -319,52 +422,31 @@ class NetworkTab(QWidget):
                                       on_error=self.panel.say)
 
     def gradcam(self) -> None:
-        params = {"class_index": None if self.auto_class.isChecked()
-                  else self.class_index.value(), "alpha": self.alpha.value()}
-
         def shown(img, extras):
             self.view.setPixmap(to_pixmap(img, 420))
             label, idx, p = extras.get("class", ("?", -1, 0.0))
             self.caption.setText(f"Grad-CAM for {label} [{idx}] ({p:.0%})")
 
-        self.panel.run_op("gradcam", params, "Grad-CAM", shown, commit=True)
+        self.panel.run_op("gradcam", self.cam_box.params(), "Grad-CAM", shown, commit=True)
 
 
-class FgsmTab(QWidget):
+class FgsmTab(ToolTab):
     """FGSM / iterative attack: predictions before and after, perturbation, PSNR."""
 
+    OP, ACTION = "fgsm", "Attack"
+
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
-        self.epsilon = _spin(0.0, 32.0, 2.0, 0.5, 1, " /255")
-        self.iterations = _spin(1, 200, 5)
-        self.auto_target = QCheckBox("any other class")
-        self.auto_target.setChecked(True)
-        self.target = _spin(0, 999, 504)
-        self.button = QPushButton("Attack")
-        self.button.clicked.connect(self.run)
+        super().__init__(panel)
         self.before = QLabel("before: —")
         self.after = QLabel("after: —")
         self.psnr = QLabel("PSNR: —")
-        self.perturbation = _image_label(160)
-        form = QFormLayout()
-        form.addRow("Epsilon", self.epsilon)
-        form.addRow("Iterations", self.iterations)
-        row = QHBoxLayout()
-        row.addWidget(self.auto_target)
-        row.addWidget(self.target)
-        form.addRow("Target", row)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.button)
+        for w in (self.before, self.after):
+            w.setWordWrap(True)
+        self.perturbation = _image_label(140)
         for w in (self.before, self.after, self.psnr):
-            layout.addWidget(w)
-        layout.addWidget(QLabel("Perturbation (amplified):"))
-        layout.addWidget(self.perturbation, 1)
-
-    def params(self) -> dict:
-        return {"epsilon": self.epsilon.value(), "iterations": self.iterations.value(),
-                "target_class": None if self.auto_target.isChecked() else self.target.value()}
+            self.body.addWidget(w)
+        self.body.addWidget(QLabel("Perturbation (amplified):"))
+        self.body.addWidget(self.perturbation, 1)
 
     def run(self) -> None:
         self.panel.run_op("fgsm", self.params(), "Adversarial attack", self.show)
@@ -380,139 +462,41 @@ class FgsmTab(QWidget):
         self.perturbation.setPixmap(to_pixmap(extras["perturbation"], 360))
 
 
-class DreamTab(QWidget):
+class DreamTab(ToolTab):
     """Deep Dream: the canvas updates after every octave."""
 
-    def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
-        self.layer = QComboBox()
-        self.layer.addItems(VGG16_LAYERS)
-        self.layer.setCurrentText("relu4_3")
-        self.octaves = _spin(1, 8, 3)
-        self.octave_scale = _spin(1.1, 2.0, 1.4, 0.05, 2)
-        self.steps = _spin(1, 200, 20)
-        self.step_size = _spin(0.1, 10.0, 1.5, 0.1, 1, " /255")
-        self.jitter = _spin(0, 64, 16)
-        self.seed = _spin(0, 999999, 0)
-        self.max_size = _spin(64, 4096, 512, 32)
-        self.max_size.setSuffix(" px")
-        self.button = QPushButton("Dream")
-        self.button.clicked.connect(self.run)
-        form = QFormLayout()
-        for name, w in (("Layer", self.layer), ("Octaves", self.octaves),
-                        ("Octave scale", self.octave_scale), ("Steps per octave", self.steps),
-                        ("Step size", self.step_size), ("Jitter", self.jitter),
-                        ("Seed", self.seed), ("Working size", self.max_size)):
-            form.addRow(name, w)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.button)
-        layout.addStretch(1)
+    OP, ACTION = "deep_dream", "Dream"
 
-    def params(self) -> dict:
-        return {"layer": self.layer.currentText(), "octaves": self.octaves.value(),
-                "octave_scale": self.octave_scale.value(), "steps": self.steps.value(),
-                "step_size": self.step_size.value(), "jitter": self.jitter.value(),
-                "seed": self.seed.value(), "max_size": self.max_size.value()}
+    def __init__(self, panel: AIPanel) -> None:
+        super().__init__(panel)
+        self.body.addStretch(1)
 
     def run(self) -> None:
         self.panel.run_op("deep_dream", self.params(), "Deep Dream")
 
 
-class StyleTab(QWidget):
+class StyleTab(ToolTab):
     """Gatys style transfer; the style comes from a file or from the canvas image."""
 
+    OP, ACTION = "style_transfer", "Stylise"
+
     def __init__(self, panel: AIPanel) -> None:
-        super().__init__()
-        self.panel = panel
-        self.style_image: np.ndarray | None = None
-        self.path = QLineEdit()
-        self.path.setPlaceholderText("style image file")
-        if os.path.exists(SHARED_STYLE):
-            self.path.setText(os.path.normpath(SHARED_STYLE))
-        browse = QPushButton("File…")
-        browse.clicked.connect(self.browse)
-        snap = QPushButton("Use canvas image")
-        snap.setToolTip("Take the image open now as the style; then open the photo to paint")
-        snap.clicked.connect(self.use_canvas)
-        self.thumb = _image_label(90)
-        self.size = _spin(32, 2048, 384, 32)
-        self.size.setSuffix(" px")
-        self.steps = _spin(1, 1000, 80)
-        self.style_weight = _spin(0.0, 1e9, 1e6, 1e5, 0)
-        self.content_weight = _spin(0.0, 1000.0, 1.0, 0.1, 2)
-        self.tv_weight = _spin(0.0, 1000.0, 0.0, 0.1, 2)
-        self.optimizer = QComboBox()
-        self.optimizer.addItems(["lbfgs", "adam"])
-        self.init = QComboBox()
-        self.init.addItems(["content", "noise"])
-        self.seed = _spin(0, 999999, 0)
-        self.button = QPushButton("Stylise")
-        self.button.clicked.connect(self.run)
-        row = QHBoxLayout()
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
-        row.addWidget(snap)
-        form = QFormLayout()
-        for name, w in (("Working size", self.size), ("Iterations", self.steps),
-                        ("Style weight", self.style_weight),
-                        ("Content weight", self.content_weight), ("TV weight", self.tv_weight),
-                        ("Optimiser", self.optimizer), ("Start from", self.init),
-                        ("Seed", self.seed)):
-            form.addRow(name, w)
-        layout = QVBoxLayout(self)
-        layout.addLayout(row)
-        layout.addWidget(self.thumb)
-        layout.addLayout(form)
-        layout.addWidget(self.button)
-        layout.addStretch(1)
-        self.path.editingFinished.connect(self._load_thumb)
-        self._load_thumb()
+        super().__init__(panel)
+        self.body.addStretch(1)
 
-    def browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Style image", "",
-                                              "Images (*.png *.jpg *.jpeg *.webp *.tif *.bmp)")
-        if path:
-            self.path.setText(path)
-            self._load_thumb()
+    def fields(self) -> dict[str, Any]:
+        return {"style": self._style_field}
 
-    def use_canvas(self) -> None:
-        image = self.panel.controller.current_image()
-        if image is None:
-            self.panel.say("Open the style image first.")
-            return
-        # a file keeps the recipe replayable: the op records a path, not pixels
-        from PIL import Image
+    def _style_field(self, param, form):
+        from editor.ui.forms.style_field import StyleImageField
 
-        from editor.core.image import as_rgb, to_uint8
+        return StyleImageField(param, form, current_image=self.panel.controller.current_image,
+                               say=self.panel.say, fallback=SHARED_STYLE)
 
-        fd, path = tempfile.mkstemp(prefix="convolve_style_", suffix=".png")
-        os.close(fd)
-        Image.fromarray(as_rgb(to_uint8(image))).save(path)
-        self.path.setText(path)
-        self._load_thumb()
-        self.panel.say("Style taken from the canvas; now open the photo to paint.")
-
-    def _load_thumb(self) -> None:
-        path = self.path.text().strip()
-        if not path or not os.path.exists(path):
-            self.thumb.setText("no style image")
-            return
-        try:
-            from editor.ops.ai._util import read_image
-
-            self.thumb.setPixmap(to_pixmap(read_image(path), 120))
-        except Exception as e:  # noqa: BLE001  (shown, not raised)
-            self.thumb.setText(str(e))
-
-    def params(self) -> dict:
-        return {"style": self.path.text().strip(), "size": self.size.value(),
-                "steps": self.steps.value(), "style_weight": self.style_weight.value(),
-                "content_weight": self.content_weight.value(),
-                "tv_weight": self.tv_weight.value(),
-                "optimizer": self.optimizer.currentText(), "init": self.init.currentText(),
-                "seed": self.seed.value()}
+    @property
+    def style_field(self):
+        """The style picker (file name, picker buttons, thumbnail)."""
+        return self.form.editors["style"]
 
     def run(self) -> None:
         self.panel.run_op("style_transfer", self.params(), "Style transfer")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from editor.core.context import OpContext, null_context
-from editor.ops.registry import Range, register_op
+from editor.ops.registry import Label, Range, register_op
 
 
 def predict(model, image: np.ndarray, device: Any) -> Any:
@@ -58,7 +58,7 @@ def classify_image(image: np.ndarray, top: int = 5, device: Any = None,
 @register_op("classify", title="Classify", category="AI", ai=True, preview=False)
 def classify(
     image: np.ndarray, *,
-    top: Annotated[int, Range(1, 20)] = 5,
+    top: Annotated[int, Range(1, 20), Label("Classes shown")] = 5,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Name what the photo shows: the top ImageNet classes with probabilities.

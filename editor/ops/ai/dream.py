@@ -23,7 +23,7 @@ import numpy as np
 from editor.core.context import OpContext, null_context
 from editor.ops.ai import _util
 from editor.ops.ai.explain import LAYERS, NETWORKS
-from editor.ops.registry import Range, register_op
+from editor.ops.registry import Label, Range, register_op
 
 
 def layer_energy(net, x, layer: str):
@@ -95,11 +95,11 @@ def deep_dream(
     layer: LAYERS = "relu4_3",
     octaves: Annotated[int, Range(1, 8)] = 3,
     octave_scale: Annotated[float, Range(1.1, 2.0, step=0.05)] = 1.4,
-    steps: Annotated[int, Range(1, 200, ui=(1, 80))] = 20,
+    steps: Annotated[int, Range(1, 200, ui=(1, 80)), Label("Steps per octave")] = 20,
     step_size: Annotated[float, Range(0.1, 10.0, ui=(0.1, 5.0), unit="/255", step=0.1)] = 1.5,
     jitter: Annotated[int, Range(0, 64)] = 16,
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
-    max_size: Annotated[int, Range(64, 4096, ui=(128, 1024))] = 512,
+    max_size: Annotated[int, Range(64, 4096, ui=(128, 1024)), Label("Working size")] = 512,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Amplify the patterns a layer sees (eyes, fur, animal faces at relu4_x).

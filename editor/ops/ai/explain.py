@@ -16,7 +16,7 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
 from editor.ops.ai import _util
-from editor.ops.registry import Range, register_op
+from editor.ops.registry import Label, Range, register_op
 
 NETWORKS = Literal["vgg16", "vgg19", "googlenet"]
 LAYERS = Literal[
@@ -75,8 +75,8 @@ def feature_maps(
     image: np.ndarray, *,
     network: NETWORKS = "vgg16",
     layer: LAYERS = "relu3_1",
-    channels: Annotated[int, Range(1, 512, ui=(1, 64))] = 16,
-    size: Annotated[int, Range(32, 1024, ui=(64, 512))] = 224,
+    channels: Annotated[int, Range(1, 512, ui=(1, 64)), Label("Maps shown")] = 16,
+    size: Annotated[int, Range(32, 1024, ui=(64, 512)), Label("Working size")] = 224,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Show a layer's activation maps as a grid (what the network sees).
@@ -164,8 +164,8 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
 @register_op("gradcam", title="Grad-CAM", category="AI", heavy=True, ai=True, preview=False)
 def gradcam(
     image: np.ndarray, *,
-    class_index: Annotated[int | None, Range(0, 999)] = None,
-    alpha: Annotated[float, Range(0.0, 1.0, step=0.05)] = 0.5,
+    class_index: Annotated[int | None, Range(0, 999), Label("Class")] = None,
+    alpha: Annotated[float, Range(0.0, 1.0, step=0.05), Label("Overlay opacity")] = 0.5,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Overlay a Grad-CAM heat map: where the classifier looked for a class.

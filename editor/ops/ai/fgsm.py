@@ -23,7 +23,7 @@ import numpy as np
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import max_value
 from editor.ops.ai import _util
-from editor.ops.registry import Range, register_op
+from editor.ops.registry import Label, Range, register_op
 
 
 def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
@@ -119,7 +119,7 @@ def fgsm(
     image: np.ndarray, *,
     epsilon: Annotated[float, Range(0.0, 32.0, ui=(0.0, 16.0), unit="/255", step=0.5)] = 2.0,
     iterations: Annotated[int, Range(1, 200, ui=(1, 50))] = 5,
-    target_class: Annotated[int | None, Range(0, 999)] = None,
+    target_class: Annotated[int | None, Range(0, 999), Label("Target class")] = None,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Fool the classifier with a change too small to see.

@@ -27,7 +27,7 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
 from editor.ops.ai import _util
-from editor.ops.registry import Kind, Range, register_op
+from editor.ops.registry import Kind, Label, Range, register_op
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -197,16 +197,16 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
              preview=False)
 def style_transfer(
     image: np.ndarray, *,
-    style: Annotated[str, Kind("path", "image file of the painting")] = "",
-    size: Annotated[int, Range(32, 2048, ui=(64, 768))] = 384,
-    steps: Annotated[int, Range(1, 1000, ui=(1, 300))] = 80,
-    style_weight: Annotated[float, Range(0.0, 1e9, ui=(1e4, 1e7))] = 1e6,
+    style: Annotated[str, Kind("path", "image file of the painting"), Label("Style image")] = "",
+    size: Annotated[int, Range(32, 2048, ui=(64, 768)), Label("Working size")] = 384,
+    steps: Annotated[int, Range(1, 1000, ui=(1, 300)), Label("Iterations")] = 80,
+    style_weight: Annotated[float, Range(0.0, 1e9, ui=(1e4, 1e7), scale="log")] = 1e6,
     content_weight: Annotated[float, Range(0.0, 1e3, ui=(0.0, 10.0))] = 1.0,
     tv_weight: Annotated[float, Range(0.0, 1e3, ui=(0.0, 10.0))] = 0.0,
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs",
-    init: Literal["content", "noise"] = "content",
+    optimizer: Annotated[Literal["lbfgs", "adam"], Label("Optimiser")] = "lbfgs",
+    init: Annotated[Literal["content", "noise"], Label("Start from")] = "content",
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
-    multiscale: bool = False,
+    multiscale: Annotated[bool, Label("Coarse to fine")] = False,
     ctx: OpContext = null_context(),
 ) -> np.ndarray:
     """Repaint the photo in the style of a painting (Gatys et al.).
