@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -92,17 +93,24 @@ class ThumbnailModel(QAbstractListModel):
 
 
 def thumbnail_view(model: ThumbnailModel, parent=None) -> QListView:
+    """A film strip: one row of thumbnails scrolling sideways, never a cut-off second row."""
     view = QListView(parent)
     view.setViewMode(QListView.ViewMode.IconMode)
+    view.setFlow(QListView.Flow.LeftToRight)
+    view.setWrapping(False)
     view.setModel(model)
     view.setIconSize(QSize(model.size, model.size))
     view.setGridSize(QSize(model.size + 6, model.size + 6))
     view.setUniformItemSizes(True)
-    view.setResizeMode(QListView.ResizeMode.Adjust)
     view.setMovement(QListView.Movement.Static)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     view.setLayoutMode(QListView.LayoutMode.Batched)  # lays out 5,000 items in slices
     view.setBatchSize(200)
+    bar = view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+    view.setFixedHeight(model.size + 6 + bar + 2 * view.frameWidth() + 2)
     return view
 
 
@@ -236,6 +244,63 @@ class ConfusionMatrix(QTableWidget):
                 item.setToolTip(f"true {names[r]}, predicted {names[c]}: {int(m[r, c])}")
                 self.setItem(r, c, item)
         self.resizeColumnsToContents()
+        # tall enough for every row, so a small matrix is never cut off (a big one scrolls)
+        full = (self.verticalHeader().length() + self.horizontalHeader().sizeHint().height()
+                + 2 * self.frameWidth() + 2)
+        self.setMinimumHeight(min(full, 260))
+        self.setMaximumHeight(full)
+
+
+class ImageView(QWidget):
+    """An image scaled to fit (aspect kept, centred), or a line of text when there is none.
+
+    Unlike a ``QLabel`` holding a pixmap, it rescales when resized and never asks
+    the layout for the image's own size.
+    """
+
+    def __init__(self, text: str = "", dark: bool = False, framed: bool = False,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self._text = text
+        self._pixmap: QPixmap | None = None
+        self._dark, self._framed = dark, framed
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:  # noqa: N802  (QLabel's name: a drop-in)
+        self._text, self._pixmap = text, None
+        self.update()
+
+    def set_image(self, rgb: np.ndarray | None) -> None:
+        self._pixmap = None if rgb is None else rgb_pixmap(rgb)
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(320, 240)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        p = QPainter(self)
+        if self._dark:
+            p.fillRect(self.rect(), QColor("#202124"))
+        elif self._framed:  # an image well: the empty area reads as the image's place
+            p.setPen(self.palette().mid().color())
+            p.setBrush(self.palette().alternateBase())
+            p.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        if self._pixmap is None:
+            p.setPen(QColor("#e8eaed") if self._dark else self.palette().text().color())
+            p.drawText(self.rect().adjusted(12, 12, -12, -12),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._text)
+            return
+        size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x, y = (self.width() - size.width()) // 2, (self.height() - size.height()) // 2
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.drawPixmap(QRectF(x, y, size.width(), size.height()), self._pixmap,
+                     QRectF(self._pixmap.rect()))
 
 
 class ProbabilityBars(QWidget):
