@@ -104,7 +104,7 @@ def test_train_panel_widgets_use_the_bounds_and_refuse_with_the_same_sentence(qt
     qtbot.addWidget(win)
     win.show()
     panel = win.train_panel
-    panel.settings_button.click()
+    panel.tabs.setCurrentWidget(panel.settings_tab)
     assert panel.config() == TrainConfig()
     for s in SETTINGS:
         w = panel.widget(s.name)

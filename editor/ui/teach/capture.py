@@ -161,8 +161,9 @@ class CapturePanel(QGroupBox):
         lay.addLayout(form)
         self.view = ImageView("No camera.\nChoose a camera or a video file above,\n"
                               "or import images into a class.", dark=True)
-        self.view.setMinimumSize(320, 180)
+        self.view.setMinimumSize(320, 120)
         lay.addWidget(self.view, 2)
+        self._compact_view(True)
         self.cards_holder = QWidget()
         self.cards_layout = QVBoxLayout(self.cards_holder)
         self.cards_layout.setContentsMargins(0, 0, 0, 0)
@@ -229,6 +230,7 @@ class CapturePanel(QGroupBox):
         if text == NO_CAMERA_ITEM:
             self.source.stop()
             self.view.setText("Camera off.")
+            self._compact_view(True)
         elif text in self._video_paths:
             self.open_video(self._video_paths[text])
         elif text == VIDEO_ITEM:
@@ -251,10 +253,16 @@ class CapturePanel(QGroupBox):
 
     def _camera_error(self, message: str) -> None:
         self.view.setText(message)
+        self._compact_view(True)
         self.host.status(message)
 
     def show_frame(self, rgb: np.ndarray) -> None:
+        self._compact_view(False)
         self.view.set_image(rgb)
+
+    def _compact_view(self, compact: bool) -> None:
+        # with no camera the view is a short note, and the class cards get the room
+        self.view.setMaximumHeight(140 if compact else 16777215)
 
     # -- recording ----------------------------------------------------------------------
     def start_recording(self, name: str) -> None:

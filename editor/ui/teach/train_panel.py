@@ -15,16 +15,19 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
-    QToolButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -120,6 +123,8 @@ def setting_widget(s: Setting) -> QWidget:
         if s.special:
             w.setSpecialValueText(s.special)
     w.setToolTip(s.describe()[:1].upper() + s.describe()[1:] + ".")
+    if not isinstance(w, QCheckBox):
+        w.setMinimumWidth(140)  # room for the longest value and its unit, e.g. "20 per image"
     return w
 
 
@@ -129,6 +134,25 @@ def widget_value(w: QWidget) -> Any:
     if isinstance(w, QComboBox):
         return w.currentText()
     return w.value()
+
+
+class _ColumnsWhenWide(QWidget):
+    """Its widgets side by side when it is at least ``width`` pixels wide, else stacked."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self._width = width
+        self._box = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        self._box.setContentsMargins(0, 0, 0, 0)
+
+    def add(self, w: QWidget) -> None:
+        self._box.addWidget(w, 1, Qt.AlignmentFlag.AlignTop)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        wide = event.size().width() >= self._width
+        self._box.setDirection(QBoxLayout.Direction.LeftToRight if wide
+                               else QBoxLayout.Direction.TopToBottom)
+        super().resizeEvent(event)
 
 
 class TrainPanel(QGroupBox):
@@ -157,40 +181,36 @@ class TrainPanel(QGroupBox):
         row.addWidget(self.augment_button)
         lay.addLayout(row)
 
-        self.settings_button = QToolButton()
-        self.settings_button.setText("Settings")
-        self.settings_button.setCheckable(True)
-        self.settings_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.settings_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.settings_button.setAutoRaise(True)
-        self.settings_box = self._build_settings()
-        self.settings_box.setVisible(False)
-        self.settings_button.toggled.connect(self._show_settings)
-        lay.addWidget(self.settings_button)
-        lay.addWidget(self.settings_box)
-
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        progress = QWidget()
+        plots = QVBoxLayout(progress)
+        plots.setContentsMargins(0, 6, 0, 0)
         self.loss_plot = CurvePlot("Loss")
         self.acc_plot = CurvePlot("Accuracy", y_range=(0.0, 1.0))
-        self.loss_plot.setMinimumHeight(120)
-        self.acc_plot.setMinimumHeight(120)
-        lay.addWidget(self.loss_plot, 2)
-        lay.addWidget(self.acc_plot, 2)
+        self.loss_plot.setMinimumHeight(110)
+        self.acc_plot.setMinimumHeight(110)
+        plots.addWidget(self.loss_plot, 2)
+        plots.addWidget(self.acc_plot, 2)
         self.per_class_label = QLabel("Per-class accuracy appears after training.")
         self.per_class_label.setWordWrap(True)
-        lay.addWidget(self.per_class_label)
-        lay.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted; click a cell)"))
+        plots.addWidget(self.per_class_label)
+        plots.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted; "
+                               "click a cell)"))
         self.confusion = ConfusionMatrix()
         self.confusion.cellOpened.connect(self.show_confusion_cell)
-        lay.addWidget(self.confusion, 1)
+        plots.addWidget(self.confusion, 1)
+        self.tabs.addTab(progress, "Progress")
+        self.settings_tab = self._build_settings()
+        self.tabs.addTab(self.settings_tab, "Settings")
+        lay.addWidget(self.tabs, 1)
 
     def _build_settings(self) -> QWidget:
-        box = QWidget()
-        cols = QHBoxLayout(box)
-        cols.setContentsMargins(0, 0, 0, 0)
+        groups = _ColumnsWhenWide(560)
         for group, title in (("training", "Training"), ("augmentation", "Augmentation")):
             gb = QGroupBox(title)
             form = QFormLayout(gb)
-            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
             for s in SETTINGS:
                 if s.group != group:
                     continue
@@ -199,18 +219,38 @@ class TrainPanel(QGroupBox):
                     w.refused.connect(self.host.status)
                 self.widgets[s.name] = w
                 form.addRow("" if s.kind is bool else s.label, w)
-            cols.addWidget(gb)
-        return box
-
-    def _show_settings(self, on: bool) -> None:
-        self.settings_box.setVisible(on)
-        self.settings_button.setArrowType(Qt.ArrowType.DownArrow if on
-                                          else Qt.ArrowType.RightArrow)
+            groups.add(gb)
+        reset = QPushButton("Restore defaults")
+        reset.clicked.connect(self.restore_defaults)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(reset)
+        inner = QWidget()
+        col = QVBoxLayout(inner)
+        col.setContentsMargins(0, 6, 0, 0)
+        col.addWidget(groups)
+        col.addLayout(row)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(inner)
+        return scroll
 
     # -- settings -------------------------------------------------------------------------
     def widget(self, name: str) -> QWidget:
         """The editor of setting ``name`` (see :data:`editor.teach.config.SETTINGS`)."""
         return self.widgets[name]
+
+    def restore_defaults(self) -> None:
+        for s in SETTINGS:
+            w = self.widgets[s.name]
+            if s.kind is bool:
+                w.setChecked(bool(s.default))
+            elif s.kind is str:
+                w.setCurrentText(s.default)
+            else:
+                w.setValue(s.default)
 
     def values(self) -> dict[str, Any]:
         return {name: widget_value(w) for name, w in self.widgets.items()}
@@ -229,6 +269,7 @@ class TrainPanel(QGroupBox):
         ds = self.host.dataset
         self.loss_plot.clear()
         self.acc_plot.clear()
+        self.tabs.setCurrentIndex(0)  # watch the curves
 
         def work(ctx):
             from editor.teach.train import train

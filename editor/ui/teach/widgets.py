@@ -114,6 +114,21 @@ def thumbnail_view(model: ThumbnailModel, parent=None) -> QListView:
     return view
 
 
+def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    """Round tick values from ``lo`` to at least ``hi``: steps of 1, 2, 2.5 or 5 x 10^k.
+
+    >>> nice_ticks(0.0, 0.98)
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    span = hi - lo if hi > lo else 1.0
+    raw = span / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    n = max(1, math.ceil((hi - first) / step - 1e-9))
+    return [round(first + k * step, 12) for k in range(n + 1)]
+
+
 class CurvePlot(QWidget):
     """Line plot of a few named series over a shared x axis (loss or accuracy curves)."""
 
@@ -165,22 +180,24 @@ class CurvePlot(QWidget):
         x0, x1 = min(xs), max(xs)
         if x1 == x0:
             x1 = x0 + 1
-        y0, y1 = self.y_range or (min(0.0, min(ys)), max(ys) * 1.05 or 1.0)
-        if y1 == y0:
-            y1 = y0 + 1
+        if self.y_range:
+            y0, y1 = self.y_range
+            ticks = [y0 + (y1 - y0) * k / 4 for k in range(5)]
+        else:
+            ticks = nice_ticks(min(0.0, min(ys)), max(ys))
+            y0, y1 = ticks[0], ticks[-1]
 
         def to_px(x, y):
             return QPointF(plot.left() + (x - x0) / (x1 - x0) * plot.width(),
                            plot.bottom() - (y - y0) / (y1 - y0) * plot.height())
 
         grid = QPen(QColor(128, 128, 128, 70))
-        for k in range(5):
-            y = y0 + (y1 - y0) * k / 4
+        for y in ticks:
             q = to_px(x0, y)
             p.setPen(grid)
             p.drawLine(QPointF(plot.left(), q.y()), QPointF(plot.right(), q.y()))
             p.setPen(fg)
-            text = f"{y:.0%}" if self.y_range == (0.0, 1.0) else f"{y:.3g}"
+            text = f"{y:.0%}" if self.y_range == (0.0, 1.0) else f"{y:.4g}"
             p.drawText(QRectF(0, q.y() - 8, left - 4, 16),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
         p.setPen(fg)
