@@ -226,7 +226,7 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    """Training settings (the Advanced section of the Train panel); bounds in :data:`SETTINGS`."""
+    """Training settings (the Train panel's Settings tab); bounds in :data:`SETTINGS`."""
 
     epochs: int = _default("epochs")
     batch_size: int = _default("batch_size")

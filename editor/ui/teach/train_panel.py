@@ -259,12 +259,17 @@ class TrainPanel(QGroupBox):
         """The settings shown, validated (:class:`OpError` with the table's sentence)."""
         return TrainConfig.from_values(self.values())
 
-    # -- training -------------------------------------------------------------------------
-    def train(self) -> None:
+    def _config_or_say(self) -> TrainConfig | None:
         try:
-            cfg = self.config()
+            return self.config()
         except OpError as e:
             self.host.status(str(e))
+            return None
+
+    # -- training -------------------------------------------------------------------------
+    def train(self) -> None:
+        cfg = self._config_or_say()
+        if cfg is None:
             return
         ds = self.host.dataset
         self.loss_plot.clear()
@@ -322,10 +327,8 @@ class TrainPanel(QGroupBox):
         from editor.teach.augment import preview_grid
         from editor.teach.images import UnreadableImage, read_rgb
 
-        try:
-            cfg = self.config()
-        except OpError as e:
-            self.host.status(str(e))
+        cfg = self._config_or_say()
+        if cfg is None:
             return
         ds = self.host.dataset
         samples = []
