@@ -18,7 +18,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import warnings
@@ -35,19 +34,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", metavar="DATASET_DIR")
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.safetensors)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0, help="fixes split, augmentation and weights")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--test-fraction", type=float, default=0.15,
-                   help="held-out share of each class (default 0.15)")
-    p.add_argument("--hidden", type=int, default=0,
-                   help="hidden units of the head (0: logistic regression)")
-    p.add_argument("--augment", type=int, default=0, metavar="N",
-                   help="augmented copies per training image (default 0)")
-    p.add_argument("--fine-tune", action="store_true", help="also train the last block")
-    p.add_argument("--backbone", default="auto",
-                   choices=("auto", "efficientnet_lite0", "small_cnn"))
+    _add_setting_flags(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_train)
@@ -57,7 +44,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("images", nargs="+", metavar="IMAGES")
     p.add_argument("--csv", metavar="FILE", help="write path, class and probabilities")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("export-model", help="export a model to ONNX / TorchScript",
@@ -76,6 +63,37 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="DIR", help="write report.json and examples")
     p.add_argument("--max-images", type=int, default=200)
     p.set_defaults(func=cmd_robustness)
+
+
+def _add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per training setting, from the table in :mod:`editor.teach.config`.
+
+    Flags take the value as text; :meth:`TrainConfig.from_values` checks the
+    bounds, so the command line refuses a value with the same sentence as the
+    window and the library.
+    """
+    from editor.teach.config import SETTINGS
+
+    for s in SETTINGS:
+        if s.kind is bool and s.default is False:
+            p.add_argument(s.option, dest=s.dest, action="store_true", help=s.describe())
+        else:
+            metavar = {int: "N", float: "X", str: "NAME", bool: "ON"}[s.kind]
+            p.add_argument(s.option, dest=s.dest, default=None, metavar=metavar,
+                           help=s.describe())
+
+
+def _train_config(args: argparse.Namespace):
+    """The validated :class:`TrainConfig` of the flags given (:class:`OpError` if not)."""
+    from editor.teach.config import SETTINGS, TrainConfig
+
+    values = {}
+    for s in SETTINGS:
+        given = getattr(args, s.dest)
+        if given is None:
+            continue
+        values[s.name] = s.parse(given) if isinstance(given, str) else given
+    return TrainConfig.from_values(values)
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -108,13 +126,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _fail(f"{root} is not a folder", 2)
     try:
         from editor.teach.dataset import Dataset
-        from editor.teach.train import TrainConfig, train
+        from editor.teach.train import train
 
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                          learning_rate=args.lr, test_fraction=args.test_fraction,
-                          seed=args.seed, hidden=args.hidden, backbone=args.backbone,
-                          fine_tune=args.fine_tune, augment_copies=args.augment)
-        cfg.validate()
+        cfg = _train_config(args)
     except OpError as e:
         return _fail(str(e), 2)
     ctx = _progress(args.quiet)
@@ -154,61 +168,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_files(items: list[str]) -> list[Path]:
-    from editor.teach.images import is_image_file
-
-    files = []
-    for item in map(Path, items):
-        if item.is_dir():
-            files += sorted(f for f in item.rglob("*") if f.is_file() and is_image_file(f)
-                            and ".cache" not in f.parts)
-        else:
-            files.append(item)
-    return files
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
-    from editor.core.context import OpError
+    from editor.core.context import Cancelled, OpError
 
     try:
-        from editor.teach.images import UnreadableImage, read_rgb
         from editor.teach.model import TeachModel
+        from editor.teach.predict import image_files, predict_files, write_csv
 
         model = TeachModel.load(args.model)
     except OpError as e:
         return _fail(str(e), 2)
-    files = _image_files(args.images)
+    files = image_files(args.images)
     if not files:
         return _fail("no images given", 2)
-    names = model.class_names
-    rows, failed = [], 0
-    for s in range(0, len(files), max(1, args.batch_size)):
-        part, imgs = [], []
-        for f in files[s:s + args.batch_size]:
-            try:
-                imgs.append(read_rgb(f, max_side=2 * model.size))
-                part.append(f)
-            except UnreadableImage as e:
-                failed += 1
-                print(f"convolve: warning: skipped {e}", file=sys.stderr)
-        if not imgs:
-            continue
-        for f, probs in zip(part, model.predict_batch(imgs), strict=True):
-            k = int(probs.argmax())
-            rows.append((str(f), names[k], float(probs[k]), [float(p) for p in probs]))
-            if not args.csv:
-                print(f"{f}\t{names[k]}\t{probs[k]:.3f}")
+    ctx = _progress(False)
+    try:
+        found = predict_files(model, files, ctx, batch_size=args.batch_size)
+    except Cancelled:
+        return _fail("cancelled")
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    finally:
+        if ctx._progress is not None:
+            sys.stderr.write("\n")
+    for message in found.skipped:
+        print(f"convolve: warning: skipped {message}", file=sys.stderr)
     if args.csv:
         try:
-            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(["path", "predicted", "probability", *names])
-                for path, name, prob, probs in rows:
-                    w.writerow([path, name, f"{prob:.5f}", *(f"{p:.5f}" for p in probs)])
-        except OSError as e:
-            return _fail(f"cannot write {args.csv}: {e.strerror}")
-        print(f"{len(rows)} predictions written to {args.csv}")
-    return 0 if rows else 1 if failed else 2
+            write_csv(found, args.csv)
+        except OpError as e:
+            return _fail(str(e))
+        print(f"{len(found.rows)} predictions written to {args.csv}")
+    else:
+        for row in found.rows:
+            print(f"{row.path}\t{found.label(row)}\t{row.probability:.3f}")
+    return 0 if found.rows else 1 if found.skipped else 2
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -364,3 +364,36 @@ def test_inference_copy_folds_batch_norm_without_changing_features():
     assert float(want.abs().mean()) > 0.05
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
     assert all(p.is_contiguous() for p in net.parameters())
+
+
+def test_predict_files_reports_each_file_skips_unreadable_and_cancels(trained, lfw_dir):
+    from editor.core.context import Cancelled
+    from editor.teach.images import read_rgb
+    from editor.teach.predict import image_files, predict_files
+
+    model = trained[0].model
+    files = image_files([lfw_dir / "face"])
+    assert len(files) == 101 and files == sorted(files)  # 100 faces and the corrupt file
+    reports = []
+    found = predict_files(model, files, OpContext(progress=lambda f, m: reports.append((f, m))),
+                          batch_size=16)
+    assert [m for _f, m in reports[:-1]] == [f.name for f in files]
+    assert [f for f, _m in reports] == sorted(f for f, _m in reports) and reports[-1][0] == 1.0
+    assert len(found.rows) == 100 and len(found.skipped) == 1
+    assert "corrupt.png" in found.skipped[0]
+    first = [read_rgb(f, max_side=2 * model.size) for f in files[:16]]
+    np.testing.assert_allclose([r.probabilities for r in found.rows[:16]],
+                               model.predict_batch(first), atol=1e-6)
+    assert found.counts()["face"] >= 95
+    # Cancel is checked between files: the job stops within one file
+    seen = []
+
+    def progress(_fraction, name):
+        seen.append(name)
+        if len(seen) == 5:
+            ctx.cancel()
+
+    ctx = OpContext(progress=progress)
+    with pytest.raises(Cancelled):
+        predict_files(model, files, ctx, batch_size=16)
+    assert len(seen) == 5

@@ -40,12 +40,12 @@ def videos(tmp_path_factory):
 
 
 def record(qtbot, win, video, name, n):
-    win.open_video(video)
+    win.capture.open_video(video)
     qtbot.waitUntil(lambda: win.source.latest is not None, timeout=15000)
-    win.rate_spin.setValue(15)
-    win.card(name).record_button.pressed.emit()
+    win.capture.rate_spin.setValue(15)
+    win.capture.card(name).record_button.pressed.emit()
     qtbot.waitUntil(lambda: len(win.dataset.images(name)) >= n, timeout=30000)
-    win.card(name).record_button.released.emit()
+    win.capture.card(name).record_button.released.emit()
 
 
 def test_capture_train_predict_save_load_export(qtbot, tmp_path, videos):
@@ -57,44 +57,45 @@ def test_capture_train_predict_save_load_export(qtbot, tmp_path, videos):
     qtbot.addWidget(win)
     win.show()
     assert win.dataset.class_names == ["Class 1", "Class 2"]
-    win.rename_class("Class 1", "Face")
-    win.card("Class 2").name_edit.setText("Other")
-    win.card("Class 2").name_edit.editingFinished.emit()
+    win.capture.rename_class("Class 1", "Face")
+    win.capture.card("Class 2").name_edit.setText("Other")
+    win.capture.card("Class 2").name_edit.editingFinished.emit()
     assert win.dataset.class_names == ["Face", "Other"]
 
     record(qtbot, win, videos["face"], "Face", 40)
     record(qtbot, win, videos["other"], "Other", 40)
-    assert win.card("Face").model.rowCount() >= 40
+    assert win.capture.card("Face").model.rowCount() >= 40
     # the dataset is on disk: reopening the folder gives the same classes and counts
     reopened = Dataset.open(tmp_path / "proj")
     assert reopened.counts() == win.dataset.counts()
 
-    win.epochs_spin.setValue(20)
+    win.train_panel.widget("epochs").setValue(20)
     epochs = []
     win.lane.jobPartial.connect(lambda _j, s: epochs.append(s))
     with qtbot.waitSignal(win.trainingFinished, timeout=240000) as blocker:
-        win.train_button.click()
+        win.train_panel.train_button.click()
     result = blocker.args[0]
-    assert len(epochs) == 20 and len(win.loss_plot.series["train"][1]) == 20
+    assert len(epochs) == 20 and len(win.train_panel.loss_plot.series["train"][1]) == 20
     # held-out frames of the same faces and non-faces: clearly separable
     assert result.evaluation.accuracy >= 0.9
-    assert win.confusion.rowCount() == 2
-    assert [[int(win.confusion.item(r, c).text()) for c in range(2)] for r in range(2)] \
+    assert win.train_panel.confusion.rowCount() == 2
+    cells = win.train_panel.confusion
+    assert [[int(cells.item(r, c).text()) for c in range(2)] for r in range(2)] \
         == result.evaluation.confusion
-    win.confusion.cellClicked.emit(0, 0)  # a cell opens its thumbnails
-    assert win.cell_dialog.isVisible()
-    assert str(result.evaluation.confusion[0][0]) in win.cell_dialog.windowTitle()
+    win.train_panel.confusion.cellClicked.emit(0, 0)  # a cell opens its thumbnails
+    assert win.train_panel.cell_dialog.isVisible()
+    assert str(result.evaluation.confusion[0][0]) in win.train_panel.cell_dialog.windowTitle()
 
     # live prediction on unseen faces played as the camera
-    win.open_video(videos["face_test"])
+    win.capture.open_video(videos["face_test"])
     probs = []
     win.predicted.connect(probs.append)
     qtbot.waitUntil(lambda: len(probs) >= 10, timeout=60000)
     assert np.mean([p[0] for p in probs]) > 0.5  # mostly "Face"
-    assert win.live_fps > 0
+    assert win.use.live_fps > 0
 
-    win.cam_box.setChecked(True)
-    qtbot.waitUntil(lambda: getattr(win, "_cam_overlay", None) is not None, timeout=30000)
+    win.use.cam_box.setChecked(True)
+    qtbot.waitUntil(lambda: win.use.cam_overlay is not None, timeout=30000)
     win.source.stop()
 
     saved = win.save_model(tmp_path / "face.safetensors")
@@ -116,12 +117,13 @@ def test_confusion_cell_and_augmentation_preview(qtbot, tmp_path):
     qtbot.addWidget(win)
     for i, f in enumerate(lfw_frames(0, 6)):
         win.dataset.add_image("Class 1" if i < 3 else "Class 2", f)
-    win.preview_augmentation()
-    assert win.augment_dialog is not None and win.augment_dialog.windowTitle()
-    win.card("Class 1").refresh()
-    assert win.card("Class 1").count_label.text() == "3 images"
-    win.card("Class 1").view.selectAll()
-    win.card("Class 1").delete_selected()
+    win.train_panel.preview_augmentation()
+    dialog = win.train_panel.augment_dialog
+    assert dialog is not None and dialog.windowTitle()
+    win.capture.card("Class 1").refresh()
+    assert win.capture.card("Class 1").count_label.text() == "3 images"
+    win.capture.card("Class 1").view.selectAll()
+    win.capture.card("Class 1").delete_selected()
     assert win.dataset.counts()["Class 1"] == 0
 
 
@@ -134,15 +136,15 @@ def test_no_camera_gives_a_clear_message(qtbot, tmp_path, monkeypatch):
     win = ClassifierWindow(project=tmp_path / "p")
     qtbot.addWidget(win)
     assert not win.source.open_camera(0)
-    assert "No camera" in win.view.text()
-    win.snap("Class 1")
+    assert "No camera" in win.capture.view.text()
+    win.capture.snap("Class 1")
     assert "No camera frame" in win.status_label.text()
     # import still works without a camera
     from PIL import Image
 
     src = tmp_path / "a.png"
     Image.fromarray(lfw_frames(0, 1)[0]).save(src)
-    win.import_files("Class 1", [str(src)])
+    win.capture.import_files("Class 1", [str(src)])
     qtbot.waitUntil(lambda: win.dataset.counts()["Class 1"] == 1, timeout=10000)
 
 

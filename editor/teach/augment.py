@@ -18,27 +18,11 @@ Examples
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from editor.core.image import as_rgb, to_uint8
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Which augmentations to draw and how strong; a probability of 0 turns one off."""
-
-    flip: float = 0.5          # probability of a horizontal mirror
-    rotate: float = 12.0       # largest rotation, degrees either way
-    brightness: float = 0.2    # largest brightness shift (op amount, -1..1 scale)
-    contrast: float = 0.2      # largest contrast change (op amount)
-    crop: float = 0.8          # smallest side of the random crop, as a fraction
-    blur: float = 0.3          # probability of a light Gaussian blur
-    noise: float = 0.3         # probability of light noise
-
-    def to_json(self) -> dict:
-        return asdict(self)
+from editor.teach.config import AugmentConfig  # noqa: F401  (declared with its bounds)
 
 
 def _op(name: str):

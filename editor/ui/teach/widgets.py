@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -88,18 +89,40 @@ class ThumbnailModel(QAbstractListModel):
 
 
 def thumbnail_view(model: ThumbnailModel, parent=None) -> QListView:
+    """A film strip: one row of thumbnails scrolling sideways, never a cut-off second row."""
     view = QListView(parent)
     view.setViewMode(QListView.ViewMode.IconMode)
+    view.setFlow(QListView.Flow.LeftToRight)
+    view.setWrapping(False)
     view.setModel(model)
     view.setIconSize(QSize(model.size, model.size))
     view.setGridSize(QSize(model.size + 6, model.size + 6))
     view.setUniformItemSizes(True)
-    view.setResizeMode(QListView.ResizeMode.Adjust)
     view.setMovement(QListView.Movement.Static)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     view.setLayoutMode(QListView.LayoutMode.Batched)  # lays out 5,000 items in slices
     view.setBatchSize(200)
+    bar = view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+    view.setFixedHeight(model.size + 6 + bar + 2 * view.frameWidth() + 2)
     return view
+
+
+def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    """Round tick values from ``lo`` to at least ``hi``: steps of 1, 2, 2.5 or 5 x 10^k.
+
+    >>> nice_ticks(0.0, 0.98)
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    span = hi - lo if hi > lo else 1.0
+    raw = span / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    n = max(1, math.ceil((hi - first) / step - 1e-9))
+    return [round(first + k * step, 12) for k in range(n + 1)]
 
 
 class CurvePlot(QWidget):
@@ -153,22 +176,24 @@ class CurvePlot(QWidget):
         x0, x1 = min(xs), max(xs)
         if x1 == x0:
             x1 = x0 + 1
-        y0, y1 = self.y_range or (min(0.0, min(ys)), max(ys) * 1.05 or 1.0)
-        if y1 == y0:
-            y1 = y0 + 1
+        if self.y_range:
+            y0, y1 = self.y_range
+            ticks = [y0 + (y1 - y0) * k / 4 for k in range(5)]
+        else:
+            ticks = nice_ticks(min(0.0, min(ys)), max(ys))
+            y0, y1 = ticks[0], ticks[-1]
 
         def to_px(x, y):
             return QPointF(plot.left() + (x - x0) / (x1 - x0) * plot.width(),
                            plot.bottom() - (y - y0) / (y1 - y0) * plot.height())
 
         grid = QPen(QColor(128, 128, 128, 70))
-        for k in range(5):
-            y = y0 + (y1 - y0) * k / 4
+        for y in ticks:
             q = to_px(x0, y)
             p.setPen(grid)
             p.drawLine(QPointF(plot.left(), q.y()), QPointF(plot.right(), q.y()))
             p.setPen(fg)
-            text = f"{y:.0%}" if self.y_range == (0.0, 1.0) else f"{y:.3g}"
+            text = f"{y:.0%}" if self.y_range == (0.0, 1.0) else f"{y:.4g}"
             p.drawText(QRectF(0, q.y() - 8, left - 4, 16),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
         p.setPen(fg)
@@ -232,6 +257,63 @@ class ConfusionMatrix(QTableWidget):
                 item.setToolTip(f"true {names[r]}, predicted {names[c]}: {int(m[r, c])}")
                 self.setItem(r, c, item)
         self.resizeColumnsToContents()
+        # tall enough for every row, so a small matrix is never cut off (a big one scrolls)
+        full = (self.verticalHeader().length() + self.horizontalHeader().sizeHint().height()
+                + 2 * self.frameWidth() + 2)
+        self.setMinimumHeight(min(full, 260))
+        self.setMaximumHeight(full)
+
+
+class ImageView(QWidget):
+    """An image scaled to fit (aspect kept, centred), or a line of text when there is none.
+
+    Unlike a ``QLabel`` holding a pixmap, it rescales when resized and never asks
+    the layout for the image's own size.
+    """
+
+    def __init__(self, text: str = "", dark: bool = False, framed: bool = False,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self._text = text
+        self._pixmap: QPixmap | None = None
+        self._dark, self._framed = dark, framed
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:  # noqa: N802  (QLabel's name: a drop-in)
+        self._text, self._pixmap = text, None
+        self.update()
+
+    def set_image(self, rgb: np.ndarray | None) -> None:
+        self._pixmap = None if rgb is None else to_pixmap(rgb)
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(320, 240)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        p = QPainter(self)
+        if self._dark:
+            p.fillRect(self.rect(), QColor("#202124"))
+        elif self._framed:  # an image well: the empty area reads as the image's place
+            p.setPen(self.palette().mid().color())
+            p.setBrush(self.palette().alternateBase())
+            p.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        if self._pixmap is None:
+            p.setPen(QColor("#e8eaed") if self._dark else self.palette().text().color())
+            p.drawText(self.rect().adjusted(12, 12, -12, -12),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._text)
+            return
+        size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x, y = (self.width() - size.width()) // 2, (self.height() - size.height()) // 2
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.drawPixmap(QRectF(x, y, size.width(), size.height()), self._pixmap,
+                     QRectF(self._pixmap.rect()))
 
 
 class ProbabilityBars(QWidget):
