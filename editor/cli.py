@@ -217,7 +217,7 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 def _cmd_apply(args: argparse.Namespace) -> int:
     from editor.core.context import OpContext
-    from editor.core.recipe import Recipe, _jsonable
+    from editor.core.recipe import Recipe, json_value
     from editor.io import atomic_write_bytes, load_image, save_image
     from editor.io.formats import format_for_path, normalize_format
     from editor.ops import get_op
@@ -248,7 +248,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         if "points" not in ctx.extras:
             raise RuntimeError("no operation in the chain produced points (try a corner "
                                "detector)")
-        points_json = json.dumps(_jsonable(ctx.extras["points"]), indent=1) + "\n"
+        points_json = json.dumps(json_value(ctx.extras["points"]), indent=1) + "\n"
     notes = save_image(args.output, result, format=args.format, quality=args.quality,
                        progressive=args.progressive, lossless=args.lossless,
                        strip_metadata=args.strip_metadata, background=args.background,

@@ -60,7 +60,7 @@ class RecipeStep:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "params": {k: _jsonable(v) for k, v in self.params.items()}}
+        return {"op": self.op, "params": {k: json_value(v) for k, v in self.params.items()}}
 
 
 @dataclass
@@ -189,15 +189,16 @@ def _checked_step(index: int, raw: Any) -> RecipeStep:
     return RecipeStep(spec.name, {k: bound[k] for k in params})
 
 
-def _jsonable(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """``value`` with NumPy scalars/arrays, tuples and paths turned into plain JSON types."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
+        return [json_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, PathLike):
         return os.fspath(value)
     return value

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from editor.core.lockfile import LOCK_NAME, OwnerLock, folder_orphaned, lock_folder
+from editor.core.recipe import json_value
 
 JOURNAL = "journal.jsonl"
 ORIGINAL = "original.npy"
@@ -226,7 +227,7 @@ class RecoveryJournal:
             lines.append(_commit_event(s))
         lines.append({"e": "move", "index": history.index, "current": history.current})
         tmp = self.folder / (JOURNAL + ".tmp")
-        tmp.write_text("".join(json.dumps(ev, default=_jsonable) + "\n" for ev in lines))
+        tmp.write_text("".join(json.dumps(json_value(ev)) + "\n" for ev in lines))
         os.replace(tmp, self.folder / JOURNAL)
         for stray in self.folder.glob("*.npy"):
             if stray.name not in renamed.values():
@@ -328,7 +329,7 @@ class RecoveryJournal:
                 self._fd = None
 
     def _append(self, event: dict) -> None:
-        line = (json.dumps(event, default=_jsonable) + "\n").encode()
+        line = (json.dumps(json_value(event)) + "\n").encode()
         with self._mutex:
             if self._fd is None:
                 return
@@ -500,13 +501,3 @@ def _version() -> str:
     from editor import __version__
 
     return __version__
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    return str(value)
