@@ -231,21 +231,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from editor.io import LoadError, verify_image
+    from editor.io import ImageTooLarge, LoadError, verify_image
 
-    damaged = 0
+    damaged = skipped = 0
     for name in args.inputs:
         try:
             image = verify_image(name, max_pixels=args.max_pixels)
+        except ImageTooLarge as e:
+            skipped += 1
+            print(f"{name}: NOT CHECKED: {str(e).split(': ', 1)[-1]}")
+            continue
         except LoadError as e:
             damaged += 1
             print(f"{name}: DAMAGED: {str(e).split(': ', 1)[-1]}")
             continue
         h, w = image.pixels.shape[:2]
         print(f"{name}: ok ({image.format}, {w} x {h})")
-    if damaged:
-        return fail(f"{damaged} of {len(args.inputs)} file{'s' if len(args.inputs) > 1 else ''}"
-                    f" damaged")
+    n = len(args.inputs)
+    if damaged or skipped:
+        parts = [f"{damaged} damaged"] if damaged else []
+        parts += [f"{skipped} not checked (over the pixel limit)"] if skipped else []
+        return fail(f"{' and '.join(parts)}, of {n} file{'s' if n > 1 else ''}")
     return EXIT_OK
 
 

@@ -41,7 +41,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not 1 <= args.top <= 1000:
         return fail("--top must be between 1 and 1000", EXIT_USAGE)
     try:
-        image = read_image(args.image)
+        image = read_image(args.image, "image")
     except OpError as e:
         return fail(e, EXIT_USAGE)
     try:

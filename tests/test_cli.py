@@ -334,7 +334,11 @@ def test_check_lists_every_file_and_fails_if_one_is_damaged(capsys, damaged_file
     lines = out.strip().splitlines()
     assert [("DAMAGED" in line) for line in lines] == [False, True, True, False, True]
     assert_one_error_line(err)
-    assert "3 of 5 files damaged" in err
+    assert "3 damaged, of 5 files" in err
+    # over the pixel limit is not "damaged": it was not decoded at all
+    code, out, err = run(capsys, "check", damaged_files["ok.png"], "--max-pixels", "1000")
+    assert code == 1 and out.startswith(f"{damaged_files['ok.png']}: NOT CHECKED: 512 x 512")
+    assert "1 not checked (over the pixel limit), of 1 file" in err
 
 
 def test_info_states_the_float_conversion(capsys, tmp_path, astronaut):

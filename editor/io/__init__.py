@@ -10,7 +10,7 @@ See :mod:`editor.io.load` (reading, limits, orientation, integrity), :mod:`edito
 """
 
 from editor.io.atomic import atomic_write, atomic_write_bytes, clean_orphan_parts
-from editor.io.errors import ImageIOError, LoadError, SaveError
+from editor.io.errors import ImageIOError, ImageTooLarge, LoadError, SaveError
 from editor.io.formats import EXPORT_FORMATS, format_for_path
 from editor.io.load import DEFAULT_MAX_PIXELS, ImageFile, load_image, read_info, verify_image
 from editor.io.save import save_image
@@ -20,6 +20,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "ImageFile",
     "ImageIOError",
+    "ImageTooLarge",
     "LoadError",
     "SaveError",
     "atomic_write",

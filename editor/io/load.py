@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from PIL import ImageFile as PILImageFile
 
-from editor.io.errors import LoadError
+from editor.io.errors import ImageTooLarge, LoadError
 
 DEFAULT_MAX_PIXELS = 250_000_000
 MAX_PIXELS_ENV = "CONVOLVE_MAX_PIXELS"
@@ -198,7 +198,7 @@ def load_image(path: str | PathLike[str], max_pixels: int | None = None, *,
     except UnidentifiedImageError:
         raise LoadError(f"{name}: not an image file Convolve can read") from None
     except Image.DecompressionBombError as e:
-        raise LoadError(_over_limit(name, limit, _claimed_pixels(e))) from None
+        raise ImageTooLarge(_over_limit(name, limit, _claimed_pixels(e))) from None
     except MemoryError:
         raise LoadError(f"{name}: not enough memory to decode this image") from None
     except Exception as e:  # noqa: BLE001  (Pillow plugins raise many types on bad data)
@@ -501,7 +501,7 @@ def _check_dims(w: int, h: int, name: str, limit: int) -> None:
     if w <= 0 or h <= 0:
         raise LoadError(f"{name}: the header gives an empty size {w} x {h}")
     if w * h > limit:
-        raise LoadError(_over_limit(name, limit, w * h, f"{w} x {h} is "))
+        raise ImageTooLarge(_over_limit(name, limit, w * h, f"{w} x {h} is "))
 
 
 def _over_limit(name: str, limit: int, pixels: int | None, size: str = "") -> str:
