@@ -69,7 +69,7 @@ HOSTILE = [
     ("a 10 MB description", _set("notes", ["x" * 100] * 100_000), "10,"),
     ("no classes", _set("class_names", []), "no list of class names"),
     ("class names not text", _set("class_names", [1, 2, 3]), "class names must be text"),
-    ("unknown backbone", _set("backbone", "resnet9000"), "backbone 'resnet9000'"),
+    ("unknown backbone", _set("backbone", "resnet9000"), "unknown backbone 'resnet9000'"),
     ("std of zero", _set("input.std", [0, 0, 0]), "input std"),
     ("mean not numbers", _set("input.mean", ["a", "b", "c"]), "input mean"),
     ("description not a table", lambda m: m.update(input=[1, 2]), "input description"),

@@ -264,8 +264,8 @@ def check_meta(meta: dict[str, Any], name: str) -> None:
     try:
         info = backbone_info(backbone)
     except OpError:
-        raise bad(f"its backbone {backbone!r} is not one this Convolve knows "
-                  f"({', '.join(BACKBONES)})") from None
+        raise bad(f"unknown backbone {backbone!r} (this Convolve knows "
+                  f"{', '.join(BACKBONES)})") from None
     hidden = meta.get("hidden", 0)
     if not _is_int(hidden) or not 0 <= hidden <= MAX_HIDDEN:
         raise bad(f"its hidden layer size {hidden!r} is not a whole number from 0 to "
@@ -279,8 +279,8 @@ def check_meta(meta: dict[str, Any], name: str) -> None:
         raise bad("its input description is not a table")
     size = spec.get("size", info.size)
     if not _is_int(size) or size != info.size:
-        raise bad(f"its input size {size!r} is not the {info.size} px the {backbone} "
-                  "backbone takes")
+        raise bad(f"its input size {size!r} does not fit the {backbone} backbone, which "
+                  f"takes {info.size} px")
     for key in ("mean", "std"):
         values = spec.get(key, [0.5] * 3)
         if (not isinstance(values, list) or len(values) != 3
