@@ -211,7 +211,7 @@ def _load_pillow(im: Image.Image, path: Path, name: str, limit: int,
     header = _header(im, path)
     if PILImageFile.LOAD_TRUNCATED_IMAGES:
         raise LoadError(f"{name}: refusing to load while Pillow accepts truncated files")
-    if reduce_to and im.format == "JPEG":
+    if reduce_to and im.format in ("JPEG", "MPO"):  # MPO: phone photos, a JPEG first
         side = max(1, int(reduce_to))
         im.draft(None, (side, side))
     notes: list[str] = []
