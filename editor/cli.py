@@ -5,13 +5,16 @@
     convolve [PHOTO ...]                      open the editor (on the photos)
     convolve ops [--json]                     list operations, parameters, ranges
     convolve apply IN -o OUT --op NAME [k=v ...] [--op ...] [--recipe R] [--points P]
-    convolve info IN [--json]                 size, mode, bit depth, orientation, ICC
+    convolve info IN [--json] [--verify]      size, mode, bit depth, orientation, ICC
+    convolve check FILE ...                   decode fully: truncated or damaged files
     convolve docs                             regenerate docs/ops.md
 
 Exit codes: 0 done, 1 processing or file error, 2 usage error (bad option,
 unknown operation, parameter out of range), 130 interrupted. Errors are one
 line on stderr, never a traceback, and no output file is written unless the
 whole chain succeeded (:func:`editor.io.save_image` replaces files atomically).
+Progress, errors and Ctrl+C are handled alike by every command
+(:mod:`editor.cli_common`).
 
 No Qt is imported here; the GUI is imported only when it is asked for.
 """
@@ -25,9 +28,20 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from editor import __version__
+from editor.cli_common import (  # noqa: F401  (EXIT_* and UsageError are part of this API)
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Progress,
+    UsageError,
+    fail,
+    run_command,
+    warning,
+)
 
 #: Modules that may add subcommands: each is imported if present and its
 #: ``add_commands(subparsers)`` called; every subcommand it adds sets ``func``
@@ -35,13 +49,6 @@ from editor import __version__
 EXTRA_COMMAND_MODULES = ("editor.cli_ai", "editor.cli_teach")
 #: Extra command modules that exist but failed to import (module -> error).
 EXTRA_COMMAND_ERRORS: dict[str, str] = {}
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """The command line is wrong (exit code 2)."""
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing a usage block and exiting,
@@ -92,7 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe an image file")
     p.add_argument("input", metavar="INPUT")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verify", action="store_true",
+                   help="also decode the whole file and check it (exit 1 if damaged)")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("check", help="decode image files fully; report damaged ones",
+                       description="Decode every file completely and check its integrity "
+                       "(PNG chunk CRCs and end, JPEG end marker, truncation). Prints one "
+                       "line per file; exits 1 if any is damaged.")
+    p.add_argument("inputs", nargs="+", metavar="FILE")
+    p.add_argument("--max-pixels", type=_count, metavar="N",
+                   help="refuse larger images (default 250000000 or $CONVOLVE_MAX_PIXELS)")
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("docs", help="regenerate docs/ops.md from the registry")
     p.add_argument("--output", metavar="PATH", help="where to write (default docs/ops.md)")
@@ -118,26 +136,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         # Library warnings (Pillow, NumPy) would break the one-line error promise.
         warnings.simplefilter("ignore")
-        try:
-            parser = build_parser()
-            commands = _subcommand_names(parser)
-            if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
-                argv = ["gui", *argv]
-            args = parser.parse_args(argv)
-            if getattr(args, "func", None) is None:
-                parser.error("choose a command")
-            return int(args.func(args) or 0)
-        except SystemExit as e:  # --help / --version
-            return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
-        except KeyboardInterrupt:
-            _clear_progress()
-            _error("interrupted")
-            return EXIT_INTERRUPTED
-        except BaseException as e:  # noqa: BLE001  (never a traceback)
-            _clear_progress()
-            code, message = _describe(e)
-            _error(message)
-            return code
+        return run_command(_dispatch, argv)
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser = build_parser()
+    commands = _subcommand_names(parser)
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.error("choose a command")
+    return int(args.func(args) or 0)
 
 
 # -- commands ---------------------------------------------------------------
@@ -181,12 +191,20 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from editor.io import read_info
+    from editor.io import LoadError, read_info, verify_image
 
     info = read_info(args.input)
+    damage = None
+    if args.verify:
+        try:
+            verify_image(args.input)
+            info["verified"] = True
+        except LoadError as e:
+            info["verified"], damage = False, str(e)
+            info["damage"] = damage.split(": ", 1)[-1]
     if args.json:
         print(json.dumps(info, indent=2))
-        return EXIT_OK
+        return fail(damage) if damage else EXIT_OK
     rows = [
         ("file", info["file"]),
         ("format", info["format"]),
@@ -200,10 +218,41 @@ def _cmd_info(args: argparse.Namespace) -> int:
         ("EXIF", "yes" if info["exif"] else "no"),
         ("file size", f"{info['file_size']:,} bytes"),
     ]
+    if info["sample_format"] == "float":
+        rows.insert(5, ("samples", "floating point"))
+    if info["conversion"]:
+        rows.append(("opens as", f"{info['opens_as']}: {info['conversion']}"))
     if not info["within_limit"]:
         rows.append(("warning", "larger than the pixel limit; open with --max-pixels"))
+    if args.verify:
+        rows.append(("integrity", "damaged" if damage else "ok (decoded completely)"))
     for key, value in rows:
         print(f"{key:<12} {value}")
+    return fail(damage) if damage else EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from editor.io import ImageTooLarge, LoadError, verify_image
+
+    damaged = skipped = 0
+    for name in args.inputs:
+        try:
+            image = verify_image(name, max_pixels=args.max_pixels)
+        except ImageTooLarge as e:
+            skipped += 1
+            print(f"{name}: NOT CHECKED: {str(e).split(': ', 1)[-1]}")
+            continue
+        except LoadError as e:
+            damaged += 1
+            print(f"{name}: DAMAGED: {str(e).split(': ', 1)[-1]}")
+            continue
+        h, w = image.pixels.shape[:2]
+        print(f"{name}: ok ({image.format}, {w} x {h})")
+    n = len(args.inputs)
+    if damaged or skipped:
+        parts = [f"{damaged} damaged"] if damaged else []
+        parts += [f"{skipped} not checked (over the pixel limit)"] if skipped else []
+        return fail(f"{' and '.join(parts)}, of {n} file{'s' if n > 1 else ''}")
     return EXIT_OK
 
 
@@ -240,9 +289,13 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         raise UsageError("--points needs an operation that finds points (e.g. a corner detector)")
 
     image = load_image(args.input, max_pixels=args.max_pixels)
-    ctx = OpContext(progress=_progress_printer(sys.stderr))
+    for note in image.info["notes"]:
+        if not note.startswith("EXIF orientation"):  # conversions the user should know
+            warning(f"{Path(args.input).name}: {note}")
+    progress = Progress()
+    ctx = OpContext(progress=progress.callback)
     result = recipe.apply(image.pixels, ctx)
-    _clear_progress()
+    progress.clear()
     points_json = None
     if args.points:
         if "points" not in ctx.extras:
@@ -254,7 +307,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
                        strip_metadata=args.strip_metadata, background=args.background,
                        **image.metadata())
     for note in notes:
-        print(f"convolve: warning: {note}", file=sys.stderr)
+        warning(note)
     if points_json is not None:
         atomic_write_bytes(args.points, points_json.encode("utf-8"))
     if args.save_recipe:
@@ -300,65 +353,6 @@ def _color(text: str) -> tuple[int, int, int]:
         return param.validate(param.parse(text))
     except ParamError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-_progress_shown = False
-
-
-def _progress_printer(stream: TextIO):
-    """A ``progress(fraction, message)`` drawing one updating line, only on a terminal."""
-    if not (hasattr(stream, "isatty") and stream.isatty()):
-        return None
-    last = [-1]
-
-    def progress(fraction: float, message: str) -> None:
-        global _progress_shown
-        pct = int(fraction * 100)
-        if pct != last[0]:
-            last[0] = pct
-            _progress_shown = True
-            stream.write(f"\r\033[Kconvolve: {message[:50]} {pct:3d}%")
-            stream.flush()
-
-    return progress
-
-
-def _clear_progress() -> None:
-    global _progress_shown
-    if _progress_shown:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-        _progress_shown = False
-
-
-def _error(message: str) -> None:
-    line = " ".join(str(message).split()) or "failed"
-    print(f"convolve: error: {line}", file=sys.stderr)
-
-
-def _describe(e: BaseException) -> tuple[int, str]:
-    """Exit code and one-line message for an exception that reached the top."""
-    from editor.core.context import Cancelled, OpError
-    from editor.core.recipe import RecipeError
-    from editor.io.errors import ImageIOError
-    from editor.ops.registry import ParamError
-
-    if isinstance(e, (UsageError, ParamError, RecipeError)):
-        return EXIT_USAGE, str(e)
-    if isinstance(e, (ImageIOError, OpError)):
-        return EXIT_FAILURE, str(e)
-    if isinstance(e, Cancelled):
-        return EXIT_INTERRUPTED, "cancelled"
-    if isinstance(e, FileNotFoundError):
-        return EXIT_FAILURE, f"{e.filename}: no such file"
-    if isinstance(e, OSError):
-        name = f"{e.filename}: " if e.filename else ""
-        return EXIT_FAILURE, f"{name}{e.strerror or e}"
-    if isinstance(e, MemoryError):
-        return EXIT_FAILURE, "not enough memory"
-    if isinstance(e, RuntimeError):
-        return EXIT_FAILURE, str(e)
-    return EXIT_FAILURE, f"{type(e).__name__}: {e}"
 
 
 def _json_default(value: Any) -> Any:

@@ -1,15 +1,17 @@
 """``convolve classify`` and ``convolve models``: the CNN tools from a terminal (no Qt).
 
 :func:`add_commands` is called by :mod:`editor.cli` with its subparsers; each
-command sets ``func(args) -> int`` (0 ok, 1 failed, 2 bad input). Failures are
-one line on stderr, never a traceback.
+command sets ``func(args) -> int`` (0 ok, 1 failed, 2 bad input). Progress,
+errors and Ctrl+C (exit 130) go through :mod:`editor.cli_common`, as for every
+command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from editor.cli_common import EXIT_USAGE, Progress, fail
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -31,32 +33,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_models)
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"convolve: {message}", file=sys.stderr)
-    return code
-
-
 def cmd_classify(args: argparse.Namespace) -> int:
     """Print the top classes of ``args.image``."""
     from editor.core.context import OpError
     from editor.ops.ai._util import read_image
 
     if not 1 <= args.top <= 1000:
-        return _fail("--top must be between 1 and 1000", 2)
+        return fail("--top must be between 1 and 1000", EXIT_USAGE)
     try:
-        image = read_image(args.image)
+        image = read_image(args.image, "image")
     except OpError as e:
-        return _fail(str(e), 2)
+        return fail(e, EXIT_USAGE)
     try:
         from editor.ops.ai.classify import classify_image
         from editor.ops.ai.models import pick_device
 
         scores = classify_image(image, args.top, device=pick_device(force_cpu=args.cpu))
     except OpError as e:
-        return _fail(str(e))
+        return fail(e)
     except ImportError as e:
-        return _fail(f"PyTorch is needed for classify ({e.name} missing); "
-                     "install it with: pip install torch torchvision")
+        return fail(f"PyTorch is needed for classify ({e.name} missing); "
+                    "install it with: pip install torch torchvision")
     if args.json:
         print(json.dumps([{"label": lab, "index": idx, "probability": round(p, 6)}
                           for lab, idx, p in scores], indent=1))
@@ -74,15 +71,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     from editor.ops.ai import models
 
     if args.download:
-        def progress(fraction: float, message: str) -> None:
-            print(f"\r{message} [{'#' * int(fraction * 30):<30}]", end="", file=sys.stderr)
-
+        progress = Progress()
         try:
-            path = models.download_torchvision(args.download, progress)
+            path = models.download_torchvision(args.download, progress.callback)
         except OpError as e:
-            print(file=sys.stderr)
-            return _fail(str(e))
-        print(f"\n{args.download}: {path}", file=sys.stderr)
+            return fail(e)
+        progress.clear()
+        print(f"{args.download}: {path}")
     rows = models.model_table(with_hash=not args.no_hash)
     if args.json:
         print(json.dumps(rows, indent=1))

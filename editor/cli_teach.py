@@ -2,8 +2,9 @@
 classifier from a terminal (no Qt).
 
 :func:`add_commands` is called by :mod:`editor.cli` with its subparsers; each
-command sets ``func(args) -> int`` (0 ok, 1 failed, 2 bad input). Failures are
-one line on stderr, never a traceback.
+command sets ``func(args) -> int`` (0 ok, 1 failed, 2 bad input). Progress,
+errors and Ctrl+C (exit 130) go through :mod:`editor.cli_common`, as for every
+command.
 
 Examples
 --------
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
+
+from editor.cli_common import EXIT_USAGE, Progress, fail, warning
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -96,59 +98,29 @@ def _train_config(args: argparse.Namespace):
     return TrainConfig.from_values(values)
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"convolve: {message}", file=sys.stderr)
-    return code
-
-
-def _progress(quiet: bool):
-    from editor.core.context import OpContext
-
-    if quiet or not sys.stderr.isatty():
-        return OpContext()
-    last = [""]
-
-    def show(fraction: float, message: str) -> None:
-        line = f"\r{fraction:4.0%} {message}"[:100]
-        if line != last[0]:
-            sys.stderr.write(line.ljust(len(last[0])))
-            sys.stderr.flush()
-            last[0] = line
-
-    return OpContext(progress=show)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from editor.core.context import Cancelled, OpError
+    from editor.core.context import OpError
 
     root = Path(args.dataset)
     if not root.is_dir():
-        return _fail(f"{root} is not a folder", 2)
+        return fail(f"{root} is not a folder", EXIT_USAGE)
     try:
         from editor.teach.dataset import Dataset
         from editor.teach.train import train
 
         cfg = _train_config(args)
     except OpError as e:
-        return _fail(str(e), 2)
-    ctx = _progress(args.quiet)
-    try:
-        ds = Dataset.open(root)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = train(ds, cfg, ctx)
-        out = result.model.save(args.output)
-    except OpError as e:
-        return _fail(str(e))
-    except Cancelled:
-        return _fail("cancelled")
-    except KeyboardInterrupt:
-        return _fail("interrupted")
-    finally:
-        if ctx._progress is not None:
-            sys.stderr.write("\n")
+        return fail(e, EXIT_USAGE)
+    progress = Progress(quiet=args.quiet)
+    # Ctrl+C and Cancelled reach cli_common.run_command: exit 130, like every command
+    ds = Dataset.open(root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(ds, cfg, progress.context())
+    out = result.model.save(args.output)
+    progress.clear()
     for w in caught:
-        print(f"convolve: warning: {w.message}", file=sys.stderr)
+        warning(w.message)
     ev = result.evaluation
     if args.json:
         print(json.dumps({"model": str(out), "seconds": round(result.seconds, 2),
@@ -169,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from editor.core.context import Cancelled, OpError
+    from editor.core.context import OpError
 
     try:
         from editor.teach.model import TeachModel
@@ -177,27 +149,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         model = TeachModel.load(args.model)
     except OpError as e:
-        return _fail(str(e), 2)
+        return fail(e, EXIT_USAGE)
     files = image_files(args.images)
     if not files:
-        return _fail("no images given", 2)
-    ctx = _progress(False)
-    try:
-        found = predict_files(model, files, ctx, batch_size=args.batch_size)
-    except Cancelled:
-        return _fail("cancelled")
-    except KeyboardInterrupt:
-        return _fail("interrupted")
-    finally:
-        if ctx._progress is not None:
-            sys.stderr.write("\n")
+        return fail("no images given", EXIT_USAGE)
+    progress = Progress()
+    # Ctrl+C and Cancelled reach cli_common.run_command: exit 130, like every command
+    found = predict_files(model, files, progress.context(), batch_size=args.batch_size)
+    progress.clear()
     for message in found.skipped:
-        print(f"convolve: warning: skipped {message}", file=sys.stderr)
+        warning(f"skipped {message}")
     if args.csv:
         try:
             write_csv(found, args.csv)
         except OpError as e:
-            return _fail(str(e))
+            return fail(e)
         print(f"{len(found.rows)} predictions written to {args.csv}")
     else:
         for row in found.rows:
@@ -209,22 +175,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     from editor.core.context import OpError
 
     if not args.onnx and not args.torchscript:
-        return _fail("give --onnx FILE and/or --torchscript FILE", 2)
+        return fail("give --onnx FILE and/or --torchscript FILE", EXIT_USAGE)
     try:
         from editor.teach.model import TeachModel
 
         model = TeachModel.load(args.model)
     except OpError as e:
-        return _fail(str(e), 2)
+        return fail(e, EXIT_USAGE)
     try:
         if args.torchscript:
             print(f"TorchScript written to {model.export_torchscript(args.torchscript)}")
         if args.onnx:
             print(f"ONNX written to {model.export_onnx(args.onnx)}")
     except ImportError as e:
-        return _fail(f"export needs the {e.name} package (pip install {e.name})")
+        return fail(f"export needs the {e.name} package (pip install {e.name})")
     except (OSError, RuntimeError) as e:
-        return _fail(f"export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        return fail(f"export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     return 0
 
 
@@ -239,20 +205,20 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         model = TeachModel.load(args.model)
         ds = Dataset.open(args.dataset)
     except OpError as e:
-        return _fail(str(e), 2)
+        return fail(e, EXIT_USAGE)
     paths, labels = ds.samples()
     name_to_model = {n: i for i, n in enumerate(model.class_names)}
     mapped = [(p, name_to_model.get(ds.class_names[y])) for p, y in zip(paths, labels,
                                                                          strict=True)]
     mapped = [(p, y) for p, y in mapped if y is not None]
     if not mapped:
-        return _fail("the dataset's classes do not match the model's "
-                     f"({', '.join(model.class_names)})", 2)
+        return fail("the dataset's classes do not match the model's "
+                    f"({', '.join(model.class_names)})", EXIT_USAGE)
     try:
         report = robustness_report(model, [p for p, _ in mapped], [y for _, y in mapped],
                                    max_images=args.max_images)
     except OpError as e:
-        return _fail(str(e))
+        return fail(e)
     print(f"{report.n_images} images, clean accuracy {report.clean_accuracy:.1%}")
     for sw in report.sweeps:
         if not sw.available:

@@ -140,7 +140,7 @@ def render_ops_markdown() -> str:
 
 def write_ops_markdown(path: Path | None = None) -> Path:
     """Regenerate the ops page (atomically) and return where it was written."""
-    from editor.io.atomic import atomic_write_bytes
+    from editor.core.atomic import atomic_write_bytes
 
     target = Path(path) if path else DOCS_PATH
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -265,19 +265,182 @@ def test_python_dash_m_subprocess(photo_file, tmp_path):
 def test_progress_only_on_a_terminal():
     import io
 
+    from editor.cli_common import Progress
+
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
-    assert cli._progress_printer(io.StringIO()) is None
+    assert Progress(io.StringIO()).callback is None
+    assert Progress(Tty(), quiet=True).callback is None
     stream = Tty()
-    progress = cli._progress_printer(stream)
+    progress = Progress(stream)
     for f in (0.0, 0.004, 0.5, 1.0):
         progress(f, "Gaussian blur")
     text = stream.getvalue()
     assert text.count("\r") == 3 and "Gaussian blur  50%" in text and "100%" in text
     assert "\n" not in text
-    cli._progress_shown = False
+    progress.clear()
+    assert stream.getvalue().endswith("\r\033[K")
+
+
+
+# -- integrity checks: info --verify and check --------------------------------------
+
+@pytest.fixture
+def damaged_files(tmp_path, astronaut) -> dict[str, Path]:
+    png, jpg = tmp_path / "ok.png", tmp_path / "ok.jpg"
+    Image.fromarray(astronaut).save(png)
+    Image.fromarray(astronaut).save(jpg, quality=90)
+    pdata, jdata = png.read_bytes(), jpg.read_bytes()
+    files = {"ok.png": png, "ok.jpg": jpg}
+    for name, data in [("cut.png", pdata[: len(pdata) // 2]),
+                       ("cut.jpg", jdata[: len(jdata) // 2])]:
+        files[name] = tmp_path / name
+        files[name].write_bytes(data)
+    flipped = bytearray(pdata)
+    flipped[pdata.index(b"IDAT") + 5000] ^= 0x10  # one byte in a chunk: its CRC fails
+    files["crc.png"] = tmp_path / "crc.png"
+    files["crc.png"].write_bytes(bytes(flipped))
+    return files
+
+
+@pytest.mark.parametrize("name,reason", [("cut.png", "truncated"), ("cut.jpg", "truncated"),
+                                         ("crc.png", "CRC error in its IDAT chunk")])
+def test_info_verify_reports_damage_with_exit_1(capsys, damaged_files, name, reason):
+    """Before: `convolve info` on a truncated file exited 0 with a normal description."""
+    code, out, err = run(capsys, "info", damaged_files[name], "--verify")
+    assert code == 1
+    assert "integrity    damaged" in out and "size         512 x 512" in out
+    assert_one_error_line(err)
+    assert err.startswith(f"convolve: error: {name}: ") and reason in err
+    code, out, _ = run(capsys, "info", damaged_files[name], "--verify", "--json")
+    assert code == 1 and json.loads(out)["verified"] is False
+    assert reason in json.loads(out)["damage"]
+
+
+def test_info_verify_and_check_pass_intact_files(capsys, damaged_files):
+    for name in ("ok.png", "ok.jpg"):
+        code, out, err = run(capsys, "info", damaged_files[name], "--verify")
+        assert code == 0 and err == "" and "integrity    ok (decoded completely)" in out
+    code, out, err = run(capsys, "check", damaged_files["ok.png"], damaged_files["ok.jpg"])
+    assert code == 0 and err == "" and out.count(": ok (") == 2
+
+
+def test_check_lists_every_file_and_fails_if_one_is_damaged(capsys, damaged_files):
+    names = ["ok.png", "cut.png", "crc.png", "ok.jpg", "cut.jpg"]
+    code, out, err = run(capsys, "check", *(damaged_files[n] for n in names))
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert [("DAMAGED" in line) for line in lines] == [False, True, True, False, True]
+    assert_one_error_line(err)
+    assert "3 damaged, of 5 files" in err
+    # over the pixel limit is not "damaged": it was not decoded at all
+    code, out, err = run(capsys, "check", damaged_files["ok.png"], "--max-pixels", "1000")
+    assert code == 1 and out.startswith(f"{damaged_files['ok.png']}: NOT CHECKED: 512 x 512")
+    assert "1 not checked (over the pixel limit), of 1 file" in err
+
+
+def test_info_states_the_float_conversion(capsys, tmp_path, astronaut):
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "hdr.tif", astronaut.astype(np.float16) / 64,
+                     photometric="rgb")
+    code, out, _ = run(capsys, "info", tmp_path / "hdr.tif")
+    assert code == 0 and "bit depth    16 bits per channel" in out
+    assert "samples      floating point" in out and "opens as     uint16: 16-bit float" in out
+    code, _, err = run(capsys, "apply", tmp_path / "hdr.tif", "-o", tmp_path / "o.png",
+                       "--op", "invert")
+    assert code == 0
+    assert err == ("convolve: warning: hdr.tif: 16-bit float samples scaled from [0, 3.98438] "
+                   "to 16 bit\n")
+
+
+# -- one way to fail, everywhere -----------------------------------------------------
+
+def test_ai_and_classifier_commands_fail_like_the_others(capsys, tmp_path):
+    cases = [(["classify", tmp_path / "none.png"], 2, "none.png: no such file"),
+             (["classify", tmp_path / "none.png", "--top", "0"], 2, "--top must be"),
+             (["train", tmp_path / "nothing", "-o", tmp_path / "m"], 2, "is not a folder"),
+             (["predict", tmp_path / "m.safetensors", tmp_path], 2, "no model file"),
+             (["export-model", tmp_path / "m.safetensors"], 2, "give --onnx")]
+    for argv, expected, words in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == expected and out == "", argv
+        assert_one_error_line(err)
+        assert words in err, err
+
+
+def _interrupt_after_progress(argv: list, tmp_path: Path) -> tuple[int, str]:
+    """Run ``python -m editor ARGV`` with stderr on a terminal (so it draws progress),
+    send Ctrl+C (SIGINT) once progress shows, and return the exit code and stderr."""
+    import os
+    import pty
+    import select
+    import signal
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "editor", *map(str, argv)], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    os.close(slave)
+    seen = b""
+    try:
+        while b"%" not in seen:  # the progress line's percentage
+            ready, _, _ = select.select([master], [], [], 300)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal: it ended
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert b"%" in seen, f"no progress before the end: {seen!r}"
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(300)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, seen.decode("utf-8", "replace")
+
+
+def test_ctrl_c_during_apply_exits_130(tmp_path, astronaut):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.tile(astronaut, (2, 2, 1))).save(big)  # 1024 x 1024
+    out = tmp_path / "out.png"
+    code, err = _interrupt_after_progress(
+        ["apply", big, "-o", out, "--op", "bilateral", "sigma_space=40"], tmp_path)
+    assert code == 130
+    assert err.rstrip().endswith("convolve: error: interrupted") and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.glob(".convolve-*")) == []
+
+
+def test_ctrl_c_during_train_exits_130(tmp_path, astronaut, coffee):
+    """Before: `convolve train` caught Ctrl+C itself and exited 1."""
+    for name, photo in (("astronaut", astronaut), ("coffee", coffee)):
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
+        for i in range(12):
+            y, x = 20 * i, 15 * i
+            Image.fromarray(photo[y:y + 160, x:x + 160]).save(folder / f"{i}.png")
+    model = tmp_path / "m.safetensors"
+    code, err = _interrupt_after_progress(
+        ["train", tmp_path / "data", "-o", model, "--backbone", "small_cnn",
+         "--epochs", "1000"], tmp_path)
+    assert code == 130
+    assert err.rstrip().endswith("convolve: error: interrupted") and "Traceback" not in err
+    assert not model.exists()
 
 
 def test_ops_shows_declared_labels_and_log_sliders(capsys):

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 import editor.io.save as save_module
+from editor.core.atomic import TEMP_PREFIX
 from editor.io import (
     EXPORT_FORMATS,
     LoadError,
@@ -27,7 +28,6 @@ from editor.io import (
     read_info,
     save_image,
 )
-from editor.io.atomic import TEMP_PREFIX
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,9 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from os import PathLike
@@ -30,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from editor.core.atomic import atomic_write_bytes
 from editor.core.context import OpContext, null_context
 
 FORMAT_VERSION = 1
@@ -115,7 +114,7 @@ class Recipe:
 
     def save(self, path: str | PathLike[str]) -> None:
         """Write the recipe atomically (an interrupted save keeps the old file)."""
-        _write_atomic(Path(path), self.to_json().encode("utf-8"))
+        atomic_write_bytes(Path(path), self.to_json().encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> Recipe:
@@ -202,20 +201,3 @@ def json_value(value: Any) -> Any:
     if isinstance(value, PathLike):
         return os.fspath(value)
     return value
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # Same scheme as editor.io.atomic (core may not import io): temp file in
-    # the same folder, fsync, rename; the temp file is removed on any failure.
-    tmp = path.with_name(f".convolve-{path.name}.{secrets.token_hex(4)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -13,3 +13,7 @@ class LoadError(ImageIOError):
 
 class SaveError(ImageIOError):
     """An image could not be written; an existing file at the target is untouched."""
+
+
+class ImageTooLarge(LoadError):
+    """The header claims more pixels than the limit in force; nothing was decoded."""

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from editor.core.atomic import atomic_write
 from editor.core.image import check_image, max_value, to_uint8
-from editor.io.atomic import atomic_write
 from editor.io.errors import SaveError
 from editor.io.formats import EXPORT_FORMATS, format_for_path, normalize_format
 from editor.io.load import EXIF_PREFIX, reset_orientation

@@ -406,29 +406,19 @@ def clahe(
 def _load_reference(path: str) -> np.ndarray:
     """Reference pixels (RGB/RGBA order, 8 or 16 bit), or one-sentence :class:`OpError`.
 
-    Decoded here with OpenCV rather than through :mod:`editor.io`: the layer
-    contract in ``pyproject.toml`` keeps ``editor.ops`` and ``editor.io``
-    independent, and only the histogram of the reference matters.
+    Read by :func:`editor.io.load_image` like every image the program opens,
+    so the pixel limit refuses a decompression bomb before it is decoded.
     """
+    from editor.io import LoadError, load_image
+
     if not path:
         raise OpError("match_histogram needs a reference image path.")
     if not os.path.isfile(path):
         raise OpError(f"Reference image {path!r} does not exist.")
-    import cv2
-
-    name = os.path.basename(path)
     try:
-        # fromfile + imdecode also reads non-ASCII paths, which imread does not.
-        pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
-    except (OSError, cv2.error):
-        pixels = None
-    if pixels is None or pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3):
-        raise OpError(f"Cannot read the reference image ({name} is not an 8- or 16-bit "
-                      "image file).")
-    if pixels.ndim == 3:
-        code = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}.get(pixels.shape[2])
-        pixels = cv2.cvtColor(pixels, code) if code is not None else pixels[..., 0]
-    return pixels
+        return load_image(path).pixels
+    except LoadError as e:
+        raise OpError(f"Cannot read the reference image {e}.") from None
 
 
 @functools.lru_cache(maxsize=4)

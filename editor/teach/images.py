@@ -28,25 +28,28 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
-    """Read ``path`` as RGB ``uint8``, optionally shrunk so its longer side <= ``max_side``.
+    """Read ``path`` as upright RGB ``uint8``, optionally shrunk so its longer side <= ``max_side``.
 
-    Uses the editor's loader (:func:`editor.io.load_image`) when it is
-    available, else Pillow. Shrinking early keeps memory small when a class
-    holds 12 MP photos but the model only needs 224 px.
+    Goes through the editor's loader (:func:`editor.io.load_image`), so the
+    pixel limit and the EXIF orientation hold here as for every image the
+    program opens: a phone photo stored sideways trains upright. With
+    ``max_side`` a JPEG is decoded at a reduced DCT scale first (a 12 MP
+    photo read for a 224 px model costs a fraction of the full decode).
 
     Raises
     ------
     UnreadableImage
-        The file is missing, truncated or not an image.
+        The file is missing, truncated, too large or not an image (one line).
     """
+    from editor.io import LoadError, load_image
+
     path = Path(path)
     try:
-        rgb = _load(path, max_side)
-    except UnreadableImage:
-        raise
-    except Exception as e:  # noqa: BLE001  (any decoder failure means "skip this file")
-        raise UnreadableImage(f"{path.name}: cannot read image ({type(e).__name__}: {e})") \
-            from None
+        rgb = as_rgb(to_uint8(load_image(path, reduce_to=max_side).pixels))
+    except LoadError as e:
+        raise UnreadableImage(str(e)) from None
+    except MemoryError:
+        raise UnreadableImage(f"{path.name}: not enough memory to decode this image") from None
     if max_side and max(rgb.shape[:2]) > max_side:
         import cv2
 
@@ -54,32 +57,6 @@ def read_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(rgb)
-
-
-def _load(path: Path, max_side: int | None) -> np.ndarray:
-    if path.suffix.lower() in (".jpg", ".jpeg") and max_side:
-        # Pillow's draft mode decodes a JPEG at 1/2..1/8 scale: a 12 MP photo
-        # read for a 224 px model costs a fraction of the full decode.
-        from PIL import Image
-
-        with Image.open(path) as im:
-            im.draft("RGB", (max_side, max_side))
-            return np.asarray(im.convert("RGB")).copy()
-    try:
-        from editor.io import load_image
-    except ImportError:
-        try:
-            from editor.io.load import load_image
-        except ImportError:
-            load_image = None
-    if load_image is not None:
-        pixels = load_image(path).pixels
-    else:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            pixels = np.asarray(im.convert("RGBA" if "A" in im.getbands() else "RGB")).copy()
-    return as_rgb(to_uint8(np.asarray(pixels)))
 
 
 def read_many(paths, max_side: int | None = None, on_skip=None):

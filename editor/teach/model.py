@@ -14,6 +14,7 @@ resized to S), and return class *probabilities*; the normalisation is inside.
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -23,12 +24,19 @@ from typing import Any
 import numpy as np
 
 from editor.core.context import OpError
-from editor.teach.backbones import SMALL_CNN, backbone_info, build_net
+from editor.teach.backbones import BACKBONES, SMALL_CNN, backbone_info, build_net
 from editor.teach.images import square_input, to_chw_float
 
 META_KEY = "convolve_classifier"
 FORMAT_VERSION = 1
 MODEL_SUFFIX = ".safetensors"
+
+#: Bounds on a model file's description, checked before anything is allocated:
+#: a few hundred bytes of JSON must not be able to ask for gigabytes.
+MAX_CLASSES = 1000
+MAX_CLASS_NAME = 200
+MAX_HIDDEN = 4096
+MAX_META_BYTES = 1_000_000
 
 
 class TeachModel:
@@ -96,7 +104,9 @@ class TeachModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the model file (``.safetensors`` is appended when missing)."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
+
+        from editor.core.atomic import atomic_write_bytes
 
         path = Path(path)
         if path.suffix != MODEL_SUFFIX:
@@ -104,31 +114,33 @@ class TeachModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(self.meta, format_version=FORMAT_VERSION)
         meta.setdefault("date", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(self.trained_state(), str(tmp), metadata={META_KEY: json.dumps(meta)})
-        tmp.replace(path)
+        # in memory first (a head is small), then one atomic write: a kill leaves the
+        # old model or the new one, and its part file is cleaned like an export's
+        atomic_write_bytes(path, save(self.trained_state(), metadata={META_KEY: json.dumps(meta)}))
         return path
 
     @classmethod
     def load(cls, path: str | Path, device: Any = "cpu") -> TeachModel:
-        """Read a model file; :class:`OpError` with one clear sentence if it cannot be used."""
+        """Read a model file; :class:`OpError` with one clear sentence if it cannot be used.
+
+        The description is bounded (:func:`check_meta`) and the tensor shapes
+        in the safetensors header are compared with it before any network is
+        built or any tensor read, so a hostile file is refused at no cost.
+        """
         path = Path(path)
         meta = read_meta(path)
-        try:
-            n_classes = len(meta["class_names"])
-            backbone = str(meta["backbone"])
-            hidden = int(meta.get("hidden", 0))
-        except (KeyError, TypeError, ValueError):
-            raise OpError(f"{path.name} has an incomplete description (class names, "
-                          "backbone)") from None
-        backbone_info(backbone)  # unknown backbone -> clear OpError
+        check_meta(meta, path.name)
+        n_classes = len(meta["class_names"])
+        backbone = str(meta["backbone"])
+        hidden = int(meta.get("hidden", 0))
+        check_tensor_shapes(path, meta)
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise OpError(f"{path.name} is damaged ({e})") from None
+        except (SafetensorError, OSError, ValueError):
+            raise OpError(f"{path.name} is damaged: its tensors cannot be read") from None
         net = build_net(backbone, n_classes, hidden)
         own = net.state_dict()
         bad = [k for k, v in tensors.items() if k not in own or own[k].shape != v.shape]
@@ -203,16 +215,117 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError):
         raise OpError(f"{path.name} is not a Convolve model file (.safetensors) or it is "
-                      f"damaged ({e})") from None
+                      "damaged") from None
     if META_KEY not in header:
         raise OpError(f"{path.name} is a safetensors file but not a Convolve classifier")
+    text = header[META_KEY]
+    if len(text) > MAX_META_BYTES:
+        raise OpError(f"{path.name} has a description of {len(text):,} bytes, more than a "
+                      f"classifier's ({MAX_META_BYTES:,} at most)")
     try:
-        meta = json.loads(header[META_KEY])
-    except ValueError:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
         raise OpError(f"{path.name} has a damaged description") from None
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    if not isinstance(meta, dict):
+        raise OpError(f"{path.name} has a damaged description")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise OpError(f"{path.name} has a damaged description (format version {version!r})")
+    if version > FORMAT_VERSION:
         raise OpError(f"{path.name} was written by a newer Convolve (format "
-                      f"{meta.get('format_version')}); update to read it")
+                      f"{version}); update to read it")
     return meta
+
+
+def check_meta(meta: dict[str, Any], name: str) -> None:
+    """Refuse a model description whose fields are missing, mistyped or out of bounds.
+
+    Every field that sizes an allocation (class count, hidden units, input
+    size) is bounded here, before a network is built from it.
+
+    Raises
+    ------
+    OpError
+        One sentence naming the file and the field.
+    """
+    def bad(what: str) -> OpError:
+        return OpError(f"{name} is not a usable classifier: {what}")
+
+    names = meta.get("class_names")
+    if not isinstance(names, list) or not names:
+        raise bad("its description has no list of class names")
+    if len(names) > MAX_CLASSES:
+        raise bad(f"it lists {len(names):,} classes, more than {MAX_CLASSES}")
+    if not all(isinstance(n, str) and 0 < len(n) <= MAX_CLASS_NAME for n in names):
+        raise bad(f"its class names must be text of 1 to {MAX_CLASS_NAME} characters")
+    backbone = meta.get("backbone")
+    if not isinstance(backbone, str):
+        raise bad("its description names no backbone")
+    try:
+        info = backbone_info(backbone)
+    except OpError:
+        raise bad(f"unknown backbone {backbone!r} (this Convolve knows "
+                  f"{', '.join(BACKBONES)})") from None
+    hidden = meta.get("hidden", 0)
+    if not _is_int(hidden) or not 0 <= hidden <= MAX_HIDDEN:
+        raise bad(f"its hidden layer size {hidden!r} is not a whole number from 0 to "
+                  f"{MAX_HIDDEN}")
+    if not isinstance(meta.get("fine_tuned", False), bool):
+        raise bad("its fine_tuned field is not true or false")
+    spec = meta.get("input")
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise bad("its input description is not a table")
+    size = spec.get("size", info.size)
+    if not _is_int(size) or size != info.size:
+        raise bad(f"its input size {size!r} does not fit the {backbone} backbone, which "
+                  f"takes {info.size} px")
+    for key in ("mean", "std"):
+        values = spec.get(key, [0.5] * 3)
+        if (not isinstance(values, list) or len(values) != 3
+                or not all(_is_number(v) and math.isfinite(v) for v in values)
+                or (key == "std" and not all(v > 0 for v in values))):
+            raise bad(f"its input {key} is not three finite numbers"
+                      + (" above 0" if key == "std" else ""))
+
+
+def check_tensor_shapes(path: str | Path, meta: dict[str, Any]) -> None:
+    """Compare the head tensor shapes in the safetensors header with the description.
+
+    Reads the header only (no tensor data), so a file whose tensors do not
+    match its own description is refused before anything is allocated.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    info = backbone_info(meta["backbone"])
+    n, hidden, d = len(meta["class_names"]), int(meta.get("hidden", 0)), info.feature_dim
+    expected = ({"head.1.weight": (n, d), "head.1.bias": (n,)} if hidden == 0 else
+                {"head.1.weight": (hidden, d), "head.1.bias": (hidden,),
+                 "head.4.weight": (n, hidden), "head.4.bias": (n,)})
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError):
+        raise OpError(f"{path.name} is damaged: its tensor table cannot be read") from None
+    for key, shape in expected.items():
+        if shapes.get(key) != shape:
+            found = "missing" if key not in shapes else f"of shape {list(shapes[key])}"
+            raise OpError(f"{path.name} does not match its own description: tensor {key} is "
+                          f"{found}, expected {list(shape)} for {n} classes and "
+                          f"{hidden} hidden units")
+    stray = [k for k in shapes if not k.startswith(("head.", "top."))]
+    if stray:
+        raise OpError(f"{path.name} holds tensors a classifier does not have "
+                      f"({', '.join(sorted(stray)[:3])})")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

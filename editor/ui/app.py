@@ -62,8 +62,8 @@ def clean_orphans(folders: list[str]) -> None:
     """Remove what killed sessions left behind: history spill folders and export
     ``.part`` files in ``folders`` (the recent files' folders, where exports most
     likely went); both carry a lock that died with their process."""
+    from editor.core.atomic import clean_orphan_parts
     from editor.core.history import clean_orphan_spills
-    from editor.io.atomic import clean_orphan_parts
 
     clean_orphan_spills()
     for folder in folders:

@@ -9,6 +9,37 @@ import numpy as np
 from editor.core.context import OpContext
 from editor.core.image import LUMA_WEIGHTS, as_rgb, from_float, max_value
 
+#: Smallest image side the CNN tools accept. VGG's deepest layers used here
+#: (relu5_x) sit behind four 2x2 poolings, so 32 px leaves them a 2x2 map;
+#: smaller inputs fail inside the network with messages about tensor shapes.
+MIN_SIDE = 32
+
+
+def check_min_size(image: np.ndarray, what: str, of: str = "an image") -> None:
+    """Refuse an image too small for the networks, in one sentence.
+
+    Every CNN op calls this first, so a 7x5 px image is refused with its size
+    rather than with an error from deep inside torch.
+
+    Raises
+    ------
+    OpError
+        The shorter side is below :data:`MIN_SIDE`.
+
+    Examples
+    --------
+    >>> check_min_size(np.zeros((5, 7, 3), np.uint8), "Grad-CAM")
+    Traceback (most recent call last):
+    ...
+    editor.core.context.OpError: Grad-CAM needs an image of at least 32 x 32 pixels; this ...
+    """
+    from editor.core.context import OpError
+
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise OpError(f"{what} needs {of} of at least {MIN_SIDE} x {MIN_SIDE} pixels; "
+                      f"this one is {w} x {h}.")
+
 
 def rgb_float(image: np.ndarray) -> np.ndarray:
     """Any supported image -> ``(H, W, 3)`` float32 in [0, 1] (alpha dropped)."""
@@ -38,6 +69,11 @@ def at_working_size(image: np.ndarray, max_size: int, ctx: OpContext, what: str
     """The image as [0, 1] RGB float at the working size; says so when it shrinks."""
     rgb = rgb_float(image)
     w, h = working_size(image.shape, max_size)
+    if min(w, h) < MIN_SIDE <= min(image.shape[:2]):
+        from editor.core.context import OpError
+
+        raise OpError(f"{what} would run at {w} x {h} pixels, below the networks' "
+                      f"{MIN_SIDE} px; raise the working size or crop the image.")
     if (w, h) != (image.shape[1], image.shape[0]):
         note = (f"{what} runs at the working size {w}x{h} "
                 f"(image is {image.shape[1]}x{image.shape[0]})")
@@ -100,22 +136,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
 
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image file for a style/content input; one-line :class:`OpError` on failure."""
+def read_image(path: str, what: str = "style image") -> np.ndarray:
+    """Read an image file for a style/content input; one-line :class:`OpError` on failure.
+
+    Goes through :func:`editor.io.load_image`: the pixel limit and the EXIF
+    orientation hold as for any opened photo.
+    """
     from editor.core.context import OpError
+    from editor.io import LoadError, load_image
 
     if not path:
-        raise OpError("no style image chosen; give a path to an image file")
+        raise OpError(f"no {what} chosen; give a path to an image file")
     try:
-        from editor.io.load import load_image
-    except ImportError:  # editor.io not present in a stripped-down install
-        load_image = None
-    try:
-        if load_image is not None:
-            return load_image(path).pixels
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")).copy()
-    except Exception as e:  # noqa: BLE001  (every reader failure becomes one line)
-        raise OpError(f"cannot read image {path}: {e}") from None
+        return load_image(path).pixels
+    except LoadError as e:
+        raise OpError(f"cannot read the {what} {e}") from None

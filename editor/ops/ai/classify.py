@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from editor.core.context import OpContext, null_context
+from editor.ops.ai import _util
 from editor.ops.registry import Label, Range, register_op
 
 
@@ -81,6 +82,7 @@ def classify(
     ----------
     .. [1] M. Tan, Q. Le, "EfficientNet", ICML 2019.
     """
+    _util.check_min_size(image, "Classify")
     ctx.report(0.0, "classifying")
     scores = classify_image(image, top, ctx=ctx)
     ctx.extras["scores"] = scores

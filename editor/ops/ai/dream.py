@@ -49,7 +49,9 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3"
     ctx = ctx or null_context()
     check_layers(network, [layer])
     h, w = rgb.shape[:2]
-    sizes = [(max(8, round(w / octave_scale ** i)), max(8, round(h / octave_scale ** i)))
+    # the smallest octaves stop at the networks' minimum (relu5_x needs 32 px)
+    low = _util.MIN_SIDE
+    sizes = [(max(low, round(w / octave_scale ** i)), max(low, round(h / octave_scale ** i)))
              for i in reversed(range(octaves))]
     total = octaves * steps
     rng = np.random.default_rng(seed)
@@ -138,6 +140,7 @@ def deep_dream(
     .. [1] A. Mordvintsev, C. Olah, M. Tyka, "Inceptionism", Google Research
        blog, 2015.
     """
+    _util.check_min_size(image, "Deep Dream")
     full = _util.rgb_float(image)
     rgb = _util.at_working_size(image, max_size, ctx, "Deep Dream")
     fh, fw = full.shape[:2]

@@ -103,6 +103,7 @@ def feature_maps(
     .. [1] M. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional
        Networks", ECCV 2014.
     """
+    _util.check_min_size(image, "Showing feature maps")
     ctx.report(0.0, f"reading {layer}")
     maps = activation_maps(image, network, layer, size, ctx=ctx)
     tiles, shown = feature_grid(maps, channels)
@@ -188,6 +189,7 @@ def gradcam(
     ----------
     .. [1] R. Selvaraju et al., "Grad-CAM", ICCV 2017.
     """
+    _util.check_min_size(image, "Grad-CAM")
     from editor.ops.ai.efficientnet import IMAGENET_CLASSES
 
     if class_index is not None and not 0 <= class_index < 1000:

@@ -145,6 +145,7 @@ def fgsm(
     .. [1] I. Goodfellow et al., "Explaining and Harnessing Adversarial
        Examples", ICLR 2015.
     """
+    _util.check_min_size(image, "The adversarial attack")
     result = attack(image, epsilon, iterations, target_class, ctx=ctx)
     for key in ("before", "after", "changed", "psnr", "perturbation"):
         ctx.extras[key] = result[key]

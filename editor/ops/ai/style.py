@@ -248,6 +248,7 @@ def style_transfer(
     .. [1] L. Gatys, A. Ecker, M. Bethge, "Image Style Transfer Using
        Convolutional Neural Networks", CVPR 2016.
     """
+    _util.check_min_size(image, "Style transfer")
     params = dict(size=size, steps=steps, style_weight=style_weight,
                   content_weight=content_weight, tv_weight=tv_weight, optimizer=optimizer,
                   init=init, seed=seed, multiscale=multiscale)
@@ -267,8 +268,11 @@ def stylize_image(image: np.ndarray, style_image: np.ndarray, *, size: int = 384
         check_image(style_image)
     except ValueError as e:
         raise OpError(f"style image: {e}") from None
+    _util.check_min_size(style_image, "Style transfer", of="a style image")
     content = _util.at_working_size(image, size, ctx, "style transfer")
     sw, sh = _util.working_size(style_image.shape, size)
+    _util.check_min_size(np.empty((sh, sw, 0)), "Style transfer",
+                         of="a style image (at the working size)")
     style_rgb = _util.resize_float(_util.rgb_float(style_image), sw, sh)
     fh, fw = image.shape[:2]
 
