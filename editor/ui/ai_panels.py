@@ -40,8 +40,9 @@ from editor.ui.pipeline import EditRequest
 from editor.ui.qimage import to_pixmap
 
 log = logging.getLogger(__name__)
-SHARED_STYLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "images",
-                            "scream.jpg")
+#: the Style tab's default painting, bundled (public domain; see resources/LICENSE-images.md)
+DEFAULT_STYLE = os.path.join(os.path.dirname(__file__), "..", "..", "resources",
+                             "style-scream.jpg")
 
 
 
@@ -491,7 +492,7 @@ class StyleTab(ToolTab):
         from editor.ui.forms.style_field import StyleImageField
 
         return StyleImageField(param, form, current_image=self.panel.controller.current_image,
-                               say=self.panel.say, fallback=SHARED_STYLE)
+                               say=self.panel.say, fallback=DEFAULT_STYLE)
 
     @property
     def style_field(self):
