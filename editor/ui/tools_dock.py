@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -96,7 +96,13 @@ class ToolsPanel(QWidget):
         self.splitter.setSizes([380, 260])
         layout.addWidget(self.splitter, 1)
         self._set_buttons_enabled(False)
-        controller.imageChanged.connect(self._image_changed)
+        # a history jump shows every step on its way; the form needs only the last one
+        # (fetching each would reload spilled states from disk on the GUI thread)
+        self._image_timer = QTimer(self)
+        self._image_timer.setSingleShot(True)
+        self._image_timer.setInterval(0)
+        self._image_timer.timeout.connect(self._image_changed)
+        controller.imageChanged.connect(self._image_timer.start)
 
     # -- registry -----------------------------------------------------------------
     def populate(self, specs, categories) -> None:
