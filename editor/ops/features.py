@@ -159,7 +159,7 @@ def moravec(
     image: np.ndarray, *,
     window: Annotated[int, Range(3, 15, step=2)] = 5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.1,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mark corners found by Moravec's operator.
 
@@ -180,6 +180,7 @@ def moravec(
     ----------
     Moravec (1980), ch. 5 "interest operator".
     """
+    ctx = ctx or null_context()
     if window % 2 == 0:
         raise ParamError(f"moravec: window must be odd, got {window}")
     ctx.report(0.0, "Moravec response")
@@ -243,7 +244,7 @@ def harris(
     k: Annotated[float, Range(0.01, 0.3, step=0.005)] = 0.05,
     sigma: Annotated[float, Range(0.5, 20.0, ui=(0.5, 5.0), unit="px")] = 1.5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.01,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mark corners found by the Harris-Stephens detector.
 
@@ -268,6 +269,7 @@ def harris(
     ----------
     Harris & Stephens (1988).
     """
+    ctx = ctx or null_context()
     sigma = max(sigma, 0.5)  # a preview proxy scales sigma down
     ctx.report(0.0, "Harris response")
     response = harris_response(gray_float(image), k, sigma)
@@ -286,7 +288,7 @@ def shi_tomasi(
     image: np.ndarray, *,
     max_corners: Annotated[int, Range(1, 10000, ui=(1, 2000))] = 500,
     quality: Annotated[float, Range(0.001, 1.0, step=0.001)] = 0.01,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mark the strongest "good features to track" (minimum-eigenvalue corners).
 
@@ -311,6 +313,7 @@ def shi_tomasi(
     ----------
     Shi & Tomasi (1994).
     """
+    ctx = ctx or null_context()
     ctx.report(0.0, "Minimum-eigenvalue response")
     min_distance = max(1.0, SHI_TOMASI_MIN_DISTANCE * min(ctx.preview_scale, 1.0))
     corners, scores = cv2.goodFeaturesToTrackWithQuality(
@@ -445,7 +448,7 @@ def hog(
     cell: Annotated[int, Range(4, 64, ui=(4, 32), unit="px")] = 8,
     block: Annotated[int, Range(1, 8)] = 2,
     bins: Annotated[int, Range(2, 36)] = 9,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Draw the histograms of oriented gradients (HOG) over the image.
 
@@ -470,6 +473,7 @@ def hog(
     ----------
     Dalal & Triggs (2005).
     """
+    ctx = ctx or null_context()
     cell = max(int(cell), 4)  # a preview proxy scales the cell down
     _check_hog_size(image.shape, cell, block)
     ctx.report(0.0, "Gradients")

@@ -129,7 +129,7 @@ def _channels(image: np.ndarray) -> int:
 def mean_blur(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 51), unit="px", step=2)] = 5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the mean of a ``size`` x ``size`` square (box filter).
 
@@ -161,7 +161,7 @@ def mean_blur(
 def gaussian_blur(
     image: np.ndarray, *,
     sigma: Annotated[float, Range(0.0, 100.0, ui=(0.0, 20.0), unit="px", step=0.1)] = 2.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Blur with a separable Gaussian kernel of standard deviation ``sigma``.
 
@@ -182,6 +182,7 @@ def gaussian_blur(
     ----------
     Gonzalez & Woods, *Digital Image Processing*, 4th ed., sec. 3.5.
     """
+    ctx = ctx or null_context()
     if sigma < 0.05:
         return image.copy()
     k = gaussian_ksize(sigma, image.dtype)
@@ -239,7 +240,7 @@ def _gaussian_two_pass(image: np.ndarray, sigma: float, k: int, ctx: OpContext) 
 def median(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 99, ui=(1, 31), unit="px", step=2)] = 3,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the median of a ``size`` x ``size`` square, per channel.
 
@@ -262,6 +263,7 @@ def median(
     ----------
     S. Perreault and P. Hebert, "Median filtering in constant time", IEEE TIP 16(9), 2007.
     """
+    ctx = ctx or null_context()
     k = odd_size(size)
     if k == 1:
         return image.copy()
@@ -328,7 +330,7 @@ def _morphology(image: np.ndarray, size: int, op: int) -> np.ndarray:
 def min_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the minimum of a ``size`` x ``size`` square (erosion).
 
@@ -349,7 +351,7 @@ def min_filter(
 def max_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the maximum of a ``size`` x ``size`` square (dilation).
 
@@ -371,7 +373,7 @@ def bilateral(
     image: np.ndarray, *,
     sigma_space: Annotated[float, Range(0.5, 50.0, ui=(0.5, 15.0), unit="px", step=0.1)] = 3.0,
     sigma_color: Annotated[float, Range(1.0, 255.0, ui=(1.0, 100.0), step=0.5)] = 25.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Edge-preserving smoothing: neighbours are weighted by distance and likeness.
 
@@ -397,6 +399,7 @@ def bilateral(
     ----------
     C. Tomasi and R. Manduchi, "Bilateral filtering for gray and color images", ICCV 1998.
     """
+    ctx = ctx or null_context()
     radius = max(1, int(round(1.5 * sigma_space)))
     d = 2 * radius + 1
     if image.dtype == np.uint8:
@@ -428,7 +431,7 @@ def _filter(image: np.ndarray, correlation_kernel: np.ndarray, delta: float = 0.
 def sharpen(
     image: np.ndarray, *,
     amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.05)] = 1.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Add ``amount`` times the negative 4-neighbour Laplacian to the image.
 
@@ -460,7 +463,7 @@ def unsharp_mask(
     radius: Annotated[float, Range(0.1, 100.0, ui=(0.1, 20.0), unit="px", step=0.1)] = 2.0,
     amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.05)] = 0.5,
     threshold: Annotated[float, Range(0.0, 255.0, step=1.0)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Sharpen by adding back the difference from a Gaussian blur.
 
@@ -485,6 +488,7 @@ def unsharp_mask(
     ----------
     GIMP's and Pillow's ``UnsharpMask``; Gonzalez & Woods, 4th ed., sec. 3.6.
     """
+    ctx = ctx or null_context()
     blurred = gaussian_blur(image, sigma=radius, ctx=ctx)
     a = float(amount)
     out = cv2.addWeighted(image, 1.0 + a, blurred, -a, 0.0).reshape(image.shape)
@@ -500,7 +504,7 @@ def emboss(
     image: np.ndarray, *,
     angle: Annotated[float, Range(0.0, 360.0, step=1.0)] = 45.0,
     strength: Annotated[float, Range(0.0, 10.0, ui=(0.0, 4.0), step=0.05)] = 1.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Relief: mid-gray plus ``strength`` times the derivative towards ``angle``.
 
@@ -536,7 +540,7 @@ def convolve(
         (0.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 0.0)),
     normalize: bool = True,
     offset: Annotated[float, Range(-255.0, 255.0, step=1.0)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Convolve every channel with a user kernel (true convolution: kernel flipped).
 

@@ -276,7 +276,7 @@ def warp(image: np.ndarray, matrix, out_size: tuple[int, int] | None = None, *,
 def flip(
     image: np.ndarray, *,
     axis: Literal["horizontal", "vertical"] = "horizontal",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mirror the image.
 
@@ -307,7 +307,7 @@ def flip(
 def rotate90(
     image: np.ndarray, *,
     turns: Annotated[int, Range(-3, 3)] = 1,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Rotate by quarter turns, losslessly.
 
@@ -345,7 +345,7 @@ def resize(
     height: Annotated[int, Range(0, 100_000)] = 0,
     scale: Annotated[float, Range(0.01, 10.0, ui=(0.1, 4.0), step=0.01)] = 1.0,
     interpolation: ResizeInterpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Resample the image to a new size.
 
@@ -381,6 +381,7 @@ def resize(
     """
     import cv2
 
+    ctx = ctx or null_context()
     h0, w0 = image.shape[:2]
     # Sizes are in full-image pixels: a proxy preview gets them scaled so its
     # result is the proxy of the full result. (Not unit="px": the registry
@@ -454,7 +455,7 @@ def rotate(
     expand: bool = False,
     fill: Color = (0, 0, 0),
     interpolation: Interpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Rotate about the image centre by any angle.
 
@@ -475,6 +476,7 @@ def rotate(
     ndarray
         Rotated image, same dtype.
     """
+    ctx = ctx or null_context()
     h, w = image.shape[:2]
     c, s = _cos_sin(angle)
     if expand:
@@ -497,7 +499,7 @@ def translate(
     dy: Annotated[float, Range(-100_000, 100_000, ui=(-1000, 1000), unit="px", step=1)] = 0.0,
     fill: Color = (0, 0, 0),
     interpolation: Interpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Shift the image, keeping its size.
 
@@ -518,6 +520,7 @@ def translate(
     ndarray
         Shifted image, same shape and dtype.
     """
+    ctx = ctx or null_context()
     if float(dx).is_integer() and float(dy).is_integer():
         # A whole-pixel shift needs no resampling: a block copy is exact and
         # runs at memcpy speed.
@@ -551,7 +554,7 @@ def shear(
     sy: Annotated[float, Range(-4.0, 4.0, ui=(-1.0, 1.0), step=0.01)] = 0.0,
     fill: Color = (0, 0, 0),
     interpolation: Interpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Shear (skew) about the image centre, keeping the size.
 
@@ -572,6 +575,7 @@ def shear(
     ndarray
         Sheared image, same shape and dtype.
     """
+    ctx = ctx or null_context()
     h, w = image.shape[:2]
     m = compose_transform(width=w, height=h, shear_x=sx, shear_y=sy)
     return warp(image, m, interpolation=interpolation, fill=fill, op="shear", ctx=ctx)
@@ -583,7 +587,7 @@ def affine(
     matrix: Annotated[tuple, Kind("matrix", hint="6 or 9 numbers, row-major")] = IDENTITY,
     interpolation: Interpolation = "bilinear",
     fill: Color = (0, 0, 0),
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Apply a 2x3 affine or 3x3 projective matrix, resampling once.
 
@@ -609,6 +613,7 @@ def affine(
     >>> np.array_equal(affine(img, matrix=[1, 0, 0, 0, 1, 0]), img)
     True
     """
+    ctx = ctx or null_context()
     m = _as3x3(matrix)
     s = ctx.preview_scale
     if s != 1.0:
@@ -625,7 +630,7 @@ def crop(
     y: Annotated[int, Range(0, 100_000)] = 0,
     width: Annotated[int, Range(0, 100_000)] = 0,
     height: Annotated[int, Range(0, 100_000)] = 0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Cut out a rectangle.
 
@@ -655,6 +660,7 @@ def crop(
     >>> crop(np.arange(20, dtype=np.uint8).reshape(4, 5), x=1, y=2, width=3).tolist()
     [[11, 12, 13], [16, 17, 18]]
     """
+    ctx = ctx or null_context()
     h0, w0 = image.shape[:2]
     s = ctx.preview_scale
     if s != 1.0:

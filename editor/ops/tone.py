@@ -122,7 +122,7 @@ def levels(
     out_low: Annotated[float, Range(0.0, 255.0, step=1.0)] = 0.0,
     out_high: Annotated[float, Range(0.0, 255.0, step=1.0)] = 255.0,
     channel: Literal["all", "r", "g", "b"] = "all",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Map an input range to an output range with a mid-tone gamma (GIMP Levels).
 
@@ -222,7 +222,7 @@ def curves(
     points: Annotated[list, Kind("points", hint="x:y pairs in 0..255, e.g. 0:0,64:40,255:255"),
                       Range(0.0, 255.0)] = ((0.0, 0.0), (255.0, 255.0)),
     channel: Literal["all", "r", "g", "b"] = "all",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Tone curve through control points, smooth and without overshoot.
 
@@ -268,7 +268,7 @@ def curves(
 def auto_contrast(
     image: np.ndarray, *,
     clip: Annotated[float, Range(0.0, 50.0, ui=(0.0, 5.0), unit="%", step=0.1)] = 0.5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Stretch values so the darkest and brightest samples reach black and white.
 
@@ -289,6 +289,7 @@ def auto_contrast(
         Same shape and dtype; unchanged when the remaining range is empty.
         The range found is stored in ``ctx.extras["range"]`` (native units).
     """
+    ctx = ctx or null_context()
     top = max_value(image.dtype)
     cut = int(image.size * clip // 100)
     if cut == 0 and image.flags.c_contiguous:
@@ -313,7 +314,7 @@ def auto_contrast(
 def equalize(
     image: np.ndarray, *,
     mode: Literal["luminance", "per_channel"] = "luminance",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Spread values so their histogram is as flat as possible.
 
@@ -347,7 +348,7 @@ def clahe(
     image: np.ndarray, *,
     clip_limit: Annotated[float, Range(0.1, 40.0, ui=(0.5, 10.0), step=0.1)] = 2.0,
     tile: Annotated[int, Range(2, 64, ui=(2, 32))] = 8,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation of luma.
 
@@ -379,6 +380,7 @@ def clahe(
     """
     import cv2
 
+    ctx = ctx or null_context()
     ctx.report(0.0, "luma")
     y = luma(image)
     ctx.report(0.2, "equalising tiles")
@@ -474,7 +476,7 @@ def match_lut(src_hist: np.ndarray, ref_values: np.ndarray,
 def match_histogram(
     image: np.ndarray, *,
     reference: Annotated[str, Kind("path", hint="an image file")] = "",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Give each channel the value distribution of a reference image.
 

@@ -59,7 +59,7 @@ def classify_image(image: np.ndarray, top: int = 5, device: Any = None,
 def classify(
     image: np.ndarray, *,
     top: Annotated[int, Range(1, 20)] = 5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Name what the photo shows: the top ImageNet classes with probabilities.
 
@@ -81,6 +81,7 @@ def classify(
     ----------
     .. [1] M. Tan, Q. Le, "EfficientNet", ICML 2019.
     """
+    ctx = ctx or null_context()
     ctx.report(0.0, "classifying")
     scores = classify_image(image, top, ctx=ctx)
     ctx.extras["scores"] = scores

@@ -100,7 +100,7 @@ def deep_dream(
     jitter: Annotated[int, Range(0, 64)] = 16,
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
     max_size: Annotated[int, Range(64, 4096, ui=(128, 1024))] = 512,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Amplify the patterns a layer sees (eyes, fur, animal faces at relu4_x).
 
@@ -138,6 +138,7 @@ def deep_dream(
     .. [1] A. Mordvintsev, C. Olah, M. Tyka, "Inceptionism", Google Research
        blog, 2015.
     """
+    ctx = ctx or null_context()
     full = _util.rgb_float(image)
     rgb = _util.at_working_size(image, max_size, ctx, "Deep Dream")
     fh, fw = full.shape[:2]

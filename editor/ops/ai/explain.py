@@ -77,7 +77,7 @@ def feature_maps(
     layer: LAYERS = "relu3_1",
     channels: Annotated[int, Range(1, 512, ui=(1, 64))] = 16,
     size: Annotated[int, Range(32, 1024, ui=(64, 512))] = 224,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Show a layer's activation maps as a grid (what the network sees).
 
@@ -103,6 +103,7 @@ def feature_maps(
     .. [1] M. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional
        Networks", ECCV 2014.
     """
+    ctx = ctx or null_context()
     ctx.report(0.0, f"reading {layer}")
     maps = activation_maps(image, network, layer, size, ctx=ctx)
     tiles, shown = feature_grid(maps, channels)
@@ -166,7 +167,7 @@ def gradcam(
     image: np.ndarray, *,
     class_index: Annotated[int | None, Range(0, 999)] = None,
     alpha: Annotated[float, Range(0.0, 1.0, step=0.05)] = 0.5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Overlay a Grad-CAM heat map: where the classifier looked for a class.
 
@@ -190,6 +191,7 @@ def gradcam(
     """
     from editor.ops.ai.efficientnet import IMAGENET_CLASSES
 
+    ctx = ctx or null_context()
     if class_index is not None and not 0 <= class_index < 1000:
         raise OpError("class_index must be an ImageNet class 0..999")
     ctx.report(0.0, "computing Grad-CAM")

@@ -120,7 +120,7 @@ def fgsm(
     epsilon: Annotated[float, Range(0.0, 32.0, ui=(0.0, 16.0), unit="/255", step=0.5)] = 2.0,
     iterations: Annotated[int, Range(1, 200, ui=(1, 50))] = 5,
     target_class: Annotated[int | None, Range(0, 999)] = None,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Fool the classifier with a change too small to see.
 
@@ -145,6 +145,7 @@ def fgsm(
     .. [1] I. Goodfellow et al., "Explaining and Harnessing Adversarial
        Examples", ICLR 2015.
     """
+    ctx = ctx or null_context()
     result = attack(image, epsilon, iterations, target_class, ctx=ctx)
     for key in ("before", "after", "changed", "psnr", "perturbation"):
         ctx.extras[key] = result[key]

@@ -207,7 +207,7 @@ def style_transfer(
     init: Literal["content", "noise"] = "content",
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
     multiscale: bool = False,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Repaint the photo in the style of a painting (Gatys et al.).
 
@@ -248,6 +248,7 @@ def style_transfer(
     .. [1] L. Gatys, A. Ecker, M. Bethge, "Image Style Transfer Using
        Convolutional Neural Networks", CVPR 2016.
     """
+    ctx = ctx or null_context()
     params = dict(size=size, steps=steps, style_weight=style_weight,
                   content_weight=content_weight, tv_weight=tv_weight, optimizer=optimizer,
                   init=init, seed=seed, multiscale=multiscale)
