@@ -113,6 +113,57 @@ def feature_maps(
     return _util.out_dtype(tiles, image)
 
 
+def grad_cam(feature_map, head, x, out_size: tuple[int, int],
+             class_index: int | None = None) -> tuple[np.ndarray, int, float]:
+    """Grad-CAM of a network that pools its last feature map globally into a head.
+
+    The one core behind :func:`gradcam_map` (the packaged ImageNet classifier) and
+    :func:`editor.teach.explain.gradcam` (the user's own classifier).
+
+    Parameters
+    ----------
+    feature_map : callable
+        ``x -> (1, K, h, w)`` activations of the last convolutional layer.
+    head : callable
+        ``(1, K)`` globally averaged features -> ``(1, N)`` class logits.
+    x : torch.Tensor
+        The network input ``(1, 3, H', W')``, already normalised.
+    out_size : (int, int)
+        ``(height, width)`` the map is enlarged to (bilinear, half-pixel centres).
+    class_index : int, optional
+        Class to explain; the top class when None.
+
+    Returns
+    -------
+    cam : ndarray
+        float32 ``(height, width)`` in [0, 1]: ``ReLU(sum_k alpha_k A_k)`` with
+        ``alpha_k`` the spatially pooled gradients of the class logit, divided
+        by its maximum.
+    class_index : int
+        The class explained.
+    probability : float
+        Its softmax probability.
+
+    References
+    ----------
+    .. [1] R. Selvaraju et al., "Grad-CAM", ICCV 2017, eq. 1-2.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.enable_grad():
+        feats = feature_map(x).detach().requires_grad_(True)
+        logits = head(feats.mean(dim=(2, 3)))
+        probs = logits.detach().softmax(1)[0]
+        idx = int(probs.argmax()) if class_index is None else int(class_index)
+        grad, = torch.autograd.grad(logits[0, idx], feats)
+    weights = grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: spatially pooled gradients
+    cam = F.relu((weights * feats.detach()).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=out_size, mode="bilinear", align_corners=False)[0, 0]
+    cam = cam / cam.max().clamp_min(1e-12)
+    return cam.float().cpu().numpy(), idx, float(probs[idx])
+
+
 def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 224,
                 device: Any = None, ctx: OpContext | None = None
                 ) -> tuple[np.ndarray, int, float]:
@@ -130,9 +181,6 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
     probability : float
         Its softmax probability.
     """
-    import torch
-    import torch.nn.functional as F
-
     from editor.ops.ai.efficientnet import EFFNET_INPUT, shared_classifier
     from editor.ops.ai.models import run_on_device
 
@@ -147,17 +195,7 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
     def work(dev):
         model = shared_classifier(dev)
         x = (_util.to_tensor(small, dev) - EFFNET_INPUT["mean"][0]) / EFFNET_INPUT["std"][0]
-        with torch.enable_grad():
-            feats = model.feature_map(x).detach().requires_grad_(True)
-            logits = model._fc(feats.mean(dim=(2, 3)))
-            probs = logits.detach().softmax(1)[0]
-            idx = int(probs.argmax()) if class_index is None else int(class_index)
-            grad, = torch.autograd.grad(logits[0, idx], feats)
-        weights = grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: pooled gradients
-        cam = F.relu((weights * feats.detach()).sum(1, keepdim=True))
-        cam = F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        cam = cam / cam.max().clamp_min(1e-12)
-        return cam.float().cpu().numpy(), idx, float(probs[idx])
+        return grad_cam(model.feature_map, model._fc, x, (h, w), class_index)
 
     return run_on_device(work, ctx, device)
 
