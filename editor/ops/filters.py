@@ -21,9 +21,10 @@ Policy (stated once here, tested in ``tests/test_ops_filters.py``; edge detector
 - **Kernels**: ``convolve`` is a true convolution (the kernel is flipped, as in
   ``scipy.ndimage.convolve``), not OpenCV's correlation.
 - **Long work**: ops whose cost can exceed ~100 ms per call (bilateral, large or
-  16-bit medians, huge Gaussians) run in horizontal strips with a halo of real rows,
-  so results are identical to one call, and report progress between strips, which
-  makes Cancel land within ~200 ms.
+  16-bit medians, huge Gaussians) run in horizontal strips with a halo of real rows
+  (square tiles with a halo all round when even a short strip is slow), so results
+  are identical to one call, and report progress between them, which makes Cancel
+  land within a fraction of a second (``benchmarks/bench_cancel.py`` measures it).
 
 OpenCV does the arithmetic: it was the fastest CPU library for every spatial op
 measured (5-190x scipy.ndimage), so the tests compare against scipy.ndimage,
@@ -37,6 +38,8 @@ R. C. Gonzalez and R. E. Woods, *Digital Image Processing*, 4th ed., ch. 3
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -78,31 +81,46 @@ def gaussian_ksize(sigma: float, dtype: np.dtype) -> int:
 
 
 def run_in_strips(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, halo: int,
-                  ctx: OpContext, cost: float, message: str = "") -> np.ndarray:
+                  ctx: OpContext, cost: float, message: str = "",
+                  tile_align: int | None = None) -> np.ndarray:
     """Apply a local filter ``fn`` strip by strip, reporting progress between strips.
 
     Each strip is given ``halo`` real rows above and below (at least the filter's
     radius), so interior rows match one call over the whole image; at the image's
     top and bottom ``fn`` sees the true edge and applies its own border rule.
 
+    When even the shortest worthwhile strip (``2 * halo`` rows plus the halo) would
+    cost several budgets -- a wide window on a wide photo, e.g. bilateral at
+    sigma_space 15 on 4000-pixel rows, about half a second -- and ``fn`` allows it
+    (``tile_align``), the image is cut into square tiles with the halo on all four
+    sides instead (see :func:`_run_in_tiles`).
+
     Parameters
     ----------
     image : ndarray
         Input (H, W) or (H, W, C).
     fn : callable
-        ``fn(strip) -> filtered strip`` of the same height and width.
+        ``fn(part) -> filtered part`` of the same height and width.
     halo : int
-        Rows of context each side.
+        Rows (and, for tiles, columns) of context each side.
     ctx : OpContext
         Progress and cancel.
     cost : float
         Estimated cost per pixel (ns); sets the strip height so each strip takes
         about ``STRIP_BUDGET``.
+    tile_align : int, optional
+        Column boundaries (tile edges, halo included) at multiples of this many
+        pixels give results identical to one call; None: ``fn`` must see whole
+        rows (strips only).
     """
     h, w = image.shape[:2]
     rows = int(STRIP_BUDGET / max(cost * w, 1.0))
     rows = max(rows, 16, 2 * halo)  # the halo must not dominate the work
     ctx.check()
+    if tile_align and (min(rows, h) + 2 * halo) * w * cost > TILE_FACTOR * STRIP_BUDGET \
+            and w > 2 * _tile_core(halo, cost, tile_align) + 2 * halo:
+        return _run_in_tiles(image, fn, halo=halo, ctx=ctx, cost=cost, message=message,
+                             align=tile_align)
     if rows >= h:
         out = fn(image)
         ctx.report(1.0, message)
@@ -116,6 +134,57 @@ def run_in_strips(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, 
             out = np.empty((h,) + part.shape[1:], part.dtype)
         out[y0:y1] = part
         ctx.report(y1 / h, message)
+    return out
+
+
+#: A strip may cost this many budgets before tiles take over (their halo on the left
+#: and right is extra work, so strips stay the rule).
+TILE_FACTOR = 2.5
+
+
+def _tile_core(halo: int, cost: float, align: int = 1) -> int:
+    """Side of a tile's own pixels: with its halo, about ``TILE_FACTOR`` budgets.
+
+    Square tiles waste the least on their halo for a given size: at sigma_space 15
+    (halo 22) a tile of about 360 pixels square plus its halo costs about 1.3 times
+    its own pixels, where the shortest strip (44 rows plus 44 halo rows) costs 2
+    times. Rounded to a multiple of ``align``.
+    """
+    side = int(math.sqrt(TILE_FACTOR * STRIP_BUDGET / max(cost, 1e-9)))
+    core = max(side - 2 * halo, 16, halo)
+    return max(align, core // align * align)
+
+
+def _run_in_tiles(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, halo: int,
+                  ctx: OpContext, cost: float, message: str = "",
+                  align: int = 1) -> np.ndarray:
+    """:func:`run_in_strips` over square tiles with (at least) ``halo`` real pixels round.
+
+    A local filter of radius ``halo`` only reads inside a tile plus its halo, and at
+    the image's edges the tile's edge is the image's edge. Beyond that, OpenCV's
+    SIMD loops run along a row in blocks of lanes and finish the last few pixels of
+    a row in scalar code, which may round differently; so every tile starts at a
+    multiple of ``align`` (a multiple of every lane count) and ends at one or at the
+    image's right edge. Each pixel then goes through the same code path as in one
+    call over the whole image, and the result is identical.
+    """
+    h, w = image.shape[:2]
+    core = _tile_core(halo, cost, align)
+    out = None
+    done = 0
+    for y0 in range(0, h, core):
+        y1 = min(h, y0 + core)
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        for x0 in range(0, w, core):
+            x1 = min(w, x0 + core)
+            c = max(0, x0 - halo) // align * align
+            d = min(w, -(-(x1 + halo) // align) * align)
+            part = fn(np.ascontiguousarray(image[a:b, c:d]))[y0 - a:y1 - a, x0 - c:x1 - c]
+            if out is None:
+                out = np.empty((h, w) + part.shape[2:], part.dtype)
+            out[y0:y1, x0:x1] = part
+            done += (y1 - y0) * (x1 - x0)
+            ctx.report(done / (h * w), message)
     return out
 
 
@@ -404,7 +473,9 @@ def bilateral(
     d = 2 * radius + 1
     if image.dtype == np.uint8:
         def fn(part: np.ndarray) -> np.ndarray:
-            return cv2.bilateralFilter(part, d, sigma_color, sigma_space, borderType=BORDER)
+            with _without_ipp():
+                return cv2.bilateralFilter(part, d, sigma_color, sigma_space,
+                                           borderType=BORDER)
     else:
         scale = level_scale(image.dtype)
         top = max_value(image.dtype)
@@ -414,7 +485,34 @@ def bilateral(
             out = cv2.bilateralFilter(f, d, sigma_color, sigma_space, borderType=BORDER)
             return np.clip(out * np.float32(scale) + 0.5, 0, top).astype(part.dtype)
     cost = 1.0 * np.pi * radius * radius * _channels(image) / 3 + 5
-    return run_in_strips(image, fn, halo=radius, ctx=ctx, cost=cost, message="Bilateral")
+    # 8-bit: OpenCV's kernel is per pixel (lane-wise SIMD, scalar row ends), so aligned
+    # tiles give the same result. The float path scales its colour table by the
+    # input's own range, so it keeps whole rows.
+    return run_in_strips(image, fn, halo=radius, ctx=ctx, cost=cost, message="Bilateral",
+                         tile_align=BILATERAL_TILE_ALIGN if image.dtype == np.uint8 else None)
+
+
+#: Tile edges of the 8-bit bilateral filter fall on multiples of this many pixels: a
+#: multiple of OpenCV's SIMD lane counts (16, 32, 64 pixels for SSE, AVX2, AVX-512).
+BILATERAL_TILE_ALIGN = 64
+
+
+@contextlib.contextmanager
+def _without_ipp():
+    """OpenCV's own code instead of Intel IPP for the calls inside (this thread only).
+
+    IPP's bilateral filter rounds some pixels differently depending on the size of
+    the image it is given, so strips of one photo did not add up to one call (1 level
+    in a few dozen pixels); OpenCV's own kernel is the same pixel by pixel whatever
+    the strip, and was 2.4 times faster here (4000 x 400, d = 45). The switch is
+    thread-local in OpenCV, so other threads keep their setting.
+    """
+    before = cv2.ipp.useIPP()
+    cv2.ipp.setUseIPP(False)
+    try:
+        yield
+    finally:
+        cv2.ipp.setUseIPP(before)
 
 
 # -- sharpening and kernels -----------------------------------------------------------

@@ -15,14 +15,18 @@ from editor.core.context import OpContext, null_context
 from editor.ops.registry import Range, register_op
 
 
-def predict(model, image: np.ndarray, device: Any) -> Any:
-    """Softmax probabilities ``(1000,)`` (a CPU tensor) for one image."""
+def predict(model, image: np.ndarray, device: Any, ctx: OpContext | None = None) -> Any:
+    """Softmax probabilities ``(1000,)`` (a CPU tensor) for one image.
+
+    With ``ctx`` the image is read in strips that honour Cancel.
+    """
     import torch
 
     from editor.ops.ai.efficientnet import preprocess
 
+    x = preprocess(image, device=device, ctx=ctx)
     with torch.inference_mode():
-        return model(preprocess(image, device=device)).softmax(1)[0].float().cpu()
+        return model(x).softmax(1)[0].float().cpu()
 
 
 def top_labels(probs, top: int = 5) -> list[tuple[str, int, float]]:
@@ -50,7 +54,7 @@ def classify_image(image: np.ndarray, top: int = 5, device: Any = None,
     ctx = ctx or null_context()
 
     def work(dev):
-        return top_labels(predict(shared_classifier(dev), image, dev), top)
+        return top_labels(predict(shared_classifier(dev), image, dev, ctx), top)
 
     return run_on_device(work, ctx, device)
 

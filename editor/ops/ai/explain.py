@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
-from editor.ops.ai import _util
+from editor.ops.ai import _fullsize, _util
 from editor.ops.registry import Range, register_op
 
 NETWORKS = Literal["vgg16", "vgg19", "googlenet"]
@@ -48,7 +48,8 @@ def activation_maps(image: np.ndarray, network: str = "vgg16", layer: str = "rel
     def work(dev):
         net = feature_net(network, dev)
         with torch.inference_mode():
-            return net(_util.to_tensor(rgb, dev), [layer])[layer][0].float().cpu().numpy()
+            return net(_util.to_tensor(rgb, dev), [layer], ctx.check)[layer][0].float() \
+                .cpu().numpy()
 
     return run_on_device(work, ctx, device)
 
@@ -185,12 +186,14 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
     from editor.ops.ai.models import run_on_device
 
     ctx = ctx or null_context()
-    rgb = _util.rgb_float(image)
+    rgb = _fullsize.rgb_float(image, ctx)
     h, w = rgb.shape[:2]
     scale = size / min(h, w)
     # cap the long side so a panorama does not blow up the activations
     sw, sh = _util.working_size((round(h * scale), round(w * scale)), 4 * size)
     small = _util.resize_float(rgb, sw, sh)
+    del rgb
+    ctx.check()
 
     def work(dev):
         model = shared_classifier(dev)
@@ -236,7 +239,10 @@ def gradcam(
     cam, idx, prob = gradcam_map(image, class_index, ctx=ctx)
     ctx.extras["class"] = (IMAGENET_CLASSES[idx], idx, prob)
     ctx.extras["cam"] = cam
-    rgb = _util.rgb_float(image)
-    blended = (1 - alpha) * rgb + alpha * _util.colormap(cam)
+    h, w = image.shape[:2]
+    out = np.empty((h, w) if image.ndim == 2 else (h, w, 3), image.dtype)
+    for rows in _fullsize.row_slices(h, w, ctx):
+        blended = (1 - alpha) * _util.rgb_float(image[rows]) + alpha * _util.colormap(cam[rows])
+        out[rows] = _util.like_input(blended, image)
     ctx.report(1.0, f"Grad-CAM for {IMAGENET_CLASSES[idx]} ({prob:.0%})")
-    return _util.like_input(blended, image)
+    return out
