@@ -22,7 +22,7 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import max_value
-from editor.ops.ai import _util
+from editor.ops.ai import _fullsize, _util
 from editor.ops.registry import Range, register_op
 
 
@@ -53,7 +53,6 @@ def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
     import torch
     import torch.nn.functional as F
 
-    from editor.ops.ai import _fullsize
     from editor.ops.ai.classify import predict, top_labels
     from editor.ops.ai.efficientnet import model_input, shared_classifier
     from editor.ops.ai.models import run_on_device
@@ -130,8 +129,6 @@ def _quantise(image: np.ndarray, rgb: np.ndarray, attacked_rgb: np.ndarray, eps:
     The change is rounded to whole levels and kept inside the epsilon ball, so the
     stored image is judged, not the float one.
     """
-    from editor.ops.ai import _fullsize
-
     top = max_value(image.dtype)
     lim = np.floor(eps * top + 1e-6)
     attacked = image.copy()
@@ -152,8 +149,6 @@ def _quantise(image: np.ndarray, rgb: np.ndarray, attacked_rgb: np.ndarray, eps:
 
 def _psnr(a: np.ndarray, b: np.ndarray, ctx: OpContext) -> float:
     """:func:`_util.psnr` summed exactly in integers, row strip by row strip."""
-    from editor.ops.ai import _fullsize
-
     total = 0
     for rows in _fullsize.row_slices(*a.shape[:2], ctx):
         d = a[rows].astype(np.int64) - b[rows].astype(np.int64)
