@@ -85,7 +85,7 @@ def luma(image: np.ndarray) -> np.ndarray:
 def brightness(
     image: np.ndarray, *,
     amount: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Shift all values up or down by a fraction of the full range.
 
@@ -120,7 +120,7 @@ def brightness(
 def contrast(
     image: np.ndarray, *,
     amount: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Stretch or compress values around mid-gray.
 
@@ -149,7 +149,7 @@ def contrast(
 def gamma(
     image: np.ndarray, *,
     gamma: Annotated[float, Range(0.1, 10.0, ui=(0.2, 5.0), step=0.01)] = 1.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Gamma correction ``out = in ** (1 / gamma)`` on values scaled to [0, 1].
 
@@ -185,7 +185,7 @@ def gamma(
 def saturation(
     image: np.ndarray, *,
     amount: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Move colours away from (or towards) their BT.709 luminance.
 
@@ -232,7 +232,7 @@ def hue_matrix(degrees: float) -> np.ndarray:
 def hue(
     image: np.ndarray, *,
     degrees: Annotated[float, Range(-180.0, 180.0, unit="°", step=1.0)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Rotate every colour's hue, keeping its luma.
 
@@ -265,7 +265,7 @@ def hue(
 def grayscale(
     image: np.ndarray, *,
     method: Literal["bt709", "bt601", "average"] = "bt709",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace colour by luminance, keeping three equal channels.
 
@@ -292,7 +292,7 @@ def grayscale(
 
 
 @register_op("invert", title="Invert", category="Color")
-def invert(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray:
+def invert(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Photographic negative: every value ``v`` becomes ``max - v``.
 
     Returns
@@ -332,7 +332,7 @@ def threshold(
     image: np.ndarray, *,
     level: Annotated[float, Range(0.0, 255.0, step=1.0)] = 128.0,
     method: Literal["fixed", "otsu"] = "fixed",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Black and white by luma: ``max`` where Y' > level, else 0.
 
@@ -359,6 +359,7 @@ def threshold(
     """
     import cv2
 
+    ctx = ctx or null_context()
     top = max_value(image.dtype)
     y = luma(image)
     if method == "otsu":
@@ -376,7 +377,7 @@ def threshold(
 def posterize(
     image: np.ndarray, *,
     levels: Annotated[int, Range(2, 64)] = 4,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Reduce each channel to ``levels`` evenly spaced values.
 

@@ -72,7 +72,7 @@ def _derivatives(gray: np.ndarray, kx: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def sobel(
     image: np.ndarray, *,
     direction: Literal["magnitude", "x", "y"] = "magnitude",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Gradient strength from the 3x3 Sobel operator (divided by 4).
 
@@ -104,7 +104,7 @@ def sobel(
 
 
 @register_op("prewitt", title="Prewitt", category="Edges")
-def prewitt(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray:
+def prewitt(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Gradient magnitude from the 3x3 Prewitt operator (divided by 3).
 
     Returns
@@ -122,7 +122,7 @@ def prewitt(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray
 
 
 @register_op("laplacian", title="Laplacian", category="Edges")
-def laplacian(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray:
+def laplacian(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Absolute 4-neighbour Laplacian ``|I(x+1) + I(x-1) + I(y+1) + I(y-1) - 4 I|``.
 
     Returns
@@ -145,7 +145,7 @@ def canny(
     sigma: Annotated[float, Range(0.0, 20.0, ui=(0.0, 6.0), unit="px", step=0.1)] = 1.5,
     low: Annotated[float, Range(0.0, 255.0, ui=(0.0, 60.0), step=0.5)] = 8.0,
     high: Annotated[float, Range(0.0, 255.0, ui=(0.0, 100.0), step=0.5)] = 20.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Thin, connected edges: Gaussian smoothing, gradient, non-maximum suppression,
     hysteresis.
@@ -175,6 +175,7 @@ def canny(
     ----------
     J. Canny, "A computational approach to edge detection", IEEE PAMI 8(6), 1986.
     """
+    ctx = ctx or null_context()
     if high < low:
         raise ParamError(f"canny: high ({high:g}) must be at least low ({low:g})")
     ctx.report(0.0, "Canny: luma")

@@ -37,6 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import LUMA_WEIGHTS, max_value
+from editor.ops.filters import gaussian_ksize, run_in_strips
 from editor.ops.registry import ParamError, Range, register_op
 
 #: Marker colour (RGB, 8-bit scale) and the outline drawn under it for contrast.
@@ -159,7 +160,7 @@ def moravec(
     image: np.ndarray, *,
     window: Annotated[int, Range(3, 15, step=2)] = 5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.1,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mark corners found by Moravec's operator.
 
@@ -180,6 +181,7 @@ def moravec(
     ----------
     Moravec (1980), ch. 5 "interest operator".
     """
+    ctx = ctx or null_context()
     if window % 2 == 0:
         raise ParamError(f"moravec: window must be odd, got {window}")
     ctx.report(0.0, "Moravec response")
@@ -243,7 +245,7 @@ def harris(
     k: Annotated[float, Range(0.01, 0.3, step=0.005)] = 0.05,
     sigma: Annotated[float, Range(0.5, 20.0, ui=(0.5, 5.0), unit="px")] = 1.5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.01,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mark corners found by the Harris-Stephens detector.
 
@@ -268,9 +270,16 @@ def harris(
     ----------
     Harris & Stephens (1988).
     """
+    ctx = ctx or null_context()
     sigma = max(sigma, 0.5)  # a preview proxy scales sigma down
     ctx.report(0.0, "Harris response")
-    response = harris_response(gray_float(image), k, sigma)
+    gray = gray_float(image)
+    # in strips (Cancel between them): a row of the response reads the Gaussian
+    # window's radius of derivative rows, and each of those one more row (Sobel 3)
+    halo = gaussian_ksize(sigma, np.float32) // 2 + 1
+    response = run_in_strips(gray, lambda part: harris_response(part, k, sigma), halo=halo,
+                             ctx=ctx, cost=0.3 * gaussian_ksize(sigma, np.float32) + 8,
+                             message="Harris response")
     ctx.report(0.6, "Selecting corners")
     top = float(response.max())
     radius = max(1, round(2 * sigma))
@@ -286,7 +295,7 @@ def shi_tomasi(
     image: np.ndarray, *,
     max_corners: Annotated[int, Range(1, 10000, ui=(1, 2000), scale="log")] = 500,
     quality: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.01,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mark the strongest "good features to track" (minimum-eigenvalue corners).
 
@@ -311,6 +320,7 @@ def shi_tomasi(
     ----------
     Shi & Tomasi (1994).
     """
+    ctx = ctx or null_context()
     ctx.report(0.0, "Minimum-eigenvalue response")
     min_distance = max(1.0, SHI_TOMASI_MIN_DISTANCE * min(ctx.preview_scale, 1.0))
     corners, scores = cv2.goodFeaturesToTrackWithQuality(
@@ -352,6 +362,10 @@ def _dominant_gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best_r, best_c
 
 
+#: Pixels per strip of :func:`hog_cells` (whole rows of cells): a few tens of ms each.
+HOG_STRIP_PIXELS = 1 << 20
+
+
 def hog_cells(image: np.ndarray, cell: int = 8, bins: int = 9,
               ctx: OpContext | None = None) -> np.ndarray:
     """Per-cell histograms of unsigned gradient orientation (``(rows, cols, bins)``).
@@ -359,20 +373,39 @@ def hog_cells(image: np.ndarray, cell: int = 8, bins: int = 9,
     Each pixel of a full ``cell``-square votes its gradient magnitude into the
     bin ``floor(theta / (180 / bins))`` of ``theta in [0, 180)``; a histogram is
     the mean vote per pixel of the cell (scikit-image's convention).
+
+    Works in strips of whole cell rows (one pixel row of context each side for the
+    gradient), checking ``ctx`` between them: every vote and every cell's sum is
+    the same as over the whole image at once.
     """
     ctx = ctx or null_context()
-    g_row, g_col = _dominant_gradient(image)
-    ctx.report(0.3, "Orientations")
-    nr, nc = image.shape[0] // cell, image.shape[1] // cell
-    g_row = g_row[:nr * cell, :nc * cell]
-    g_col = g_col[:nr * cell, :nc * cell]
+    height, width = image.shape[:2]
+    nr, nc = height // cell, width // cell
+    hist = np.empty((nr, nc, bins), np.float32)
+    band = max(1, HOG_STRIP_PIXELS // max(1, cell * cell * nc))  # cell rows per strip
+    for r0 in range(0, nr, band):
+        r1 = min(nr, r0 + band)
+        hist[r0:r1] = _hog_cells_band(image, r0 * cell, r1 * cell, cell, nc, bins)
+        ctx.report(0.7 * r1 / max(nr, 1), "Histograms")
+    return hist
+
+
+def _hog_cells_band(image: np.ndarray, y0: int, y1: int, cell: int, nc: int,
+                    bins: int) -> np.ndarray:
+    """Histograms of the cell rows covering image rows ``y0:y1``."""
+    # one row of context each side: inside the image the central difference sees the
+    # true neighbours, and at the image's own top and bottom the border rule applies
+    a, b = max(0, y0 - 1), min(image.shape[0], y1 + 1)
+    g_row, g_col = _dominant_gradient(image[a:b])
+    g_row = g_row[y0 - a:y1 - a, :nc * cell]
+    g_col = g_col[y0 - a:y1 - a, :nc * cell]
     mag = np.sqrt(g_row * g_row + g_col * g_col)
     # orientation in float64: gradients of integer images often lie exactly on a bin
     # edge (45 degrees when |gx| == |gy|), where float32 rounding picks the bin below
     theta = np.rad2deg(np.arctan2(g_row, g_col, dtype=np.float64)) % 180.0
-    ctx.report(0.5, "Histograms")
     b = (theta * (bins / 180.0)).astype(np.int32)
     np.minimum(b, bins - 1, out=b)
+    nr = (y1 - y0) // cell
     cell_id = (np.arange(nr * cell, dtype=np.int32) // cell * nc)[:, None] \
         + (np.arange(nc * cell, dtype=np.int32) // cell)[None, :]
     b += cell_id * bins
@@ -447,7 +480,7 @@ def hog(
     cell: Annotated[int, Range(4, 64, ui=(4, 32), unit="px")] = 8,
     block: Annotated[int, Range(1, 8)] = 2,
     bins: Annotated[int, Range(2, 36)] = 9,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Draw the histograms of oriented gradients (HOG) over the image.
 
@@ -472,6 +505,7 @@ def hog(
     ----------
     Dalal & Triggs (2005).
     """
+    ctx = ctx or null_context()
     cell = max(int(cell), 4)  # a preview proxy scales the cell down
     _check_hog_size(image.shape, cell, block)
     ctx.report(0.0, "Gradients")
@@ -480,14 +514,19 @@ def hog(
     ctx.extras["hog_length"] = int((nr - block + 1) * (nc - block + 1) * block * block * bins)
     ctx.report(0.7, "Drawing glyphs")
     vis = hog_glyphs(hist, cell)
+    ctx.check()
     # scale so the strongest 0.5 % of bins saturate: the glyph centres, where all
     # bins overlap, would otherwise set the scale and leave every line dim
     top = float(np.percentile(hist, 99.5))
     scale = np.float32(max_value(image.dtype) / top) if top > 0 else np.float32(0)
     out = np.zeros(image.shape[:2], image.dtype)
-    vis *= scale
-    np.clip(vis, 0, max_value(image.dtype), out=vis)
-    out[:vis.shape[0], :vis.shape[1]] = vis + np.float32(0.5)
+    rows = max(1, HOG_STRIP_PIXELS // max(1, vis.shape[1]))
+    for y0 in range(0, vis.shape[0], rows):
+        ctx.check()
+        part = vis[y0:y0 + rows]
+        part *= scale
+        np.clip(part, 0, max_value(image.dtype), out=part)
+        out[y0:y0 + part.shape[0], :vis.shape[1]] = part + np.float32(0.5)
     ctx.report(1.0)
     if image.ndim == 3:
         out = np.repeat(out[..., None], image.shape[2], axis=2)

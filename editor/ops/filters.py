@@ -21,9 +21,10 @@ Policy (stated once here, tested in ``tests/test_ops_filters.py``; edge detector
 - **Kernels**: ``convolve`` is a true convolution (the kernel is flipped, as in
   ``scipy.ndimage.convolve``), not OpenCV's correlation.
 - **Long work**: ops whose cost can exceed ~100 ms per call (bilateral, large or
-  16-bit medians, huge Gaussians) run in horizontal strips with a halo of real rows,
-  so results are identical to one call, and report progress between strips, which
-  makes Cancel land within ~200 ms.
+  16-bit medians, huge Gaussians) run in horizontal strips with a halo of real rows
+  (square tiles with a halo all round when even a short strip is slow), so results
+  are identical to one call, and report progress between them, which makes Cancel
+  land within a fraction of a second (``benchmarks/bench_cancel.py`` measures it).
 
 OpenCV does the arithmetic: it was the fastest CPU library for every spatial op
 in ``benchmarks/bench_ops_filters.py``, so the tests compare against scipy.ndimage,
@@ -37,6 +38,8 @@ R. C. Gonzalez and R. E. Woods, *Digital Image Processing*, 4th ed., ch. 3
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -79,31 +82,46 @@ def gaussian_ksize(sigma: float, dtype: np.dtype) -> int:
 
 
 def run_in_strips(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, halo: int,
-                  ctx: OpContext, cost: float, message: str = "") -> np.ndarray:
+                  ctx: OpContext, cost: float, message: str = "",
+                  tile_align: int | None = None) -> np.ndarray:
     """Apply a local filter ``fn`` strip by strip, reporting progress between strips.
 
     Each strip is given ``halo`` real rows above and below (at least the filter's
     radius), so interior rows match one call over the whole image; at the image's
     top and bottom ``fn`` sees the true edge and applies its own border rule.
 
+    When even the shortest worthwhile strip (``2 * halo`` rows plus the halo) would
+    cost several budgets -- a wide window on a wide photo, e.g. bilateral at
+    sigma_space 15 on 4000-pixel rows, about half a second -- and ``fn`` allows it
+    (``tile_align``), the image is cut into square tiles with the halo on all four
+    sides instead (see :func:`_run_in_tiles`).
+
     Parameters
     ----------
     image : ndarray
         Input (H, W) or (H, W, C).
     fn : callable
-        ``fn(strip) -> filtered strip`` of the same height and width.
+        ``fn(part) -> filtered part`` of the same height and width.
     halo : int
-        Rows of context each side.
+        Rows (and, for tiles, columns) of context each side.
     ctx : OpContext
         Progress and cancel.
     cost : float
         Estimated cost per pixel (ns); sets the strip height so each strip takes
         about ``STRIP_BUDGET``.
+    tile_align : int, optional
+        Column boundaries (tile edges, halo included) at multiples of this many
+        pixels give results identical to one call; None: ``fn`` must see whole
+        rows (strips only).
     """
     h, w = image.shape[:2]
     rows = int(STRIP_BUDGET / max(cost * w, 1.0))
     rows = max(rows, 16, 2 * halo)  # the halo must not dominate the work
     ctx.check()
+    if tile_align and (min(rows, h) + 2 * halo) * w * cost > TILE_FACTOR * STRIP_BUDGET \
+            and w > 2 * _tile_core(halo, cost, tile_align) + 2 * halo:
+        return _run_in_tiles(image, fn, halo=halo, ctx=ctx, cost=cost, message=message,
+                             align=tile_align)
     if rows >= h:
         out = fn(image)
         ctx.report(1.0, message)
@@ -120,6 +138,57 @@ def run_in_strips(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, 
     return out
 
 
+#: A strip may cost this many budgets before tiles take over (their halo on the left
+#: and right is extra work, so strips stay the rule).
+TILE_FACTOR = 2.5
+
+
+def _tile_core(halo: int, cost: float, align: int = 1) -> int:
+    """Side of a tile's own pixels: with its halo, about ``TILE_FACTOR`` budgets.
+
+    Square tiles waste the least on their halo for a given size: at sigma_space 15
+    (halo 22) a tile of about 360 pixels square plus its halo costs about 1.3 times
+    its own pixels, where the shortest strip (44 rows plus 44 halo rows) costs 2
+    times. Rounded to a multiple of ``align``.
+    """
+    side = int(math.sqrt(TILE_FACTOR * STRIP_BUDGET / max(cost, 1e-9)))
+    core = max(side - 2 * halo, 16, halo)
+    return max(align, core // align * align)
+
+
+def _run_in_tiles(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, halo: int,
+                  ctx: OpContext, cost: float, message: str = "",
+                  align: int = 1) -> np.ndarray:
+    """:func:`run_in_strips` over square tiles with (at least) ``halo`` real pixels round.
+
+    A local filter of radius ``halo`` only reads inside a tile plus its halo, and at
+    the image's edges the tile's edge is the image's edge. Beyond that, OpenCV's
+    SIMD loops run along a row in blocks of lanes and finish the last few pixels of
+    a row in scalar code, which may round differently; so every tile starts at a
+    multiple of ``align`` (a multiple of every lane count) and ends at one or at the
+    image's right edge. Each pixel then goes through the same code path as in one
+    call over the whole image, and the result is identical.
+    """
+    h, w = image.shape[:2]
+    core = _tile_core(halo, cost, align)
+    out = None
+    done = 0
+    for y0 in range(0, h, core):
+        y1 = min(h, y0 + core)
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        for x0 in range(0, w, core):
+            x1 = min(w, x0 + core)
+            c = max(0, x0 - halo) // align * align
+            d = min(w, -(-(x1 + halo) // align) * align)
+            part = fn(np.ascontiguousarray(image[a:b, c:d]))[y0 - a:y1 - a, x0 - c:x1 - c]
+            if out is None:
+                out = np.empty((h, w) + part.shape[2:], part.dtype)
+            out[y0:y1, x0:x1] = part
+            done += (y1 - y0) * (x1 - x0)
+            ctx.report(done / (h * w), message)
+    return out
+
+
 def _channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else image.shape[2]
 
@@ -130,7 +199,7 @@ def _channels(image: np.ndarray) -> int:
 def mean_blur(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 51), unit="px", step=2)] = 5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the mean of a ``size`` x ``size`` square (box filter).
 
@@ -162,7 +231,7 @@ def mean_blur(
 def gaussian_blur(
     image: np.ndarray, *,
     sigma: Annotated[float, Range(0.0, 100.0, ui=(0.0, 20.0), unit="px", step=0.1)] = 2.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Blur with a separable Gaussian kernel of standard deviation ``sigma``.
 
@@ -183,6 +252,7 @@ def gaussian_blur(
     ----------
     Gonzalez & Woods, *Digital Image Processing*, 4th ed., sec. 3.5.
     """
+    ctx = ctx or null_context()
     if sigma < 0.05:
         return image.copy()
     k = gaussian_ksize(sigma, image.dtype)
@@ -240,7 +310,7 @@ def _gaussian_two_pass(image: np.ndarray, sigma: float, k: int, ctx: OpContext) 
 def median(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 99, ui=(1, 31), unit="px", step=2)] = 3,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the median of a ``size`` x ``size`` square, per channel.
 
@@ -263,6 +333,7 @@ def median(
     ----------
     S. Perreault and P. Hebert, "Median filtering in constant time", IEEE TIP 16(9), 2007.
     """
+    ctx = ctx or null_context()
     k = odd_size(size)
     if k == 1:
         return image.copy()
@@ -330,7 +401,7 @@ def _morphology(image: np.ndarray, size: int, op: int) -> np.ndarray:
 def min_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the minimum of a ``size`` x ``size`` square (erosion).
 
@@ -351,7 +422,7 @@ def min_filter(
 def max_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Replace each pixel by the maximum of a ``size`` x ``size`` square (dilation).
 
@@ -373,7 +444,7 @@ def bilateral(
     image: np.ndarray, *,
     sigma_space: Annotated[float, Range(0.5, 50.0, ui=(0.5, 15.0), unit="px", step=0.1)] = 3.0,
     sigma_color: Annotated[float, Range(1.0, 255.0, ui=(1.0, 100.0), step=0.5)] = 25.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Edge-preserving smoothing: neighbours are weighted by distance and likeness.
 
@@ -399,11 +470,14 @@ def bilateral(
     ----------
     C. Tomasi and R. Manduchi, "Bilateral filtering for gray and color images", ICCV 1998.
     """
+    ctx = ctx or null_context()
     radius = max(1, int(round(1.5 * sigma_space)))
     d = 2 * radius + 1
     if image.dtype == np.uint8:
         def fn(part: np.ndarray) -> np.ndarray:
-            return cv2.bilateralFilter(part, d, sigma_color, sigma_space, borderType=BORDER)
+            with _without_ipp():
+                return cv2.bilateralFilter(part, d, sigma_color, sigma_space,
+                                           borderType=BORDER)
     else:
         scale = level_scale(image.dtype)
         top = max_value(image.dtype)
@@ -413,7 +487,34 @@ def bilateral(
             out = cv2.bilateralFilter(f, d, sigma_color, sigma_space, borderType=BORDER)
             return np.clip(out * np.float32(scale) + 0.5, 0, top).astype(part.dtype)
     cost = 1.0 * np.pi * radius * radius * _channels(image) / 3 + 5
-    return run_in_strips(image, fn, halo=radius, ctx=ctx, cost=cost, message="Bilateral")
+    # 8-bit: OpenCV's kernel is per pixel (lane-wise SIMD, scalar row ends), so aligned
+    # tiles give the same result. The float path scales its colour table by the
+    # input's own range, so it keeps whole rows.
+    return run_in_strips(image, fn, halo=radius, ctx=ctx, cost=cost, message="Bilateral",
+                         tile_align=BILATERAL_TILE_ALIGN if image.dtype == np.uint8 else None)
+
+
+#: Tile edges of the 8-bit bilateral filter fall on multiples of this many pixels: a
+#: multiple of OpenCV's SIMD lane counts (16, 32, 64 pixels for SSE, AVX2, AVX-512).
+BILATERAL_TILE_ALIGN = 64
+
+
+@contextlib.contextmanager
+def _without_ipp():
+    """OpenCV's own code instead of Intel IPP for the calls inside (this thread only).
+
+    IPP's bilateral filter rounds some pixels differently depending on the size of
+    the image it is given, so strips of one photo did not add up to one call (1 level
+    in a few dozen pixels); OpenCV's own kernel is the same pixel by pixel whatever
+    the strip, and was 2.4 times faster here (4000 x 400, d = 45). The switch is
+    thread-local in OpenCV, so other threads keep their setting.
+    """
+    before = cv2.ipp.useIPP()
+    cv2.ipp.setUseIPP(False)
+    try:
+        yield
+    finally:
+        cv2.ipp.setUseIPP(before)
 
 
 # -- sharpening and kernels -----------------------------------------------------------
@@ -430,7 +531,7 @@ def _filter(image: np.ndarray, correlation_kernel: np.ndarray, delta: float = 0.
 def sharpen(
     image: np.ndarray, *,
     amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.05)] = 1.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Add ``amount`` times the negative 4-neighbour Laplacian to the image.
 
@@ -462,7 +563,7 @@ def unsharp_mask(
     radius: Annotated[float, Range(0.1, 100.0, ui=(0.1, 20.0), unit="px", step=0.1)] = 2.0,
     amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.05)] = 0.5,
     threshold: Annotated[float, Range(0.0, 255.0, step=1.0)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Sharpen by adding back the difference from a Gaussian blur.
 
@@ -487,6 +588,7 @@ def unsharp_mask(
     ----------
     GIMP's and Pillow's ``UnsharpMask``; Gonzalez & Woods, 4th ed., sec. 3.6.
     """
+    ctx = ctx or null_context()
     blurred = gaussian_blur(image, sigma=radius, ctx=ctx)
     a = float(amount)
     out = cv2.addWeighted(image, 1.0 + a, blurred, -a, 0.0).reshape(image.shape)
@@ -502,7 +604,7 @@ def emboss(
     image: np.ndarray, *,
     angle: Annotated[float, Range(0.0, 360.0, step=1.0)] = 45.0,
     strength: Annotated[float, Range(0.0, 10.0, ui=(0.0, 4.0), step=0.05)] = 1.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Relief: mid-gray plus ``strength`` times the derivative towards ``angle``.
 
@@ -538,7 +640,7 @@ def convolve(
         (0.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 0.0)),
     normalize: bool = True,
     offset: Annotated[float, Range(-255.0, 255.0, step=1.0)] = 0.0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Convolve every channel with a user kernel (true convolution: kernel flipped).
 

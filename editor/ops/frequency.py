@@ -186,7 +186,7 @@ def log_spectrum(gray: np.ndarray) -> np.ndarray:
 
 
 @register_op("spectrum", title="Fourier spectrum", category="Frequency")
-def spectrum(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarray:
+def spectrum(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Show the log-magnitude Fourier spectrum of the image's luminance.
 
     The image becomes ``log(1 + |F(u, v)|)`` of its BT.709 luminance, shifted so
@@ -205,6 +205,7 @@ def spectrum(image: np.ndarray, *, ctx: OpContext = null_context()) -> np.ndarra
     ----------
     Gonzalez & Woods, *Digital Image Processing*, 4th ed., 4.6 (spectrum display).
     """
+    ctx = ctx or null_context()
     ctx.report(0.0, "Fourier transform")
     top = max_value(image.dtype)
     # luminance on the 8-bit scale, so an image shows the same spectrum in 8 or 16 bits
@@ -226,7 +227,7 @@ def fft_filter(
     cutoff: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.1,
     width: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.1,
     order: Annotated[int, Range(1, 10)] = 2,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Low-, high-, band-pass or band-stop filter in the frequency domain.
 
@@ -267,6 +268,7 @@ def fft_filter(
     ----------
     Gonzalez & Woods, *Digital Image Processing*, 4th ed., 4.8-4.10.
     """
+    ctx = ctx or null_context()
     _check_band(kind, cutoff, width)
     # A proxy pixel covers 1/scale full-resolution pixels: the same physical
     # frequency is a larger fraction of the proxy's Nyquist.
@@ -380,7 +382,7 @@ def notch_filter(
     points: Annotated[list, Kind("points", hint="fx:fy cycles/pixel, e.g. 0.1:0,0:0.05"),
                       Range(-0.5, 0.5)] = (),
     radius: Annotated[float, Range(0.0005, 0.25, ui=(0.001, 0.05), step=0.0005)] = 0.008,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Remove periodic patterns by rejecting chosen frequencies (notches).
 
@@ -419,6 +421,7 @@ def notch_filter(
     """
     # a proxy pixel covers 1/scale full-resolution pixels: frequencies scale by 1/scale;
     # notches beyond the proxy's Nyquist have nothing left to remove there
+    ctx = ctx or null_context()
     scale = ctx.preview_scale if 0 < ctx.preview_scale < 1 else 1.0
     points = [(fx / scale, fy / scale) for fx, fy in points
               if abs(fx / scale) <= 0.5 and abs(fy / scale) <= 0.5]

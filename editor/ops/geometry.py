@@ -277,7 +277,7 @@ def warp(image: np.ndarray, matrix, out_size: tuple[int, int] | None = None, *,
 def flip(
     image: np.ndarray, *,
     axis: Literal["horizontal", "vertical"] = "horizontal",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Mirror the image.
 
@@ -308,7 +308,7 @@ def flip(
 def rotate90(
     image: np.ndarray, *,
     turns: Annotated[int, Range(-3, 3)] = 1,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Rotate by quarter turns, losslessly.
 
@@ -346,7 +346,7 @@ def resize(
     height: Annotated[int, Range(0, 100_000)] = 0,
     scale: Annotated[float, Range(0.01, 10.0, ui=(0.1, 4.0), step=0.01)] = 1.0,
     interpolation: ResizeInterpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Resample the image to a new size.
 
@@ -382,6 +382,7 @@ def resize(
     """
     import cv2
 
+    ctx = ctx or null_context()
     h0, w0 = image.shape[:2]
     # Sizes are in full-image pixels: a proxy preview gets them scaled so its
     # result is the proxy of the full result. (Not unit="px": the registry
@@ -402,15 +403,55 @@ def resize(
     ctx.check()
     src = np.ascontiguousarray(image)
     if interpolation == "lanczos" and (w < w0 or h < h0):
-        out = _pillow_lanczos(src, w, h)
+        out = _pillow_lanczos(src, w, h, ctx)
     else:
         name = "nearest_exact" if interpolation == "nearest" else interpolation
-        out = cv2.resize(src, (w, h), interpolation=_cv_flag(name))
+
+        def call() -> np.ndarray:
+            return cv2.resize(src, (w, h), interpolation=_cv_flag(name))
+
+        out = call() if w * h < _WATCHED_PIXELS else _watched(call, ctx)
     ctx.report(1.0, "resize")
     return out
 
 
-def _pillow_lanczos(image: np.ndarray, w: int, h: int) -> np.ndarray:
+#: Results at least this large are resized under :func:`_watched`.
+_WATCHED_PIXELS = 4_000_000
+
+
+def _watched(call, ctx: OpContext, poll: float = 0.02):
+    """``call()`` in a helper thread, while this one watches for Cancel.
+
+    One ``cv2.resize`` cannot be split into strips with the same result: it derives
+    every row's sample position and weights from the whole image's scale, so a strip
+    resized on its own lands on other positions. Enlarging 12 MP four times with
+    Lanczos-4 is seconds of that one call. OpenCV releases the GIL, so a helper
+    thread runs it and this thread checks ``ctx`` every ``poll`` seconds: on Cancel
+    the op raises at once and the abandoned call finishes on its own and is dropped
+    (its CPU time is not saved, but nothing waits for it).
+    """
+    import threading
+
+    done = threading.Event()
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["out"] = call()
+        except BaseException as e:  # noqa: BLE001  (re-raised in the op's thread)
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="convolve-resize", daemon=True).start()
+    while not done.wait(poll):
+        ctx.check()
+    if "error" in box:
+        raise box["error"]
+    return box["out"]
+
+
+def _pillow_lanczos(image: np.ndarray, w: int, h: int, ctx: OpContext) -> np.ndarray:
     """Antialiased Lanczos-3 (kernel support widened by the shrink factor).
 
     OpenCV's INTER_LANCZOS4 keeps an 8-tap kernel whatever the factor, so it
@@ -443,7 +484,15 @@ def _pillow_lanczos(image: np.ndarray, w: int, h: int) -> np.ndarray:
 
     jobs = [(c, b) for c in range(len(planes)) for b in range(bands)]
     with ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
-        list(pool.map(one, jobs))
+        futures = [pool.submit(one, job) for job in jobs]
+        try:
+            for f in futures:  # Cancel is seen as each band finishes
+                f.result()
+                ctx.check()
+        except BaseException:
+            for f in futures:
+                f.cancel()  # bands not started yet are dropped; running ones are short
+            raise
     return out[..., 0] if image.ndim == 2 else out
 
 
@@ -455,7 +504,7 @@ def rotate(
     expand: bool = False,
     fill: Color = (0, 0, 0),
     interpolation: Interpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Rotate about the image centre by any angle.
 
@@ -476,6 +525,7 @@ def rotate(
     ndarray
         Rotated image, same dtype.
     """
+    ctx = ctx or null_context()
     h, w = image.shape[:2]
     c, s = _cos_sin(angle)
     if expand:
@@ -498,7 +548,7 @@ def translate(
     dy: Annotated[float, Range(-100_000, 100_000, ui=(-1000, 1000), unit="px", step=1)] = 0.0,
     fill: Color = (0, 0, 0),
     interpolation: Interpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Shift the image, keeping its size.
 
@@ -519,6 +569,7 @@ def translate(
     ndarray
         Shifted image, same shape and dtype.
     """
+    ctx = ctx or null_context()
     if float(dx).is_integer() and float(dy).is_integer():
         # A whole-pixel shift needs no resampling: a block copy is exact and
         # runs at memcpy speed.
@@ -552,7 +603,7 @@ def shear(
     sy: Annotated[float, Range(-4.0, 4.0, ui=(-1.0, 1.0), step=0.01)] = 0.0,
     fill: Color = (0, 0, 0),
     interpolation: Interpolation = "bilinear",
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Shear (skew) about the image centre, keeping the size.
 
@@ -573,6 +624,7 @@ def shear(
     ndarray
         Sheared image, same shape and dtype.
     """
+    ctx = ctx or null_context()
     h, w = image.shape[:2]
     m = compose_transform(width=w, height=h, shear_x=sx, shear_y=sy)
     return warp(image, m, interpolation=interpolation, fill=fill, op="shear", ctx=ctx)
@@ -584,7 +636,7 @@ def affine(
     matrix: Annotated[tuple, Kind("matrix", hint="6 or 9 numbers, row-major")] = IDENTITY,
     interpolation: Interpolation = "bilinear",
     fill: Color = (0, 0, 0),
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Apply a 2x3 affine or 3x3 projective matrix, resampling once.
 
@@ -610,6 +662,7 @@ def affine(
     >>> np.array_equal(affine(img, matrix=[1, 0, 0, 0, 1, 0]), img)
     True
     """
+    ctx = ctx or null_context()
     m = _as3x3(matrix)
     s = ctx.preview_scale
     if s != 1.0:
@@ -626,7 +679,7 @@ def crop(
     y: Annotated[int, Range(0, 100_000)] = 0,
     width: Annotated[int, Range(0, 100_000)] = 0,
     height: Annotated[int, Range(0, 100_000)] = 0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Cut out a rectangle.
 
@@ -656,6 +709,7 @@ def crop(
     >>> crop(np.arange(20, dtype=np.uint8).reshape(4, 5), x=1, y=2, width=3).tolist()
     [[11, 12, 13], [16, 17, 18]]
     """
+    ctx = ctx or null_context()
     h0, w0 = image.shape[:2]
     s = ctx.preview_scale
     if s != 1.0:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import cv2
 import numpy as np
 
-from editor.core.context import OpContext, null_context
+from editor.core.context import OpContext
 from editor.core.image import max_value
 from editor.ops.registry import Range, register_op
 
@@ -26,7 +26,7 @@ def add_noise(
     kind: Literal["gaussian", "salt_pepper"] = "gaussian",
     amount: Annotated[float, Range(0.0, 1.0, ui=(0.0, 0.5), step=0.005)] = 0.05,
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 1000))] = 0,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Add Gaussian noise or salt-and-pepper noise.
 

@@ -232,6 +232,7 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
                     # shift stays 0 (not 1)
                     v = round(v) if p.lo is None else max(int(p.lo), round(v))
                 bound[p.name] = v
+    ctx.check()  # a job cancelled while it waited in a queue never starts
     if spec.alpha == "passthrough":
         color, alpha = split_alpha(image)
         out = spec.func(color, ctx=ctx, **bound)

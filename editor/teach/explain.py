@@ -1,8 +1,9 @@
 """Grad-CAM on the user's own classifier: where it looks when it decides.
 
-:mod:`editor.ops.ai.explain` does the same for the packaged ImageNet network
-only (it reaches into that network's ``_fc``); this version works on any
-:class:`~editor.teach.model.TeachModel` through its ``feature_map`` and ``head``.
+:mod:`editor.ops.ai.explain` holds the one Grad-CAM core
+(:func:`~editor.ops.ai.explain.grad_cam`); the packaged ImageNet network feeds it
+there, and this module feeds it any :class:`~editor.teach.model.TeachModel` through
+its ``feature_map`` and ``head``.
 
 References
 ----------
@@ -44,7 +45,8 @@ def gradcam(model, image: np.ndarray, class_index: int | None = None,
     """
     import cv2
     import torch
-    import torch.nn.functional as F
+
+    from editor.ops.ai.explain import grad_cam
 
     rgb = as_rgb(to_uint8(image))
     h, w = rgb.shape[:2]
@@ -58,17 +60,7 @@ def gradcam(model, image: np.ndarray, class_index: int | None = None,
     net = model.net
     device = next(net.parameters()).device
     x = torch.from_numpy(small.transpose(2, 0, 1).astype(np.float32) / 255.0)[None].to(device)
-    with torch.enable_grad():
-        feats = net.feature_map(x).detach().requires_grad_(True)
-        logits = net.head(feats.mean(dim=(2, 3)))
-        probs = logits.detach().softmax(1)[0]
-        idx = int(probs.argmax()) if class_index is None else int(class_index)
-        grad, = torch.autograd.grad(logits[0, idx], feats)
-    weights = grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: spatially pooled gradients
-    cam = F.relu((weights * feats.detach()).sum(1, keepdim=True))
-    cam = F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-    cam = cam / cam.max().clamp_min(1e-12)
-    return cam.float().cpu().numpy(), idx, float(probs[idx])
+    return grad_cam(net.feature_map, net.head, x, (h, w), class_index)
 
 
 def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:

@@ -290,13 +290,16 @@ def _threads(n: int):
 
 
 class Adam:
-    """Adam [1]_ with L2 weight decay, the same update as ``torch.optim.Adam``.
+    """``torch.optim.Adam`` (L2 weight decay) without constructing a torch optimizer.
 
-    Why not ``torch.optim``: constructing any torch optimizer imports
-    ``torch._dynamo``, which imports ``triton``; in a Qt process that already
-    loaded Mesa's LLVM (Xvfb, many Linux desktops) triton's own LLVM crashes in
-    its static initialisers (seen here: SIGSEGV in ``libtriton.so``). This class
-    needs nothing but tensors. ``tests/test_teach_train.py`` checks it against
+    The update is torch's own: :func:`torch.optim.adam.adam`, the functional form
+    ``torch.optim.Adam.step`` calls (single-tensor path, as on the CPU). This class
+    only keeps its state. Why not the ``torch.optim.Adam`` object itself:
+    constructing any torch optimizer imports ``torch._dynamo``, which imports
+    ``triton``; in a Qt process that already loaded Mesa's LLVM (Xvfb, many Linux
+    desktops) triton's own LLVM crashes in its static initialisers (SIGSEGV in
+    ``libtriton.so``, reproduced with a ``QOpenGLWidget`` under ``xvfb-run``). The
+    functional form imports neither. ``tests/test_teach_train.py`` checks it against
     ``torch.optim.Adam``.
 
     References
@@ -310,9 +313,11 @@ class Adam:
 
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-        self.t = 0
+        self.m = [torch.zeros_like(p, memory_format=torch.preserve_format)
+                  for p in self.params]
+        self.v = [torch.zeros_like(p, memory_format=torch.preserve_format)
+                  for p in self.params]
+        self.steps = [torch.tensor(0.0) for _ in self.params]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -320,20 +325,15 @@ class Adam:
 
     def step(self) -> None:
         import torch
+        from torch.optim.adam import adam
 
-        self.t += 1
-        b1, b2 = self.betas
-        bias1 = 1 - b1 ** self.t
-        bias2_sqrt = (1 - b2 ** self.t) ** 0.5
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
         with torch.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v, strict=True):
-                if p.grad is None:
-                    continue
-                g = p.grad if not self.weight_decay else p.grad.add(p, alpha=self.weight_decay)
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
-                p.addcdiv_(m, denom, value=-self.lr / bias1)
+            adam([self.params[i] for i in live], [self.params[i].grad for i in live],
+                 [self.m[i] for i in live], [self.v[i] for i in live], [],
+                 [self.steps[i] for i in live], foreach=False, amsgrad=False,
+                 beta1=self.betas[0], beta2=self.betas[1], lr=self.lr,
+                 weight_decay=self.weight_decay, eps=self.eps, maximize=False)
 
 
 def _pooled_module():

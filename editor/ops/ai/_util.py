@@ -67,7 +67,9 @@ def working_size(shape: tuple[int, ...], max_size: int) -> tuple[int, int]:
 def at_working_size(image: np.ndarray, max_size: int, ctx: OpContext, what: str
                     ) -> np.ndarray:
     """The image as [0, 1] RGB float at the working size; says so when it shrinks."""
-    rgb = rgb_float(image)
+    from editor.ops.ai._fullsize import rgb_float as rgb_float_in_strips  # honours Cancel
+
+    rgb = rgb_float_in_strips(image, ctx)
     w, h = working_size(image.shape, max_size)
     if min(w, h) < MIN_SIDE <= min(image.shape[:2]):
         from editor.core.context import OpError

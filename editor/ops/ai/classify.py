@@ -16,14 +16,18 @@ from editor.ops.ai import _util
 from editor.ops.registry import Label, Range, register_op
 
 
-def predict(model, image: np.ndarray, device: Any) -> Any:
-    """Softmax probabilities ``(1000,)`` (a CPU tensor) for one image."""
+def predict(model, image: np.ndarray, device: Any, ctx: OpContext | None = None) -> Any:
+    """Softmax probabilities ``(1000,)`` (a CPU tensor) for one image.
+
+    With ``ctx`` the image is read in strips that honour Cancel.
+    """
     import torch
 
     from editor.ops.ai.efficientnet import preprocess
 
+    x = preprocess(image, device=device, ctx=ctx)
     with torch.inference_mode():
-        return model(preprocess(image, device=device)).softmax(1)[0].float().cpu()
+        return model(x).softmax(1)[0].float().cpu()
 
 
 def top_labels(probs, top: int = 5) -> list[tuple[str, int, float]]:
@@ -51,7 +55,7 @@ def classify_image(image: np.ndarray, top: int = 5, device: Any = None,
     ctx = ctx or null_context()
 
     def work(dev):
-        return top_labels(predict(shared_classifier(dev), image, dev), top)
+        return top_labels(predict(shared_classifier(dev), image, dev, ctx), top)
 
     return run_on_device(work, ctx, device)
 
@@ -60,7 +64,7 @@ def classify_image(image: np.ndarray, top: int = 5, device: Any = None,
 def classify(
     image: np.ndarray, *,
     top: Annotated[int, Range(1, 20), Label("Classes shown")] = 5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Name what the photo shows: the top ImageNet classes with probabilities.
 
@@ -82,6 +86,7 @@ def classify(
     ----------
     .. [1] M. Tan, Q. Le, "EfficientNet", ICML 2019.
     """
+    ctx = ctx or null_context()
     _util.check_min_size(image, "Classify")
     ctx.report(0.0, "classifying")
     scores = classify_image(image, top, ctx=ctx)

@@ -21,14 +21,17 @@ from typing import Annotated, Any
 import numpy as np
 
 from editor.core.context import OpContext, null_context
-from editor.ops.ai import _util
+from editor.ops.ai import _fullsize, _util
 from editor.ops.ai.explain import LAYERS, NETWORKS
 from editor.ops.registry import Label, Range, register_op
 
 
-def layer_energy(net, x, layer: str):
-    """``0.5 * mean(activation ** 2)`` of ``layer`` (the dream's objective)."""
-    return 0.5 * net(x, [layer])[layer].pow(2).mean()
+def layer_energy(net, x, layer: str, check=None):
+    """``0.5 * mean(activation ** 2)`` of ``layer`` (the dream's objective).
+
+    ``check`` runs after every layer, forward and backward (Cancel within a layer).
+    """
+    return 0.5 * net(x, [layer], check)[layer].pow(2).mean()
 
 
 def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3",
@@ -72,7 +75,7 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3"
                 dy, dx = (int(s) for s in shifts[k])
                 x = torch.roll(x, (dy, dx), (2, 3)).detach().requires_grad_(True)
                 with torch.enable_grad():
-                    loss = layer_energy(net, x, layer)
+                    loss = layer_energy(net, x, layer, ctx.check)
                     grad, = torch.autograd.grad(loss, x)
                 with torch.no_grad():
                     x = x + (lr / (grad.abs().mean() + 1e-12)) * grad
@@ -102,7 +105,7 @@ def deep_dream(
     jitter: Annotated[int, Range(0, 64)] = 16,
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
     max_size: Annotated[int, Range(64, 4096, ui=(128, 1024)), Label("Working size")] = 512,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Amplify the patterns a layer sees (eyes, fur, animal faces at relu4_x).
 
@@ -140,15 +143,20 @@ def deep_dream(
     .. [1] A. Mordvintsev, C. Olah, M. Tyka, "Inceptionism", Google Research
        blog, 2015.
     """
+    ctx = ctx or null_context()
     _util.check_min_size(image, "Deep Dream")
-    full = _util.rgb_float(image)
     rgb = _util.at_working_size(image, max_size, ctx, "Deep Dream")
-    fh, fw = full.shape[:2]
+    fh, fw = image.shape[:2]
 
     def compose(detail: np.ndarray) -> np.ndarray:
-        # the dream's detail, enlarged to the photo: its own pixels stay sharp
+        # the dream's detail, enlarged to the photo: its own pixels stay sharp. At the
+        # photo's size this runs in row strips that honour Cancel.
         up = _util.resize_float(detail, fw, fh)
-        return _util.like_input(np.clip(full + up, 0, 1), image)
+        out = np.empty((fh, fw) if image.ndim == 2 else (fh, fw, 3), image.dtype)
+        for rows in _fullsize.row_slices(fh, fw, ctx):
+            full = _util.rgb_float(image[rows])
+            out[rows] = _util.like_input(np.clip(full + up[rows], 0, 1), image)
+        return out
 
     def on_octave(detail, o):
         if o < octaves - 1:

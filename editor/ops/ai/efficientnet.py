@@ -20,6 +20,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from typing import Any
@@ -40,10 +41,34 @@ _BN_EPS = 1e-3  # TF's batch-norm epsilon (PyTorch's default 1e-5 shifts the log
 def __getattr__(name: str) -> Any:
     # IMAGENET_CLASSES is resolved lazily: torchvision would pull in torch at import time.
     if name == "IMAGENET_CLASSES":
+        return list(_imagenet_categories())
+    raise AttributeError(name)
+
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_categories() -> tuple[str, ...]:
+    """torchvision's ImageNet class names, read without importing torchvision.
+
+    The names live in ``torchvision/models/_meta.py``, a data-only module; importing
+    it through the package imports all of torchvision first (over a second, unchecked
+    by Cancel, the first time an op names a class).
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "torchvision.models._meta" in sys.modules:
+        return tuple(sys.modules["torchvision.models._meta"]._IMAGENET_CATEGORIES)
+    spec = importlib.util.find_spec("torchvision")
+    meta = Path(spec.origin).parent / "models" / "_meta.py" if spec and spec.origin else None
+    if meta is None or not meta.is_file():
         from torchvision.models._meta import _IMAGENET_CATEGORIES
 
-        return list(_IMAGENET_CATEGORIES)
-    raise AttributeError(name)
+        return tuple(_IMAGENET_CATEGORIES)
+    module_spec = importlib.util.spec_from_file_location("_convolve_imagenet_meta", meta)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return tuple(module._IMAGENET_CATEGORIES)
 
 
 def _build_classes():
@@ -211,10 +236,18 @@ def shared_classifier(device: Any = "cpu"):
         return _CACHE[key]
 
 
-def image_to_tensor(image: np.ndarray, device: Any = "cpu"):
-    """uint8/uint16 image (any channel layout) -> float tensor ``(1, 3, H, W)`` in [0, 1]."""
+def image_to_tensor(image: np.ndarray, device: Any = "cpu", ctx=None):
+    """uint8/uint16 image (any channel layout) -> float tensor ``(1, 3, H, W)`` in [0, 1].
+
+    With an :class:`~editor.core.context.OpContext` the conversion runs in row
+    strips and honours Cancel between them (same values).
+    """
     import torch
 
+    if ctx is not None:
+        from editor.ops.ai import _fullsize
+
+        return _fullsize.chw_tensor(_fullsize.rgb_float(image, ctx), device, ctx)
     rgb = as_rgb(image).astype(np.float32) * np.float32(1.0 / max_value(image.dtype))
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
 
@@ -240,10 +273,11 @@ def model_input(x, size: int = 224):
     return (x - 0.5) / 0.5
 
 
-def preprocess(image: np.ndarray, size: int = 224, device: Any = "cpu"):
+def preprocess(image: np.ndarray, size: int = 224, device: Any = "cpu", ctx=None):
     """uint8/uint16 array -> normalised tensor ``(1, 3, size, size)``.
 
     Resizes the shorter side to ``size`` and centre-crops (see :func:`model_input`).
+    ``ctx``: read the image in strips that honour Cancel (see :func:`image_to_tensor`).
 
     Examples
     --------
@@ -254,4 +288,4 @@ def preprocess(image: np.ndarray, size: int = 224, device: Any = "cpu"):
     import torch
 
     with torch.no_grad():
-        return model_input(image_to_tensor(image, device), size)
+        return model_input(image_to_tensor(image, device, ctx), size)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
-from editor.ops.ai import _util
+from editor.ops.ai import _fullsize, _util
 from editor.ops.registry import Label, Range, register_op
 
 NETWORKS = Literal["vgg16", "vgg19", "googlenet"]
@@ -48,7 +48,8 @@ def activation_maps(image: np.ndarray, network: str = "vgg16", layer: str = "rel
     def work(dev):
         net = feature_net(network, dev)
         with torch.inference_mode():
-            return net(_util.to_tensor(rgb, dev), [layer])[layer][0].float().cpu().numpy()
+            return net(_util.to_tensor(rgb, dev), [layer], ctx.check)[layer][0].float() \
+                .cpu().numpy()
 
     return run_on_device(work, ctx, device)
 
@@ -77,7 +78,7 @@ def feature_maps(
     layer: LAYERS = "relu3_1",
     channels: Annotated[int, Range(1, 512, ui=(1, 64)), Label("Maps shown")] = 16,
     size: Annotated[int, Range(32, 1024, ui=(64, 512)), Label("Working size")] = 224,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Show a layer's activation maps as a grid (what the network sees).
 
@@ -103,6 +104,7 @@ def feature_maps(
     .. [1] M. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional
        Networks", ECCV 2014.
     """
+    ctx = ctx or null_context()
     _util.check_min_size(image, "Showing feature maps")
     ctx.report(0.0, f"reading {layer}")
     maps = activation_maps(image, network, layer, size, ctx=ctx)
@@ -111,6 +113,57 @@ def feature_maps(
     ctx.extras["layer_shape"] = tuple(maps.shape)
     ctx.report(1.0, f"{layer}: {maps.shape[0]} maps of {maps.shape[2]}x{maps.shape[1]}")
     return _util.out_dtype(tiles, image)
+
+
+def grad_cam(feature_map, head, x, out_size: tuple[int, int],
+             class_index: int | None = None) -> tuple[np.ndarray, int, float]:
+    """Grad-CAM of a network that pools its last feature map globally into a head.
+
+    The one core behind :func:`gradcam_map` (the packaged ImageNet classifier) and
+    :func:`editor.teach.explain.gradcam` (the user's own classifier).
+
+    Parameters
+    ----------
+    feature_map : callable
+        ``x -> (1, K, h, w)`` activations of the last convolutional layer.
+    head : callable
+        ``(1, K)`` globally averaged features -> ``(1, N)`` class logits.
+    x : torch.Tensor
+        The network input ``(1, 3, H', W')``, already normalised.
+    out_size : (int, int)
+        ``(height, width)`` the map is enlarged to (bilinear, half-pixel centres).
+    class_index : int, optional
+        Class to explain; the top class when None.
+
+    Returns
+    -------
+    cam : ndarray
+        float32 ``(height, width)`` in [0, 1]: ``ReLU(sum_k alpha_k A_k)`` with
+        ``alpha_k`` the spatially pooled gradients of the class logit, divided
+        by its maximum.
+    class_index : int
+        The class explained.
+    probability : float
+        Its softmax probability.
+
+    References
+    ----------
+    .. [1] R. Selvaraju et al., "Grad-CAM", ICCV 2017, eq. 1-2.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.enable_grad():
+        feats = feature_map(x).detach().requires_grad_(True)
+        logits = head(feats.mean(dim=(2, 3)))
+        probs = logits.detach().softmax(1)[0]
+        idx = int(probs.argmax()) if class_index is None else int(class_index)
+        grad, = torch.autograd.grad(logits[0, idx], feats)
+    weights = grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: spatially pooled gradients
+    cam = F.relu((weights * feats.detach()).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=out_size, mode="bilinear", align_corners=False)[0, 0]
+    cam = cam / cam.max().clamp_min(1e-12)
+    return cam.float().cpu().numpy(), idx, float(probs[idx])
 
 
 def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 224,
@@ -130,34 +183,23 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
     probability : float
         Its softmax probability.
     """
-    import torch
-    import torch.nn.functional as F
-
     from editor.ops.ai.efficientnet import EFFNET_INPUT, shared_classifier
     from editor.ops.ai.models import run_on_device
 
     ctx = ctx or null_context()
-    rgb = _util.rgb_float(image)
+    rgb = _fullsize.rgb_float(image, ctx)
     h, w = rgb.shape[:2]
     scale = size / min(h, w)
     # cap the long side so a panorama does not blow up the activations
     sw, sh = _util.working_size((round(h * scale), round(w * scale)), 4 * size)
     small = _util.resize_float(rgb, sw, sh)
+    del rgb
+    ctx.check()
 
     def work(dev):
         model = shared_classifier(dev)
         x = (_util.to_tensor(small, dev) - EFFNET_INPUT["mean"][0]) / EFFNET_INPUT["std"][0]
-        with torch.enable_grad():
-            feats = model.feature_map(x).detach().requires_grad_(True)
-            logits = model._fc(feats.mean(dim=(2, 3)))
-            probs = logits.detach().softmax(1)[0]
-            idx = int(probs.argmax()) if class_index is None else int(class_index)
-            grad, = torch.autograd.grad(logits[0, idx], feats)
-        weights = grad.mean(dim=(2, 3), keepdim=True)  # alpha_k: pooled gradients
-        cam = F.relu((weights * feats.detach()).sum(1, keepdim=True))
-        cam = F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        cam = cam / cam.max().clamp_min(1e-12)
-        return cam.float().cpu().numpy(), idx, float(probs[idx])
+        return grad_cam(model.feature_map, model._fc, x, (h, w), class_index)
 
     return run_on_device(work, ctx, device)
 
@@ -167,7 +209,7 @@ def gradcam(
     image: np.ndarray, *,
     class_index: Annotated[int | None, Range(0, 999), Label("Class")] = None,
     alpha: Annotated[float, Range(0.0, 1.0, step=0.05), Label("Overlay opacity")] = 0.5,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Overlay a Grad-CAM heat map: where the classifier looked for a class.
 
@@ -192,13 +234,17 @@ def gradcam(
     _util.check_min_size(image, "Grad-CAM")
     from editor.ops.ai.efficientnet import IMAGENET_CLASSES
 
+    ctx = ctx or null_context()
     if class_index is not None and not 0 <= class_index < 1000:
         raise OpError("class_index must be an ImageNet class 0..999")
     ctx.report(0.0, "computing Grad-CAM")
     cam, idx, prob = gradcam_map(image, class_index, ctx=ctx)
     ctx.extras["class"] = (IMAGENET_CLASSES[idx], idx, prob)
     ctx.extras["cam"] = cam
-    rgb = _util.rgb_float(image)
-    blended = (1 - alpha) * rgb + alpha * _util.colormap(cam)
+    h, w = image.shape[:2]
+    out = np.empty((h, w) if image.ndim == 2 else (h, w, 3), image.dtype)
+    for rows in _fullsize.row_slices(h, w, ctx):
+        blended = (1 - alpha) * _util.rgb_float(image[rows]) + alpha * _util.colormap(cam[rows])
+        out[rows] = _util.like_input(blended, image)
     ctx.report(1.0, f"Grad-CAM for {IMAGENET_CLASSES[idx]} ({prob:.0%})")
-    return _util.like_input(blended, image)
+    return out

@@ -22,7 +22,7 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import max_value
-from editor.ops.ai import _util
+from editor.ops.ai import _fullsize, _util
 from editor.ops.registry import Label, Range, register_op
 
 
@@ -62,55 +62,101 @@ def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
         raise OpError("target_class must be an ImageNet class 0..999 or auto")
     eps = float(epsilon) / 255.0
     step = eps if iterations == 1 else 2.5 * eps / iterations
-    rgb = _util.rgb_float(image)
+    # Everything at the photo's size runs in row strips or between checks: one
+    # iteration on a 12 MP photo is about a second of separate passes (resize
+    # forward, network, resize backward, step, projection), each followed by a check.
+    rgb = _fullsize.rgb_float(image, ctx)
 
     def work(dev):
         model = shared_classifier(dev)
-        before = predict(model, image, dev)
+        x0 = _fullsize.chw_tensor(rgb, dev, ctx)
+        with torch.inference_mode():
+            # the classifier's own preprocessing of the same float pixels: the same
+            # numbers as predict(model, image), without converting the photo again
+            before = model(model_input(x0)).softmax(1)[0].float().cpu()
         source = int(before.argmax())
-        x0 = _util.to_tensor(rgb, dev)
         label = torch.tensor([source if target_class is None else target_class], device=dev)
         sign = 1.0 if target_class is None else -1.0  # ascend away / descend towards
         x = x0.clone()
         for k in range(iterations):
+            ctx.check()
             x.requires_grad_(True)
             with torch.enable_grad():
-                loss = F.cross_entropy(model(model_input(x)), label)
+                small = model_input(x)
+                ctx.check()
+                loss = F.cross_entropy(model(small), label)
                 grad, = torch.autograd.grad(loss, x)
+            ctx.check()
             with torch.no_grad():
-                x = x + sign * step * grad.sign()
-                x = (x0 + (x - x0).clamp(-eps, eps)).clamp(0, 1)  # project onto the ball
+                # x + sign * step * sign(grad), then onto the ball: the same arithmetic
+                # as the out-of-place form, in place so no 12 MP temporaries are made
+                x = x.detach().add_(grad.sign_(), alpha=sign * step)
+                del grad
+                ctx.check()
+                x.sub_(x0).clamp_(-eps, eps).add_(x0).clamp_(0, 1)
             ctx.report((k + 1) / iterations,
                        f"iteration {k + 1}/{iterations}, loss {float(loss.detach()):.3g}")
         return before, _util.to_numpy(x)
 
     before, attacked_rgb = run_on_device(work, ctx, device)
-    # quantise exactly as the image will be stored, then judge the stored image
-    top = max_value(image.dtype)
-    delta = np.clip(np.rint((attacked_rgb - rgb) * top), -np.floor(eps * top + 1e-6),
-                    np.floor(eps * top + 1e-6))
-    attacked = image.copy()
-    color = attacked if image.ndim == 2 else attacked[..., :3]
-    if image.ndim == 2:
-        delta = delta @ np.asarray([0.2126, 0.7152, 0.0722], np.float32)
-        delta = np.rint(delta)
-        color[...] = np.clip(image.astype(np.int64) + delta, 0, top)
-    else:
-        color[...] = np.clip(image[..., :3].astype(np.int64) + delta, 0, top)
+    ctx.check()
+    attacked, delta = _quantise(image, rgb, attacked_rgb, eps, ctx)
+    del attacked_rgb
     after = predict(shared_classifier(ctx.extras.get("device", "cpu")), attacked,
-                    ctx.extras.get("device", "cpu"))
-    amp = float(np.abs(delta).max()) or 1.0
-    pert = np.clip(0.5 + 0.5 * delta / amp, 0, 1)
-    if pert.ndim == 2:
-        pert = np.repeat(pert[..., None], 3, axis=2)
+                    ctx.extras.get("device", "cpu"), ctx)
+    amp = max((float(np.abs(delta[rows]).max(initial=0.0))
+               for rows in _fullsize.row_slices(*delta.shape[:2], ctx)), default=0.0) or 1.0
+    pert = np.empty(image.shape[:2] + (3,), np.uint8)
+    for rows in _fullsize.row_slices(*delta.shape[:2], ctx):
+        p = np.clip(0.5 + 0.5 * delta[rows] / amp, 0, 1)
+        if p.ndim == 2:
+            p = np.repeat(p[..., None], 3, axis=2)
+        pert[rows] = (p * 255 + 0.5).astype(np.uint8)
     return {
         "image": attacked,
         "before": top_labels(before, 3),
         "after": top_labels(after, 3),
         "changed": int(before.argmax()) != int(after.argmax()),
-        "psnr": _util.psnr(image, attacked),
-        "perturbation": (pert * 255 + 0.5).astype(np.uint8),
+        "psnr": _psnr(image, attacked, ctx),
+        "perturbation": pert,
     }
+
+
+def _quantise(image: np.ndarray, rgb: np.ndarray, attacked_rgb: np.ndarray, eps: float,
+              ctx: OpContext) -> tuple[np.ndarray, np.ndarray]:
+    """The attacked image as it will be stored, and the change in levels (row strips).
+
+    The change is rounded to whole levels and kept inside the epsilon ball, so the
+    stored image is judged, not the float one.
+    """
+    top = max_value(image.dtype)
+    lim = np.floor(eps * top + 1e-6)
+    attacked = image.copy()
+    color = attacked if image.ndim == 2 else attacked[..., :3]
+    delta = None
+    for rows in _fullsize.row_slices(*image.shape[:2], ctx):
+        d = np.clip(np.rint((attacked_rgb[rows] - rgb[rows]) * top), -lim, lim)
+        if image.ndim == 2:
+            d = np.rint(d @ np.asarray([0.2126, 0.7152, 0.0722], np.float32))
+            color[rows] = np.clip(image[rows].astype(np.int64) + d, 0, top)
+        else:
+            color[rows] = np.clip(image[rows, :, :3].astype(np.int64) + d, 0, top)
+        if delta is None:
+            delta = np.empty(image.shape[:2] + d.shape[2:], d.dtype)
+        delta[rows] = d
+    return attacked, delta
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, ctx: OpContext) -> float:
+    """:func:`_util.psnr` summed exactly in integers, row strip by row strip."""
+    total = 0
+    for rows in _fullsize.row_slices(*a.shape[:2], ctx):
+        d = a[rows].astype(np.int64) - b[rows].astype(np.int64)
+        total += int(np.dot(d.ravel(), d.ravel()))
+    if total == 0:
+        return float("inf")
+    peak = float(max_value(a.dtype))
+    return 10 * np.log10(peak * peak / (total / a.size))
 
 
 @register_op("fgsm", title="Adversarial attack (FGSM)", category="AI", heavy=True, ai=True,
@@ -120,7 +166,7 @@ def fgsm(
     epsilon: Annotated[float, Range(0.0, 32.0, ui=(0.0, 16.0), unit="/255", step=0.5)] = 2.0,
     iterations: Annotated[int, Range(1, 200, ui=(1, 50))] = 5,
     target_class: Annotated[int | None, Range(0, 999), Label("Target class")] = None,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Fool the classifier with a change too small to see.
 
@@ -145,6 +191,7 @@ def fgsm(
     .. [1] I. Goodfellow et al., "Explaining and Harnessing Adversarial
        Examples", ICLR 2015.
     """
+    ctx = ctx or null_context()
     _util.check_min_size(image, "The adversarial attack")
     result = attack(image, epsilon, iterations, target_class, ctx=ctx)
     for key in ("before", "after", "changed", "psnr", "perturbation"):

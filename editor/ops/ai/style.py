@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
-from editor.ops.ai import _util
+from editor.ops.ai import _fullsize, _util
 from editor.ops.registry import Kind, Label, Range, register_op
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -49,21 +49,26 @@ def total_variation(x):
 class StyleLoss:
     """The Gatys objective with its fixed targets computed once.
 
-    Call it on an image tensor to get ``(total, style, content)``.
+    Call it on an image tensor to get ``(total, style, content)``. ``check`` (an
+    :meth:`OpContext.check <editor.core.context.OpContext.check>`) runs after every
+    layer of every pass, forward and backward, so Cancel does not wait for a whole
+    evaluation (seconds at a large working size on a CPU).
     """
 
     def __init__(self, net, content, style, style_weight=1e6, content_weight=1.0,
-                 tv_weight=0.0, style_layers=STYLE_LAYERS, content_layer=CONTENT_LAYER):
+                 tv_weight=0.0, style_layers=STYLE_LAYERS, content_layer=CONTENT_LAYER,
+                 check=None):
         import torch
 
         self.net = net
+        self.check = check
         self.layers = tuple(style_layers) + (content_layer,)
         self.style_layers, self.content_layer = tuple(style_layers), content_layer
         self.weights = (style_weight, content_weight, tv_weight)
         with torch.inference_mode():
             # fixed targets: computed once without autograd bookkeeping
-            grams = {k: gram(v) for k, v in net(style, self.style_layers).items()}
-            target = net(content, [content_layer])[content_layer]
+            grams = {k: gram(v) for k, v in net(style, self.style_layers, check).items()}
+            target = net(content, [content_layer], check)[content_layer]
         # inference tensors cannot enter a graph; one clone each makes them normal
         self.grams = {k: v.clone() for k, v in grams.items()}
         self.content = target.clone()
@@ -74,7 +79,8 @@ class StyleLoss:
 
         # the optimiser's pixels stay contiguous (L-BFGS flattens them with view);
         # the network gets a channels-last copy, the layout its CPU kernels prefer
-        feats = self.net(x.contiguous(memory_format=torch.channels_last), self.layers)
+        feats = self.net(x.contiguous(memory_format=torch.channels_last), self.layers,
+                         self.check)
         style = sum(F.mse_loss(gram(feats[k]), self.grams[k]) for k in self.style_layers)
         content = F.mse_loss(feats[self.content_layer], self.content)
         sw, cw, tw = self.weights
@@ -170,7 +176,7 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
                     t = F.interpolate(t, size=content.shape[-2:], mode="bilinear")
                 on_partial(_util.to_numpy(t))
 
-        full_loss = StyleLoss(net, content, style, **kw)
+        full_loss = StyleLoss(net, content, style, check=ctx.check, **kw)
         with torch.inference_mode():
             start = [float(v) for v in full_loss(x)]
         if coarse_steps:
@@ -180,7 +186,7 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
                 return F.interpolate(t, scale_factor=0.5, mode="bilinear",
                                      antialias=True).contiguous(memory_format=cl)
 
-            coarse = StyleLoss(net, half(content), half(style), **kw)
+            coarse = StyleLoss(net, half(content), half(style), check=ctx.check, **kw)
             xs = _optimise(coarse, half(x), coarse_steps, optimizer, ctx, 0, steps,
                            partial_every, emit, history)
             x = F.interpolate(xs, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
@@ -207,7 +213,7 @@ def style_transfer(
     init: Annotated[Literal["content", "noise"], Label("Start from")] = "content",
     seed: Annotated[int, Range(0, 2**31 - 1, ui=(0, 999))] = 0,
     multiscale: Annotated[bool, Label("Coarse to fine")] = False,
-    ctx: OpContext = null_context(),
+    ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Repaint the photo in the style of a painting (Gatys et al.).
 
@@ -248,6 +254,7 @@ def style_transfer(
     .. [1] L. Gatys, A. Ecker, M. Bethge, "Image Style Transfer Using
        Convolutional Neural Networks", CVPR 2016.
     """
+    ctx = ctx or null_context()
     _util.check_min_size(image, "Style transfer")
     params = dict(size=size, steps=steps, style_weight=style_weight,
                   content_weight=content_weight, tv_weight=tv_weight, optimizer=optimizer,
@@ -273,11 +280,13 @@ def stylize_image(image: np.ndarray, style_image: np.ndarray, *, size: int = 384
     sw, sh = _util.working_size(style_image.shape, size)
     _util.check_min_size(np.empty((sh, sw, 0)), "Style transfer",
                          of="a style image (at the working size)")
-    style_rgb = _util.resize_float(_util.rgb_float(style_image), sw, sh)
+    style_rgb = _util.resize_float(_fullsize.rgb_float(style_image, ctx), sw, sh)
     fh, fw = image.shape[:2]
 
     def finish(rgb):
-        return _util.like_input(_util.resize_float(rgb, fw, fh), image)
+        # at the photo's size: one resize, then strips that honour Cancel
+        up = _util.resize_float(rgb, fw, fh)
+        return _fullsize.like_input(up, image, ctx)
 
     result = stylize_rgb(content, style_rgb, steps=steps, style_weight=style_weight,
                          content_weight=content_weight, tv_weight=tv_weight,

@@ -140,15 +140,17 @@ def _feature_net_class():
             self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
             self.order = {name: i for i, name in enumerate(layer_names(network))}
 
-        def forward(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        def forward(self, x: torch.Tensor, layers, check=None) -> dict[str, torch.Tensor]:
+            """Activations of ``layers``; ``check()`` runs after every layer, forward and
+            backward (see :func:`checkpoint`), so Cancel lands within one layer."""
             wanted = set(layers)
             last = max(self.order[n] for n in wanted)
             x = (x - self.mean) / self.std
             out = {}
             if self.network == "googlenet":
-                return self._googlenet(x, wanted, last)
+                return self._googlenet(x, wanted, last, check)
             for i, (name, module) in enumerate(self.body.named_children()):
-                x = module(x)
+                x = checkpoint(module(x), check)
                 if name in wanted:
                     # a conv output would be overwritten by the in-place ReLU after it
                     out[name] = x.clone() if name.startswith("conv") else x
@@ -156,7 +158,7 @@ def _feature_net_class():
                     break
             return out
 
-        def _googlenet(self, x, wanted, last):
+        def _googlenet(self, x, wanted, last, check):
             g = self.body
             # torchvision's transform_input: ImageNet-normalised -> the (x-0.5)/0.5 it was
             # trained on, per channel
@@ -171,7 +173,7 @@ def _feature_net_class():
                      ("inception5b", g.inception5b)]
             out = {}
             for name, module in steps:
-                x = module(x)
+                x = checkpoint(module(x), check)
                 if name in wanted:
                     out[name] = x
                     if self.order[name] >= last:
@@ -179,6 +181,24 @@ def _feature_net_class():
             return out
 
     return FeatureNet
+
+
+def checkpoint(x, check):
+    """Call ``check()`` now and again when the backward pass reaches ``x``.
+
+    ``check`` is :meth:`OpContext.check <editor.core.context.OpContext.check>`: it
+    raises ``Cancelled``, which leaves a forward pass at once and a backward pass
+    from inside autograd (the engine re-raises a hook's exception unchanged). One
+    layer of a large working size costs a fraction of a second, a whole forward and
+    backward pass several seconds on a CPU. The hook returns None, so gradients are
+    untouched.
+    """
+    if check is None:
+        return x
+    check()
+    if x.requires_grad:
+        x.register_hook(lambda grad: check())
+    return x
 
 
 _CACHE: dict[tuple, Any] = {}
