@@ -21,6 +21,7 @@ collector can free a state a job or the history still needs.
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import weakref
 from collections import OrderedDict
@@ -330,6 +331,21 @@ class Controller(QObject):
         """Stop jobs and drop the open adjustment."""
         self.cancel_jobs()
         self.tools.reset()
+
+    def session_follow(self) -> dict | None:
+        """Parameters the open tool's form shows after undo/redo/jump (see ToolSessions.follow)."""
+        return self.tools.follow()
+
+    def step_of(self, sid: int) -> tuple[str, dict] | None:
+        """``(op, params)`` of the one recipe step that made state ``sid``, else None.
+
+        None for the opened image, an edit without an op (a painted mask) and a
+        replayed recipe of several steps.
+        """
+        info = self.document.states.get(sid) if self.document is not None else None
+        if info is None or info.op is None or info.steps:
+            return None
+        return info.op, copy.deepcopy(info.params or {})
 
     def request_preview(self, spec: Any, params: dict, base_id: int | None = None) -> None:
         self.tools.request_preview(spec, params, base_id)

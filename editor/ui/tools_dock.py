@@ -223,6 +223,11 @@ class ToolsPanel(QWidget):
     def _image_changed(self) -> None:
         if self.form is not None:
             self.form.set_image(self.controller.current_image())
+            shown = self.controller.session_follow()  # after undo/redo/jump: the step's values
+            if shown is not None:
+                self.form.blockSignals(True)
+                self.form.set_params(shown)
+                self.form.blockSignals(False)
 
     # -- buttons -------------------------------------------------------------------------
     def apply(self) -> None:
