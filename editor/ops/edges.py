@@ -142,7 +142,7 @@ _CANNY_SUBLEVELS = 16
 @register_op("canny", title="Canny edges", category="Edges", heavy=True)
 def canny(
     image: np.ndarray, *,
-    sigma: Annotated[float, Range(0.0, 20.0, ui=(0.0, 6.0), unit="px", step=0.1)] = 1.5,
+    sigma: Annotated[float, Range(0.0, 20.0, ui=(0.0, 6.0), unit="px", step=0.05)] = 1.5,
     low: Annotated[float, Range(0.0, 255.0, ui=(0.0, 60.0), step=0.5)] = 8.0,
     high: Annotated[float, Range(0.0, 255.0, ui=(0.0, 100.0), step=0.5)] = 20.0,
     ctx: OpContext | None = None,

@@ -242,7 +242,7 @@ def harris_response(gray: np.ndarray, k: float = 0.05, sigma: float = 1.0, *,
 @register_op("harris", title="Harris corners", category="Features")
 def harris(
     image: np.ndarray, *,
-    k: Annotated[float, Range(0.01, 0.3, step=0.005)] = 0.05,
+    k: Annotated[float, Range(0.01, 0.3, step=0.001)] = 0.05,
     sigma: Annotated[float, Range(0.5, 20.0, ui=(0.5, 5.0), unit="px")] = 1.5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.01,
     ctx: OpContext | None = None,

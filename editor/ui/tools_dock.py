@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.forms import form_class_for
+from editor.ui.richtext import rich_text
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class ToolsPanel(QWidget):
                 label = s.title + ("  ·  AI" if s.ai else "")
                 item = QTreeWidgetItem([label])
                 item.setData(0, Qt.ItemDataRole.UserRole, s.name)
-                tip = s.summary + ("\nRuns when you press Apply." if s.heavy or s.ai else "")
+                tip = rich_text(s.summary + ("\n\nRuns when you press Apply." if s.heavy or s.ai
+                                             else ""))
                 item.setToolTip(0, tip)
                 top.addChild(item)
             top.setExpanded(True)
@@ -197,7 +199,7 @@ class ToolsPanel(QWidget):
             note = " Preview is off for this tool; press Apply."
         elif spec.heavy or spec.ai:
             note = " Press Apply to run it at full size."
-        self.summary.setText(spec.summary + note)
+        self.summary.setText(rich_text(spec.summary + note))
         self.controller.begin_session(spec)
         self._set_buttons_enabled(True)
         self._fit_form()

@@ -208,7 +208,7 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
 def gradcam(
     image: np.ndarray, *,
     class_index: Annotated[int | None, Range(0, 999), Label("Class")] = None,
-    alpha: Annotated[float, Range(0.0, 1.0, step=0.05), Label("Overlay opacity")] = 0.5,
+    alpha: Annotated[float, Range(0.0, 1.0, step=0.01), Label("Overlay opacity")] = 0.5,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Overlay a Grad-CAM heat map: where the classifier looked for a class.

@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.ops.params import Param, ParamError
+from editor.ops.params import Param, ParamError, SliderScale
+from editor.ui.richtext import rich_text
 
 if TYPE_CHECKING:
     from editor.ui.forms.param_form import ThrottledForm
@@ -80,6 +81,50 @@ def field_class(param: Param) -> type[Field]:
     return FIELDS.get(param.kind, TextField)
 
 
+def number_spin(param: Param, scale: SliderScale | None = None) -> QSpinBox | QDoubleSpinBox:
+    """A spin box over ``param``'s hard range whose arrows step as its slider does.
+
+    The one place a number's step, decimals and unit suffix are set from its spec
+    (:meth:`Param.slider`), for the generic fields and the custom forms alike.
+    """
+    p = param
+    scale = scale or p.slider()
+    lo = p.lo if p.lo is not None else -1e9
+    hi = p.hi if p.hi is not None else 1e9
+    if p.kind == "int":
+        spin = QSpinBox()
+        spin.setRange(int(max(lo, -2**31 + 1)), int(min(hi, 2**31 - 1)))
+        spin.setSingleStep(int(p.step or 1))
+    else:
+        spin = QDoubleSpinBox()
+        if scale.log:
+            # three significant digits at the bottom of the slider range
+            decimals = min(6, max(0, 2 - math.floor(math.log10(scale.lo))))
+        else:
+            decimals = min(6, max(1, -math.floor(math.log10(scale.step) + 1e-9)))
+        spin.setDecimals(decimals)
+        spin.setRange(lo, hi)
+        if not scale.log:
+            spin.setSingleStep(scale.step)
+    if scale.log:
+        # arrow keys change the value by about a tenth of its size, at any magnitude
+        spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+    spin.setKeyboardTracking(False)
+    if p.unit:
+        spin.setSuffix(p.unit if p.unit == "°" else f" {p.unit}")
+    return spin
+
+
+def number_slider(scale: SliderScale) -> QSlider:
+    """A slider over ``scale``'s positions: an arrow key moves one step of the parameter,
+    Page Up/Down a tenth of the range."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, scale.steps)
+    slider.setSingleStep(1)
+    slider.setPageStep(max(1, round(scale.steps / 10)))
+    return slider
+
+
 @register_field("float", "int")
 class NumberField(Field):
     """Slider over the UI range (linear or log) and spin box over the hard range."""
@@ -89,37 +134,13 @@ class NumberField(Field):
         p = param
         self.is_int = p.kind == "int"
         self.scale = p.slider()
-        lo = p.lo if p.lo is not None else -1e9
-        hi = p.hi if p.hi is not None else 1e9
-        log = p.scale == "log"
         self.widget = QWidget()
         row = QHBoxLayout(self.widget)
         row.setContentsMargins(0, 0, 0, 0)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, self.scale.steps)
+        self.slider = number_slider(self.scale)
         self.slider.setMinimumWidth(110)
-        if self.is_int:
-            self.spin = QSpinBox()
-            self.spin.setRange(int(max(lo, -2**31 + 1)), int(min(hi, 2**31 - 1)))
-        else:
-            self.spin = QDoubleSpinBox()
-            if log:
-                # three significant digits at the bottom of the slider range
-                decimals = min(6, max(0, 2 - math.floor(math.log10(self.scale.lo))))
-            else:
-                step = self.scale.step or (self.scale.hi - self.scale.lo) / 1000 or 0.01
-                decimals = min(4, max(1, -math.floor(math.log10(step)) if step > 0 else 2))
-            self.spin.setDecimals(decimals)
-            self.spin.setRange(lo, hi)
-            if not log:
-                self.spin.setSingleStep(step)
-        if log:
-            # arrow keys change the value by about a tenth of its size, at any magnitude
-            self.spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        self.spin.setKeyboardTracking(False)
+        self.spin = number_spin(p, self.scale)
         self.spin.setMinimumWidth(78)
-        if p.unit:
-            self.spin.setSuffix(f" {p.unit}")
         self.auto = None
         if p.optional:
             self.auto = QCheckBox("auto")
@@ -149,7 +170,8 @@ class NumberField(Field):
 
     def _slider_action(self, action: int) -> None:
         if not self.slider.isSliderDown():
-            QTimer.singleShot(0, self.form._commit)
+            # the slider as context: a form closed meanwhile is not called
+            QTimer.singleShot(0, self.slider, self.form._commit)
 
     def _spin_changed(self, v: float) -> None:
         self.slider.blockSignals(True)
@@ -250,7 +272,7 @@ class TextField(Field):
             self.edit.setToolTip(str(e))
             return
         self.edit.setStyleSheet("")
-        self.edit.setToolTip(self.param.description)
+        self.edit.setToolTip(rich_text(self.param.description))
         self._value = value
         self.form._changed()
         self.form._commit()

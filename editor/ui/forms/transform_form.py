@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -24,16 +23,28 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from editor.ops.geometry import compose_transform, decompose_transform
+from editor.ops.params import Param
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
+from editor.ui.forms.fields import NumberField, number_spin
 from editor.ui.forms.param_form import ThrottledForm
 
+#: The controls' specs (ranges, steps, units), read like any op parameter's.
+COMPONENTS = {p.name: p for p in (
+    Param("scale_x", "float", 1.0, lo=0.01, hi=10.0, step=0.01, unit="×"),
+    Param("scale_y", "float", 1.0, lo=0.01, hi=10.0, step=0.01, unit="×"),
+    Param("angle", "float", 0.0, lo=-360.0, hi=360.0, ui_lo=-45.0, ui_hi=45.0, step=0.1,
+          unit="°", label="Rotation"),
+    Param("shear_x", "float", 0.0, lo=-4.0, hi=4.0, step=0.01),
+    Param("shear_y", "float", 0.0, lo=-4.0, hi=4.0, step=0.01),
+    Param("dx", "float", 0.0, lo=-100_000.0, hi=100_000.0, step=1.0, unit="px"),
+    Param("dy", "float", 0.0, lo=-100_000.0, hi=100_000.0, step=1.0, unit="px"),
+)}
 DEFAULTS = dict(scale_x=1.0, scale_y=1.0, angle=0.0, shear_x=0.0, shear_y=0.0,
                 reflect_h=False, reflect_v=False, dx=0.0, dy=0.0)
 
@@ -49,37 +60,34 @@ class TransformForm(ThrottledForm):
         self._size = (1, 1)  # (width, height) of the document: sets the pivot
         self._has_image = False
 
-        def spin(lo, hi, step, decimals, suffix="", name=""):
-            s = QDoubleSpinBox()
-            s.setRange(lo, hi)
-            s.setSingleStep(step)
-            s.setDecimals(decimals)
-            s.setKeyboardTracking(False)
-            if suffix:
-                s.setSuffix(suffix)
+        def spin(name: str, decimals: int | None = None):
+            s = number_spin(COMPONENTS[name])
+            if decimals is not None:  # a decomposed matrix keeps its precision
+                s.setDecimals(decimals)
             s.setObjectName(name)
             s.valueChanged.connect(self._changed)
             s.editingFinished.connect(self._commit)
             return s
 
-        self.scale_x = spin(0.01, 10.0, 0.05, 3, "×", "scale_x")
-        self.scale_y = spin(0.01, 10.0, 0.05, 3, "×", "scale_y")
+        self.scale_x = spin("scale_x", 3)
+        self.scale_y = spin("scale_y", 3)
         self.uniform = QCheckBox("uniform")
         self.uniform.setObjectName("uniform")
         self.uniform.setToolTip("Keep scale y equal to scale x")
         self.uniform.toggled.connect(self._uniform_toggled)
         self.scale_x.valueChanged.connect(self._follow_uniform)
-        self.angle = spin(-360.0, 360.0, 1.0, 2, "°", "angle")
-        self.angle.setToolTip("Counter-clockwise, degrees")
-        self.angle_slider = QSlider(Qt.Orientation.Horizontal)
+        # the rotation's slider and spin box: steps from its spec, like every op's
+        self.rotation = _AngleField(COMPONENTS["angle"], self)
+        self.editors = {"angle": self.rotation}
+        self.angle, self.angle_slider = self.rotation.spin, self.rotation.slider
+        self.angle.setObjectName("angle")
+        self.angle.setDecimals(2)  # a decomposed matrix keeps its precision
         self.angle_slider.setObjectName("angle_slider")
-        self.angle_slider.setRange(-1800, 1800)  # tenths of a degree
-        self.angle_slider.valueChanged.connect(self._angle_slid)
-        self.angle_slider.sliderReleased.connect(self._commit)
-        self.angle.valueChanged.connect(self._angle_typed)
-        self.shear_x = spin(-4.0, 4.0, 0.05, 3, "", "shear_x")
+        self.rotation.widget.setToolTip("Counter-clockwise, degrees. The slider straightens "
+                                        "(±45°, 0.1° a key press); type any angle in the box.")
+        self.shear_x = spin("shear_x", 3)
         self.shear_x.setToolTip("x' = x + shear x · y")
-        self.shear_y = spin(-4.0, 4.0, 0.05, 3, "", "shear_y")
+        self.shear_y = spin("shear_y", 3)
         self.shear_y.setToolTip("y' = y + shear y · x")
         self.reflect_h = QCheckBox("left ↔ right")
         self.reflect_h.setObjectName("reflect_h")
@@ -87,8 +95,8 @@ class TransformForm(ThrottledForm):
         self.reflect_v.setObjectName("reflect_v")
         for box in (self.reflect_h, self.reflect_v):
             box.toggled.connect(self._changed_and_commit)
-        self.dx = spin(-100_000, 100_000, 1.0, 1, " px", "dx")
-        self.dy = spin(-100_000, 100_000, 1.0, 1, " px", "dy")
+        self.dx = spin("dx")
+        self.dy = spin("dy")
         self.interpolation = QComboBox()
         self.interpolation.setObjectName("interpolation")
         for choice in self.spec.param("interpolation").choices:
@@ -99,7 +107,7 @@ class TransformForm(ThrottledForm):
         form.setContentsMargins(0, 0, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         form.addRow("Scale x, y", _row(self.scale_x, self.scale_y, self.uniform))
-        form.addRow("Rotation", _row(self.angle_slider, self.angle, stretch_first=True))
+        form.addRow("Rotation", self.rotation.widget)
         form.addRow("Shear x, y", _row(self.shear_x, self.shear_y))
         form.addRow("Reflect", _row(self.reflect_h, self.reflect_v))
         form.addRow("Translate x, y", _row(self.dx, self.dy))
@@ -193,15 +201,14 @@ class TransformForm(ThrottledForm):
 
     # -- internals ------------------------------------------------------------------
     def _set_components(self, comps: dict[str, Any], interpolation: str) -> None:
-        widgets = (self.scale_x, self.scale_y, self.angle, self.angle_slider, self.shear_x,
+        widgets = (self.scale_x, self.scale_y, self.shear_x,
                    self.shear_y, self.reflect_h, self.reflect_v, self.dx, self.dy,
                    self.interpolation)
         for wdg in widgets:
             wdg.blockSignals(True)
         self.scale_x.setValue(comps["scale_x"])
         self.scale_y.setValue(comps["scale_y"])
-        self.angle.setValue(comps["angle"])
-        self.angle_slider.setValue(round(_wrap180(comps["angle"]) * 10))
+        self.rotation.set_value(float(comps["angle"]))
         self.shear_x.setValue(comps["shear_x"])
         self.shear_y.setValue(comps["shear_y"])
         self.reflect_h.setChecked(bool(comps["reflect_h"]))
@@ -233,19 +240,6 @@ class TransformForm(ThrottledForm):
         if self.uniform.isChecked() and self.scale_y.value() != value:
             self.scale_y.setValue(value)  # its valueChanged runs _changed
 
-    def _angle_slid(self, tenths: int) -> None:
-        self.angle.blockSignals(True)
-        self.angle.setValue(tenths / 10.0)
-        self.angle.blockSignals(False)
-        self._changed()
-        if not self.angle_slider.isSliderDown():  # a click or key, not a drag
-            QTimer.singleShot(0, self._commit)
-
-    def _angle_typed(self, value: float) -> None:
-        self.angle_slider.blockSignals(True)
-        self.angle_slider.setValue(round(_wrap180(value) * 10))
-        self.angle_slider.blockSignals(False)
-
     def _changed(self, *_: Any) -> None:
         self._show_matrix()
         super()._changed()
@@ -261,6 +255,13 @@ class TransformForm(ThrottledForm):
 
 def _wrap180(angle: float) -> float:
     return (angle + 180.0) % 360.0 - 180.0
+
+
+class _AngleField(NumberField):
+    """The rotation: 350° shows on the slider as -10° (the same turn)."""
+
+    def _to_slider(self, v: float) -> int:
+        return super()._to_slider(_wrap180(v))
 
 
 def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:
