@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from editor.ui.canvas import Canvas
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
+from editor.ui.richtext import count
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -420,7 +421,7 @@ class MainWindow(QMainWindow):
             return
         note = "" if doc.replayable() else \
             " Some steps (painted or AI edits without an op) are not in it."
-        self.show_message(f"Saved recipe with {len(doc.recipe_steps())} steps to "
+        self.show_message(f"Saved recipe with {count(len(doc.recipe_steps()), 'step')} to "
                           f"{Path(path).name}.{note}")
 
     def apply_recipe_dialog(self) -> None:

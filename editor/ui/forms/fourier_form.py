@@ -38,7 +38,7 @@ from editor.ui.forms import register_form
 from editor.ui.forms.fields import NumberField
 from editor.ui.forms.param_form import ThrottledForm
 from editor.ui.qimage import wrap_display
-from editor.ui.richtext import rich_text
+from editor.ui.richtext import count, rich_text
 
 #: Longest side of the image the spectrum is computed from.
 PROXY_MAX = 512
@@ -346,8 +346,8 @@ class NotchForm(ThrottledForm):
 
     def _redraw(self) -> None:
         n = sum(len(s) for s in self.strokes)
-        self.status.setText(f"{len(self.strokes)} strokes, {n} notches" if n else
-                            "Paint on the spectrum")
+        self.status.setText(f"{count(len(self.strokes), 'stroke')}, "
+                            f"{count(n, 'notch', 'notches')}" if n else "Paint on the spectrum")
         self.undo_button.setEnabled(bool(self.strokes))
         self.clear_button.setEnabled(bool(self.strokes))
         if self._spectrum is None:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from editor.core.context import OpError
 from editor.teach.dataset import Dataset
+from editor.ui.richtext import count
 from editor.ui.teach.camera import FrameSource
 from editor.ui.teach.capture import CapturePanel
 from editor.ui.teach.train_panel import TrainPanel
@@ -200,7 +201,7 @@ class ClassifierWindow(QMainWindow):
         self.set_model(result.model)
         notes = list(result.notes)
         if result.skipped:
-            notes.append(f"skipped {len(result.skipped)} unreadable image(s): "
+            notes.append(f"skipped {count(len(result.skipped), 'unreadable image')}: "
                          f"{result.skipped[0]}")
         self.use.show_notes(notes)
         self.trainingFinished.emit(result)
