@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from editor.ui.canvas import Canvas
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
+from editor.ui.message_bar import install_message_bar
 from editor.ui.richtext import count
 from editor.ui.tools_dock import ToolsPanel
 
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas)
         self.setCentralWidget(self.stack)
+        self.message_bar = install_message_bar(self)
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
@@ -396,10 +398,10 @@ class MainWindow(QMainWindow):
         start = str(Path(self.settings.value("exportDir", doc.directory)) / f"{stem}-edit.jpg")
         img = doc.image
         dlg = ExportDialog(start, {"alpha": img.ndim == 3 and img.shape[2] == 4,
-                                   "bits16": img.dtype == np.uint16}, self)
+                                   "bits16": img.dtype == np.uint16}, self,
+                           export=self.controller.export)  # open until written or cancelled
         if dlg.exec() and dlg.path():
             self.settings.setValue("exportDir", str(Path(dlg.path()).parent))
-            self.controller.export(dlg.path(), dlg.options())
 
     def save_recipe_dialog(self) -> None:
         doc = self.controller.document
@@ -532,6 +534,7 @@ class MainWindow(QMainWindow):
     def _error(self, text: str) -> None:
         self.last_error = text
         self.show_message(text, 15000)
+        self.message_bar.show_error(text)  # the status bar alone is easy to miss
 
     def about(self) -> None:
         from editor import __version__
