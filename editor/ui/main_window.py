@@ -165,7 +165,8 @@ class MainWindow(QMainWindow):
         self.history_view.setEmptyLabel("Original")
         self.history_dock = self._dock("History", self.history_view,
                                        Qt.DockWidgetArea.LeftDockWidgetArea, "historyDock")
-        self.resizeDocks([self.histogram_dock, self.tools_dock], [290, 600],
+        self.resizeDocks([self.histogram_dock, self.tools_dock],
+                         [self.histogram.sizeHint().height(), 600],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.histogram_dock, self.history_dock], [340, 190],
                          Qt.Orientation.Horizontal)

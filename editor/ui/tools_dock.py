@@ -206,7 +206,7 @@ class ToolsPanel(QWidget):
         self.opSelected.emit(spec.name)
 
     def _fit_form(self) -> None:
-        """Give the form the room it asks for (up to four fifths), the list the rest."""
+        """Give the form the room it asks for (up to 88 %), the list the rest."""
         total = sum(self.splitter.sizes())
         if total <= 0:
             return
@@ -214,7 +214,7 @@ class ToolsPanel(QWidget):
         summary = self.summary.heightForWidth(max(1, self.summary.width()))
         chrome = (self.title.sizeHint().height() + max(summary, 0)
                   + self.apply_button.sizeHint().height() + 40)
-        want = min(int(total * 0.8), self.form.sizeHint().height() + chrome)
+        want = min(int(total * 0.88), self.form.sizeHint().height() + chrome)
         want = max(want, int(total * 0.3))
         self.splitter.setSizes([total - want, want])
 

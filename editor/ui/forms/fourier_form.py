@@ -20,7 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -99,12 +99,15 @@ class SpectrumView(QWidget):
         self._hover: tuple[float, float] | None = None
         self._down = False
         self.setMouseTracking(True)
-        # small enough that the whole form fits a laptop-height tools dock; it grows
-        # with the dock
-        self.setMinimumSize(220, 220)
+        # small enough that the whole form fits a laptop-height (720 px) tools dock;
+        # it grows with the dock
+        self.setMinimumSize(160, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         if paintable:
             self.setCursor(Qt.CursorShape.CrossCursor)
+
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt override: room when the dock has it)
+        return QSize(320, 280)
 
     def set_pixels(self, rgba: np.ndarray | None) -> None:
         self._rgba = None if rgba is None else np.ascontiguousarray(rgba)

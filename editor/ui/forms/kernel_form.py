@@ -86,13 +86,15 @@ class _Cell(QLineEdit):
 class FrequencyResponseView(QWidget):
     """``|H(fx, fy)|`` as a colour image with axes in cycles per pixel and a colour bar."""
 
-    MARGIN_LEFT, MARGIN_TOP, MARGIN_BOTTOM, BAR = 34, 22, 30, 54
+    MARGIN_LEFT, MARGIN_TOP, MARGIN_BOTTOM, BAR = 34, 18, 28, 50
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.response = np.zeros((RESPONSE_SIZE, RESPONSE_SIZE))
         self._qimage: QImage | None = None
-        self.setMinimumSize(190, 180)
+        self.setMinimumSize(180, 150)
+        self.setToolTip("Magnitude of the kernel's 2-D Fourier transform: the centre is DC "
+                        "(flat areas), the edges the Nyquist frequency (½ cycle per pixel).")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_kernel(self, kernel: np.ndarray) -> None:
@@ -197,32 +199,28 @@ class KernelForm(ThrottledForm):
         self.grid.setSpacing(2)
         self.grid.setContentsMargins(0, 0, 0, 0)
 
-        self.auto_divisor = QCheckBox("auto (sum)")
+        self.auto_divisor = QCheckBox("auto")
         self.auto_divisor.setToolTip("Divide by the sum of the weights (when it is not 0), "
                                      "so a blur keeps the brightness")
         self.divisor = QDoubleSpinBox()
         self.divisor.setRange(-1e6, 1e6)
         self.divisor.setDecimals(2)
-        self.divisor.setFixedWidth(110)
+        self.divisor.setFixedWidth(86)
         self.divisor.setValue(1.0)
         self.offset = QDoubleSpinBox()
         self.offset.setRange(-255.0, 255.0)
         self.offset.setDecimals(0)
-        self.offset.setFixedWidth(110)
+        self.offset.setFixedWidth(64)
         self.offset.setToolTip("Added after the division, in 8-bit levels; 128 shows signed "
                                "results (edges) around mid-gray")
-        div_row = QHBoxLayout()
-        div_row.addWidget(QLabel("Divisor"))
-        div_row.addWidget(self.divisor)
-        div_row.addWidget(self.auto_divisor)
-        div_row.addStretch(1)
-        off_row = QHBoxLayout()
-        off_row.addWidget(QLabel("Offset"))
-        off_row.addWidget(self.offset)
-        off_row.addStretch(1)
-        for row in (div_row, off_row):  # line the two fields up
-            row.itemAt(0).widget().setFixedWidth(self.fontMetrics().horizontalAdvance("Divisor")
-                                                 + 8)
+        # divisor and offset share a row: the form fits a laptop-height tools dock
+        values_row = QHBoxLayout()
+        values_row.addWidget(QLabel("Divisor"))
+        values_row.addWidget(self.divisor)
+        values_row.addWidget(self.auto_divisor)
+        values_row.addStretch(1)
+        values_row.addWidget(QLabel("Offset"))
+        values_row.addWidget(self.offset)
 
         self.response_view = FrequencyResponseView()
         self.caption = QLabel()
@@ -237,11 +235,11 @@ class KernelForm(ThrottledForm):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         layout.addLayout(top)
         layout.addLayout(middle, 1)
         layout.addWidget(self.caption)
-        layout.addLayout(div_row)
-        layout.addLayout(off_row)
+        layout.addLayout(values_row)
 
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
@@ -371,8 +369,8 @@ class KernelForm(ThrottledForm):
         self.response_view.set_kernel(kernel)
         peak = kernel_frequency_response(kernel, RESPONSE_SIZE)
         dc = peak[RESPONSE_SIZE // 2, RESPONSE_SIZE // 2]
-        self.caption.setText(f"{describe_frequency_response(kernel)}. "
-                             f"Centre = DC (gain {dc:.2f}), edges = Nyquist (½ cycle/px).")
+        text = describe_frequency_response(kernel)
+        self.caption.setText(f"{text[:1].upper()}{text[1:]}; DC gain {dc:.2f}.")
 
     # -- user actions -------------------------------------------------------------
     def _size_chosen(self, _index: int) -> None:

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -36,8 +35,8 @@ from editor.ui.forms.param_form import ThrottledForm
 
 #: The controls' specs (ranges, steps, units), read like any op parameter's.
 COMPONENTS = {p.name: p for p in (
-    Param("scale_x", "float", 1.0, lo=0.01, hi=10.0, step=0.01, unit="×"),
-    Param("scale_y", "float", 1.0, lo=0.01, hi=10.0, step=0.01, unit="×"),
+    Param("scale_x", "float", 1.0, lo=0.01, hi=10.0, step=0.01),
+    Param("scale_y", "float", 1.0, lo=0.01, hi=10.0, step=0.01),
     Param("angle", "float", 0.0, lo=-360.0, hi=360.0, ui_lo=-45.0, ui_hi=45.0, step=0.1,
           unit="°", label="Rotation"),
     Param("shear_x", "float", 0.0, lo=-4.0, hi=4.0, step=0.01),
@@ -65,15 +64,17 @@ class TransformForm(ThrottledForm):
             if decimals is not None:  # a decomposed matrix keeps its precision
                 s.setDecimals(decimals)
             s.setObjectName(name)
+            s.setPrefix(name[-1] + " ")  # "x 1.000": the row's label says what, this which
+            s.setToolTip(COMPONENTS[name].label)
             s.valueChanged.connect(self._changed)
             s.editingFinished.connect(self._commit)
             return s
 
         self.scale_x = spin("scale_x", 3)
         self.scale_y = spin("scale_y", 3)
-        self.uniform = QCheckBox("uniform")
+        self.uniform = QCheckBox("x=y")
         self.uniform.setObjectName("uniform")
-        self.uniform.setToolTip("Keep scale y equal to scale x")
+        self.uniform.setToolTip("Uniform: keep scale y equal to scale x")
         self.uniform.toggled.connect(self._uniform_toggled)
         self.scale_x.valueChanged.connect(self._follow_uniform)
         # the rotation's slider and spin box: steps from its spec, like every op's
@@ -106,16 +107,18 @@ class TransformForm(ThrottledForm):
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        form.addRow("Scale x, y", _row(self.scale_x, self.scale_y, self.uniform))
+        form.setVerticalSpacing(3)
+        form.addRow("Scale", _row(self.scale_x, self.scale_y, self.uniform))
         form.addRow("Rotation", self.rotation.widget)
-        form.addRow("Shear x, y", _row(self.shear_x, self.shear_y))
+        form.addRow("Shear", _row(self.shear_x, self.shear_y))
         form.addRow("Reflect", _row(self.reflect_h, self.reflect_v))
-        form.addRow("Translate x, y", _row(self.dx, self.dy))
-        form.addRow("Interpolation", self.interpolation)
+        form.addRow("Translate", _row(self.dx, self.dy))
 
         # -- the matrix, live ------------------------------------------------------
-        box = QGroupBox("Matrix (input → output pixel positions)")
+        box = QGroupBox("Matrix: input → output pixel positions")
         grid = QGridLayout()
+        grid.setContentsMargins(6, 3, 6, 3)
+        grid.setVerticalSpacing(0)
         grid.setHorizontalSpacing(14)
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.cells: list[QLabel] = []
@@ -130,26 +133,26 @@ class TransformForm(ThrottledForm):
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         frame.setLayout(grid)
-        self.order = QLabel("M = T · R · Sh · S · F about the pivot:\n"
-                            "reflect first, then scale, shear, rotate; translate last.")
-        self.order.setWordWrap(True)
+        # the order of composition, as a tool tip: the box stays short on a laptop screen
+        self.order = ("M = T · R · Sh · S · F about the pivot: reflect first, then scale, "
+                      "shear, rotate; translate last.")
+        box.setToolTip(self.order)
         self.pivot = QLabel()
         self.pivot.setObjectName("pivot")
         self.pivot.setEnabled(False)
         inner = QVBoxLayout(box)
+        inner.setContentsMargins(6, 4, 6, 4)
+        inner.setSpacing(2)
         inner.addWidget(frame)
-        inner.addWidget(self.order)
         inner.addWidget(self.pivot)
 
-        reset = QPushButton("Reset")
-        reset.setObjectName("reset")
-        reset.clicked.connect(self._reset_and_commit)
+        form.addRow("Interpolation", self.interpolation)  # Reset: the dock's button
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         layout.addLayout(form)
         layout.addWidget(box)
-        layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
 
         self._set_components(DEFAULTS, self.spec.defaults()["interpolation"])
 
@@ -247,10 +250,6 @@ class TransformForm(ThrottledForm):
     def _changed_and_commit(self, *_: Any) -> None:
         self._changed()
         self._commit()
-
-    def _reset_and_commit(self) -> None:
-        self.reset()
-        self.paramsCommitted.emit(self.params())
 
 
 def _wrap180(angle: float) -> float:
