@@ -98,3 +98,64 @@ def test_histogram_panel_remembers_the_table(qtbot, tmp_path):
     assert not panel.stats.isVisible()
     panel.set_stats_visible(True)
     assert panel.stats.isVisible() and settings.value("histogram/stats", type=bool)
+
+
+def test_classifier_window_fits_the_screen_and_remembers_its_geometry(qtbot, tmp_path):
+    from PySide6.QtGui import QGuiApplication
+
+    from editor.ui.teach.window import ClassifierWindow
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    free = QGuiApplication.primaryScreen().availableGeometry()
+    win = ClassifierWindow(project=tmp_path / "p", settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    # (this test screen is 800 px wide, narrower than the three columns need)
+    assert win.width() <= max(free.width(), win.minimumSizeHint().width()) < 1500
+    assert win.height() <= free.height() < 900
+    assert win.height() >= free.height() * 0.9  # uses the room there is
+    win.resize(win.width(), 560)
+    win.move(free.left() + 20, free.top() + 30)
+    where = win.geometry()
+    win.close()
+    assert settings.value("classifier/geometry") is not None
+    again = ClassifierWindow(project=tmp_path / "p", settings=settings)
+    qtbot.addWidget(again)
+    assert again.height() == 560 and again.geometry().y() == where.y()
+
+
+def test_live_grad_cam_follows_the_current_frame(qtbot, tmp_path, monkeypatch, chelsea,
+                                                 coffee):
+    """The heat map of the latest prediction is laid over each new frame; before, the
+    view showed the predicted frame's overlay, frozen until the next prediction."""
+    from editor.teach import explain
+    from editor.ui.teach.window import ClassifierWindow
+
+    class Model:
+        class_names, meta, backbone = ["A", "B"], {}, "test"
+
+        def predict(self, rgb):
+            return np.array([0.8, 0.2])
+
+    def heat_map(model, rgb, class_index=None, max_side=None):
+        h, w = rgb.shape[:2]
+        return np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1)), class_index, 0.8
+
+    monkeypatch.setattr(explain, "gradcam", heat_map)
+    win = ClassifierWindow(project=tmp_path / "p")
+    qtbot.addWidget(win)
+    shown = []
+    monkeypatch.setattr(win.capture, "show_frame", shown.append)
+    win.set_model(Model())
+    win.use.cam_box.setChecked(True)
+    first = np.ascontiguousarray(chelsea[:200, :300])
+    second = np.ascontiguousarray(coffee[:200, :300])
+    win._on_frame(first)
+    qtbot.waitUntil(lambda: win.use.cam_heat is not None, timeout=10000)
+    win._on_frame(second)
+    heat = heat_map(None, second)[0]
+    np.testing.assert_array_equal(shown[-1], explain.overlay(second, heat))
+    assert np.abs(shown[-1].astype(int) - explain.overlay(first, heat)).mean() > 10
+    win.use.cam_box.setChecked(False)
+    win._on_frame(first)
+    assert shown[-1] is first
