@@ -159,3 +159,15 @@ def test_live_grad_cam_follows_the_current_frame(qtbot, tmp_path, monkeypatch, c
     win.use.cam_box.setChecked(False)
     win._on_frame(first)
     assert shown[-1] is first
+
+
+def test_count_ticks_are_round(qtbot, chelsea):
+    view = HistogramView()
+    qtbot.addWidget(view)
+    view.set_histogram(compute_histogram(chelsea))
+    ticks = view.y_ticks()
+    assert ticks[0] == (0, "0") and len(ticks) >= 2
+    step = ticks[1][0]
+    assert str(int(step)).rstrip("0") in ("1", "2", "5")
+    view.log_scale = True
+    assert [label for _v, label in view.y_ticks()][:2] == ["0", "10"]

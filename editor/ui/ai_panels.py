@@ -367,6 +367,15 @@ class ClassifyTab(ToolTab):
             bar.setFormat(f"{p:.1%}")
 
 
+class _ResultView(ImageView):
+    """The picture, scaled to the room left: it asks for little, so the scroll area
+    (which sizes a tab with word-wrapped text by its preferred height) does not
+    scroll it out of a short dock; it grows into any room there is."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt override)
+        return QSize(300, 120)
+
+
 class NetworkTab(ToolTab):
     """What the network sees: activation maps of a layer, the first layer's filters, or
     Grad-CAM, one at a time, so the picture gets the dock's height."""
@@ -394,8 +403,8 @@ class NetworkTab(ToolTab):
         for b in (self.maps_button, self.filters_button, self.cam_button):
             self.actions.addWidget(b)
         self.actions.addStretch(1)
-        self.view = ImageView("The maps, filters or heat map appear here.", framed=True)
-        self.view.setMinimumHeight(150)
+        self.view = _ResultView("The maps, filters or heat map appear here.", framed=True)
+        self.view.setMinimumHeight(110)  # scaled to fit: the whole grid shows at 720 px
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         row = QHBoxLayout()

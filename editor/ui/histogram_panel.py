@@ -51,6 +51,20 @@ def compact_count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def nice_step(span: float) -> float:
+    """The round number (1, 2 or 5 times a power of ten) at or below ``span``.
+
+    Examples
+    --------
+    >>> nice_step(1047), nice_step(380), nice_step(0.3)
+    (1000.0, 200.0, 0.2)
+    """
+    if span <= 0:
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(span))
+    return float(max(m for m in (1, 2, 5) if m * power <= span * (1 + 1e-9)) * power)
+
+
 class HistogramView(QWidget):
     """Draws the channel histograms with value and count axes.
 
@@ -123,6 +137,18 @@ class HistogramView(QWidget):
             out.append(((v + 0.5) / (top + 1), str(v)))
         return out
 
+    def y_ticks(self) -> list[tuple[float, str]]:
+        """``(height in drawn units, label)`` of the count ticks: 0 and round counts."""
+        top, _ = self.scale_top()
+        if self.log_scale:  # powers of ten, drawn at log1p of the count
+            out, n = [(0.0, "0")], 10.0
+            while np.log1p(n) < top:
+                out.append((float(np.log1p(n)), compact_count(n)))
+                n *= 10 if len(out) < 8 else 100
+            return out[:1] + out[1:][-3:]
+        step = nice_step(top / 1.05 / 2)
+        return [(v, compact_count(v)) for v in np.arange(0, top, step)][:4]
+
     def plot_rect(self) -> QRectF:
         return QRectF(self.LEFT, self.TOP, max(10, self.width() - self.LEFT - 4),
                       max(10, self.height() - self.TOP - self.BOTTOM))
@@ -156,10 +182,8 @@ class HistogramView(QWidget):
                 box.moveRight(x + 2)
             p.drawText(box, align | Qt.AlignmentFlag.AlignTop, label)
         top, clipped = self.scale_top()
-        for frac in (0.0, 0.5, 1.0):  # count axis
-            y = r.bottom() - frac * r.height()
-            v = top / 1.05 * frac if frac else 0.0
-            label = (compact_count(np.expm1(v)) if self.log_scale else compact_count(v))
+        for value, label in self.y_ticks():  # count axis
+            y = r.bottom() - value / top * r.height()
             p.drawText(QRectF(0, y - 6, self.LEFT - 4, 12),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
         p.setPen(QPen(QColor(70, 70, 76), 1))
@@ -203,6 +227,7 @@ class HistogramView(QWidget):
                 runs.append([i])
         gold = QColor(255, 200, 60)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        labelled: list[QRectF] = []
         for run in runs[:6]:
             x0 = r.left() + run[0] * r.width() / n
             x1 = r.left() + (run[-1] + 1) * r.width() / n
@@ -215,12 +240,16 @@ class HistogramView(QWidget):
                                      QPointF(cx, r.top() + 1)]))
             p.setPen(gold)
             label = "↑ " + compact_count(float(height[run].max()))
-            box = QRectF(cx + 6, r.top(), 60, 12)
-            align = Qt.AlignmentFlag.AlignLeft
+            box = p.fontMetrics().boundingRect(label).toRectF()
+            box.moveTop(r.top())
             if cx > r.center().x():
                 box.moveRight(cx - 6)
-                align = Qt.AlignmentFlag.AlignRight
-            p.drawText(box, align | Qt.AlignmentFlag.AlignVCenter, label)
+            else:
+                box.moveLeft(cx + 6)
+            if any(box.intersects(b) for b in labelled):
+                continue  # a neighbouring run's count is there: its cap says enough
+            labelled.append(box)
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
     @staticmethod
     def _polygon(v: np.ndarray, r: QRectF) -> QPolygonF:
