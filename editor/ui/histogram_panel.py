@@ -146,7 +146,7 @@ class HistogramView(QWidget):
                 out.append((float(np.log1p(n)), compact_count(n)))
                 n *= 10 if len(out) < 8 else 100
             return out[:1] + out[1:][-3:]
-        step = nice_step(top / 1.05 / 2)
+        step = nice_step(top / 1.05 / 1.5)  # two or three ticks above 0
         return [(v, compact_count(v)) for v in np.arange(0, top, step)][:4]
 
     def plot_rect(self) -> QRectF:

@@ -59,6 +59,7 @@ class ImageNetClassField(Field):
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setMaxVisibleItems(12)
         combo.setCompleter(completer)
+        completer.popup().setMinimumWidth(240)  # whole names, not "tiger cat (..."
         combo.lineEdit().setPlaceholderText("type a class name")
         combo.currentIndexChanged.connect(self._chosen)
         combo.lineEdit().editingFinished.connect(self._typed)
