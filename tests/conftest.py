@@ -208,3 +208,18 @@ def wait_until_idle(qtbot, busy, timeout: int = 10000) -> None:
         return not busy()
 
     qtbot.waitUntil(idle, timeout=timeout)
+
+
+@pytest.fixture
+def photo_window(qtbot, tmp_path, monkeypatch, coffee):
+    """A shown main window (recovery in ``tmp_path``) with a 250 x 160 crop of the coffee
+    photo open."""
+    from PIL import Image
+
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    w = make_main_window(qtbot, tmp_path)
+    path = tmp_path / "coffee-small.png"
+    Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
+    w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    return w

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
-from PIL import Image
+from conftest import wait_until_idle
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
@@ -17,18 +15,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path, coffee):
-    path = tmp_path / "coffee-small.png"
-    Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
-    window.open_path(str(path))
-    qtbot.waitUntil(lambda: window.controller.document is not None, timeout=10000)
-    return window
+def opened(photo_window):
+    return photo_window
 
 
 def idle(qtbot, w):
@@ -37,8 +25,8 @@ def idle(qtbot, w):
                     or c.pipeline.busy())
 
 
-def test_a_failed_open_shows_a_non_modal_bar_until_dismissed(qtbot, window, tmp_path):
-    w = window
+def test_a_failed_open_shows_a_non_modal_bar_until_dismissed(qtbot, opened, tmp_path):
+    w = opened
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a PNG")
     w.open_path(str(bad))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
-from PIL import Image
+from conftest import wait_until_idle
 from PySide6.QtCore import Qt
 
 from editor.ops import get_op, run_op
@@ -14,19 +13,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
-@pytest.fixture
-def opened(qtbot, window, tmp_path, coffee):
-    path = tmp_path / "coffee-small.png"
-    Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
-    window.open_path(str(path))
-    qtbot.waitUntil(lambda: window.controller.document is not None, timeout=10000)
-    settle(qtbot, window)
-    return window
+def opened(photo_window):
+    return photo_window
 
 
 def settle(qtbot, w, timeout=10000):
