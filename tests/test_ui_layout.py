@@ -171,3 +171,15 @@ def test_count_ticks_are_round(qtbot, chelsea):
     assert str(int(step)).rstrip("0") in ("1", "2", "5")
     view.log_scale = True
     assert [label for _v, label in view.y_ticks()][:2] == ["0", "10"]
+
+
+@pytest.mark.parametrize("n", [3, 5, 7, 9])
+def test_kernel_grid_is_never_cut_sideways(qtbot, laptop, n):
+    form = laptop.tools.select_op("convolve")
+    form.size_combo.setCurrentIndex(form.size_combo.findData(n))
+    qtbot.wait(50)
+    viewport = laptop.tools.scroll.viewport()
+    assert form.minimumSizeHint().width() <= viewport.width(), n
+    assert form.response_view.isVisible()
+    right = form.response_view.mapTo(viewport, form.response_view.rect().topRight()).x()
+    assert right <= viewport.width()

@@ -65,12 +65,15 @@ def colormap(values: np.ndarray) -> np.ndarray:
 class _Cell(QLineEdit):
     """One compact weight; shows ``2`` rather than ``2.0000``, accepts any number."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    #: the widest value shown in full, by grid size: a 9x9 grid fits a laptop-width dock
+    ROOM = {3: "-00.0", 5: "-00.0", 7: "-00.0", 9: "-000"}
+
+    def __init__(self, parent: QWidget | None = None, n: int = 3) -> None:
         super().__init__(parent)
         self.setValidator(QDoubleValidator(-99999.0, 99999.0, 4, self))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        # room for "-000.0" or "4900": a 9x9 grid then fits a laptop-width dock
-        self.setFixedWidth(self.fontMetrics().horizontalAdvance("-000.0") + 4)
+        self.setFixedWidth(self.fontMetrics().horizontalAdvance(self.ROOM.get(n, "-000"))
+                           + 4)
         self.setStyleSheet("padding: 2px 1px;")
 
     def value(self) -> float:
@@ -229,7 +232,7 @@ class KernelForm(ThrottledForm):
         # only the grid sits beside its response; the other rows span the width, so
         # the form fits a laptop-width tools dock without a horizontal scroll bar
         self.middle = middle = QBoxLayout(QBoxLayout.Direction.LeftToRight)
-        middle.addWidget(self.grid_box, 0, Qt.AlignmentFlag.AlignVCenter)
+        middle.addWidget(self.grid_box, 0, Qt.AlignmentFlag.AlignCenter)
         middle.addSpacing(8)
         middle.addWidget(self.response_view, 1)
 
@@ -321,12 +324,13 @@ class KernelForm(ThrottledForm):
         for row in self.cells:
             for cell in row:
                 self.grid.removeWidget(cell)
+                cell.hide()  # gone from view now, not when the event loop gets to it
                 cell.deleteLater()
         self.cells = []
         for i in range(n):
             row = []
             for j in range(n):
-                cell = _Cell(self.grid_box)
+                cell = _Cell(self.grid_box, n)
                 cell.setObjectName(f"cell_{i}_{j}")
                 cell.textEdited.connect(self._cell_edited)
                 cell.editingFinished.connect(self._commit)
@@ -334,9 +338,31 @@ class KernelForm(ThrottledForm):
                 row.append(cell)
             self.cells.append(row)
         self._size = n
-        # a 7x7 or 9x9 grid is too wide to share a dock's width with its response
-        self.middle.setDirection(QBoxLayout.Direction.TopToBottom if n >= 7
-                                 else QBoxLayout.Direction.LeftToRight)
+        self._choose_direction()
+
+    def _choose_direction(self) -> None:
+        """The grid beside its response when the room allows (a 3x3 in a laptop's dock),
+        above it otherwise (a 5x5 there, any 7x7 or 9x9), so nothing is cut sideways.
+
+        The room is the scroll area's viewport when the form sits in one: the form
+        itself grows to whatever its layout asks, so its own width would never say no.
+        """
+        if not self.cells:
+            return
+        host = self.parentWidget()
+        room = host.width() if host is not None and host.objectName() == \
+            "qt_scrollarea_viewport" else self.width()
+        beside = (self.grid_box.sizeHint().width() + 8
+                  + self.response_view.minimumWidth() <= room) and self._size < 7
+        direction = (QBoxLayout.Direction.LeftToRight if beside
+                     else QBoxLayout.Direction.TopToBottom)
+        if self.middle.direction() != direction:
+            self.middle.setDirection(direction)
+            self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        super().resizeEvent(event)
+        self._choose_direction()
 
     def _show(self, grid: np.ndarray, n: int, auto: bool, divisor: float, offset: float,
               preset: str | None) -> None:
