@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from editor.ui.canvas import Canvas
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
+from editor.ui.overlay import install_overlay
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self._connect()
+        self.overlay = install_overlay(self)  # detector overlays: bar, View actions
         self._restore_settings()
         self._update_actions()
         if install_panels:
@@ -595,14 +597,7 @@ class MainWindow(QMainWindow):
                                  + " ".join(str(v) for v in value))
 
     def _extras_changed(self, extras: dict) -> None:
-        pts = extras.get("points") if extras else None
-        try:
-            arr = None if pts is None else np.asarray(pts, float)
-            if arr is not None and (arr.ndim != 2 or arr.shape[1] < 2):
-                arr = None
-        except (TypeError, ValueError):
-            arr = None
-        self.canvas.set_points(None if arr is None else arr[:, :2])
+        self.overlay.set_extras(extras)  # the current state's overlay, if its op made one
 
     # -- drag and drop -----------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802
