@@ -118,6 +118,7 @@ def test_detector_from_tools_dock_shows_an_overlay_and_keeps_the_pixels(
     assert w.overlay.bar.isVisible()
     assert w.overlay.bar.count_label.text() == ref.summary()
     assert f"{ref.count():,} {ov.noun[1]}" in w.overlay.bar.count_label.text()
+    assert f"{ref.summary()} shown over the image" in w.statusBar().currentMessage()
     columns, rows = ov.table()
     ref_columns, ref_rows = ref.table()
     assert columns == ref_columns

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.overlay_layer import DEFAULT_STYLES, SHAPES, OverlayStyle
+from editor.ui.pipeline import COMMITTED
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ BAR_STYLE = """
 QFrame#overlayBar { background: rgba(30, 30, 33, 228); border: 1px solid #48484d;
     border-radius: 6px; }
 QFrame#overlayBar QLabel { color: #e2e2e2; }
+QFrame#overlayBar QLabel:disabled { color: #7c7c80; }
+QFrame#overlayBar QCheckBox::indicator { width: 12px; height: 12px; border: 1px solid #8a8a90;
+    border-radius: 3px; background: #1f1f22; }
+QFrame#overlayBar QCheckBox::indicator:checked { background: #4a86c5; border-color: #7fb0e0; }
 QFrame#overlayBar QLabel#overlayCount { font-weight: 600; padding: 0 4px; }
 QFrame#overlayBar QPushButton { padding: 3px 9px; }
 """
@@ -160,6 +165,7 @@ class OverlayController(QObject):
             lambda _i: self.set_style(shape=self.bar.shape_combo.currentData()))
         self.c.previewChanged.connect(self._preview_changed)
         self.c.documentChanged.connect(self._document_changed)
+        self.c.requestFinished.connect(self._request_finished)
         self.canvas.set_overlay_visible(self.visible)
         self._refresh()
 
@@ -178,6 +184,14 @@ class OverlayController(QObject):
         self.preview_overlay = None if result is None or result.region is None \
             else _find(result.extras)
         self._refresh()
+
+    def _request_finished(self, req) -> None:
+        # the pipeline has just said "Harris corners: 547 points, overlay."; say it plainly
+        doc, ov = self.c.document, self.state_overlay
+        if req.outcome == COMMITTED and ov is not None and doc is not None \
+                and req.state_id == doc.current_id:
+            self.c.message.emit(f"{req.title}: {ov.summary()} shown over the image, which is "
+                                f"unchanged ({SHOW_SHORTCUT} hides them).")
 
     def _document_changed(self) -> None:
         if self.c.document is None:
