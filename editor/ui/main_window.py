@@ -210,6 +210,10 @@ class MainWindow(QMainWindow):
         self._action(f, "Open &Sample Photo", self.open_sample)
         self._action(f, "New &Window", self.new_window, QKeySequence.StandardKey.New)
         f.addSeparator()
+        self.save_action = self._action(f, "&Save", self.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action(f, "Save &As…", self.save_as_dialog,
+                                           QKeySequence.StandardKey.SaveAs)
+        f.addSeparator()
         self.export_action = self._action(f, "&Export As…", self.export_dialog, "Ctrl+Shift+E")
         self.save_recipe_action = self._action(f, "Save Re&cipe…", self.save_recipe_dialog)
         self.apply_recipe_action = self._action(f, "&Apply Recipe…", self.apply_recipe_dialog)
@@ -400,6 +404,51 @@ class MainWindow(QMainWindow):
             self.settings.setValue("exportDir", str(Path(dlg.path()).parent))
             self.controller.export(dlg.path(), dlg.options())
 
+    # -- projects: the work with its history ------------------------------------------------
+    def save(self, wait: bool = False) -> bool:
+        """Save to the project the image came from, else ask where (Save As)."""
+        doc = self.controller.document
+        if doc is None:
+            return False
+        if doc.project_path:
+            return self.save_project(doc.project_path, wait)
+        return self.save_as_dialog(wait)
+
+    def save_as_dialog(self, wait: bool = False) -> bool:
+        """Ask for a ``.convolve`` file and save the image with its whole history."""
+        doc = self.controller.document
+        if doc is None:
+            return False
+        stem = Path(doc.project_path or doc.path or "untitled").stem
+        path, _ = QFileDialog.getSaveFileName(self, "Save Project",
+                                              str(Path(doc.directory) / f"{stem}.convolve"),
+                                              "Convolve projects (*.convolve)")
+        return bool(path) and self.save_project(path, wait)
+
+    def save_project(self, path: str, wait: bool = False) -> bool:
+        """Save as a project; with ``wait``, return once written (True) or failed (False)."""
+        from PySide6.QtCore import QEventLoop
+
+        loop, ok = QEventLoop(), []
+
+        def done(written: str) -> None:
+            self.add_recent(written)
+            ok.append(True)
+            loop.quit()
+
+        def failed(msg: str) -> None:
+            QMessageBox.warning(self, "Not saved", msg)
+            loop.quit()
+
+        job = self.controller.save_project(path, on_done=done, on_error=failed)
+        if job is None:
+            return False
+        if wait:
+            job.on_cancelled = loop.quit
+            loop.exec()  # the save runs on a worker; the window keeps painting
+            return bool(ok)
+        return True
+
     def save_recipe_dialog(self) -> None:
         doc = self.controller.document
         if doc is None:
@@ -451,7 +500,8 @@ class MainWindow(QMainWindow):
             self.controller.close_document()
 
     def maybe_discard(self, doing: str) -> bool:
-        """True if there are no unsaved edits or the user agrees to lose them."""
+        """True if there are no unsaved edits, or once the user has saved, exported or
+        chosen to discard them; False on Cancel (or a save that failed)."""
         doc = self.controller.document
         if doc is None or not doc.dirty:
             return True
@@ -460,12 +510,17 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits",
                           f"{doc.name} has unsaved edits.",
                           QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText(f"Export them first, or discard them to {doing}.")
-        export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole)
+        box.setInformativeText(f"Save them as a project (with their history), export the "
+                               f"image, or discard them to {doing}.")
+        save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
+        export = box.addButton("Export…", QMessageBox.ButtonRole.ActionRole)
         discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(save)
         box.exec()
         if box.clickedButton() is discard:
             return True
+        if box.clickedButton() is save:
+            return self.save(wait=True) and not doc.dirty
         if box.clickedButton() is export:
             self.export_dialog()
             return not doc.dirty
@@ -564,7 +619,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self.controller.document is not None
-        for a in (self.export_action, self.save_recipe_action, self.apply_recipe_action,
+        for a in (self.export_action, self.save_action, self.save_as_action,
+                  self.save_recipe_action, self.apply_recipe_action,
                   self.close_action, self.zoom_in_action, self.zoom_out_action,
                   self.fit_action, self.actual_action, self.split_action):
             a.setEnabled(has)
