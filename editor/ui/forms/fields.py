@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ops.params import Param, ParamError
+from editor.ui.input_rules import guard_wheel
 
 if TYPE_CHECKING:
     from editor.ui.forms.param_form import ThrottledForm
@@ -126,6 +127,7 @@ class NumberField(Field):
             self.auto.toggled.connect(self._auto_toggled)
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
+        guard_wheel(self.slider, self.spin)  # an unfocused wheel scrolls the form instead
         if self.auto is not None:
             row.addWidget(self.auto)
         self.slider.valueChanged.connect(self._slider_moved)
@@ -133,7 +135,10 @@ class NumberField(Field):
         # a click on the groove or a key press moves without a drag: commit at once
         self.slider.actionTriggered.connect(self._slider_action)
         self.spin.valueChanged.connect(self._spin_changed)
-        self.spin.editingFinished.connect(form._commit)
+        self.spin.editingFinished.connect(self._spin_finished)
+        # typed or stepped since the last commit: Qt also sends editingFinished when
+        # the focus merely leaves, which must not re-commit a value Ctrl+Z took back
+        self._edited = False
 
     def _to_slider(self, v: float) -> int:
         return self.scale.position(v)
@@ -151,7 +156,13 @@ class NumberField(Field):
         if not self.slider.isSliderDown():
             QTimer.singleShot(0, self.form._commit)
 
+    def _spin_finished(self) -> None:
+        if self._edited:
+            self._edited = False
+            self.form._commit()
+
     def _spin_changed(self, v: float) -> None:
+        self._edited = True
         self.slider.blockSignals(True)
         self.slider.setValue(self._to_slider(v))
         self.slider.blockSignals(False)
@@ -199,6 +210,7 @@ class ChoiceField(Field):
     def __init__(self, param: Param, form: ThrottledForm) -> None:
         super().__init__(param, form)
         self.widget = QComboBox()
+        guard_wheel(self.widget)
         for c in param.choices:
             self.widget.addItem(choice_text(c), c)
         self.widget.currentIndexChanged.connect(lambda _i: (form._changed(), form._commit()))
