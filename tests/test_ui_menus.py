@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from editor.ops import all_ops, categories, get_op, run_op
 from editor.ops.registry import Kind, Range, register_op, unregister_op
-from editor.ui.menus import ADJUSTMENTS, TRANSFORM, key_text, plain_text
+from editor.ui.menus import ADJUSTMENTS, NOT_COMMANDS, TRANSFORM, key_text, plain_text
 
 pytestmark = pytest.mark.gui
 
@@ -82,7 +82,8 @@ def menu_actions(menu: QMenu) -> list[QAction]:
     out = []
     for a in menu.actions():
         if a.menu() is not None:
-            out += menu_actions(a.menu())
+            if not a.menu().property(NOT_COMMANDS):
+                out += menu_actions(a.menu())
         elif not a.isSeparator():
             out.append(a)
     return out
@@ -388,13 +389,43 @@ def test_shortcuts_page_lists_every_action(qtbot, window):
     dialog.only_keys.setChecked(True)
     assert all(r.keys for r in dialog.visible_rows())
     assert len(dialog.visible_rows()) == sum(1 for r in dialog.rows if r.keys) >= 20
+    # read again each time it is shown: a command added since is on the page
+    dialog.close()
+    extra = w.menuBar().actions()[-1].menu().addAction("Late Command")
+    extra.setShortcut(QKeySequence("Ctrl+Alt+Shift+J"))
+    w.show_shortcuts()
+    assert ("Late Command", "Ctrl+Alt+Shift+J", "Help") in {
+        (r.command, r.keys, r.menu) for r in dialog.rows}
 
 
-def test_no_two_actions_share_a_shortcut(qtbot, window):
-    """Qt runs neither of two actions with the same key in one window."""
+def test_recent_file_names_are_not_commands_on_the_shortcuts_page(qtbot, window,
+                                                                   small_photo):
+    w = window
+    w.add_recent(str(small_photo))
+    assert any(a.text() == small_photo.name for a in w.recent_menu.actions())
+    w.show_shortcuts()
+    commands = {r.command for r in w.shortcuts_dialog.rows}
+    assert small_photo.name not in commands and "Clear List" not in commands
+    assert "Open Sample Photo" in commands
+
+
+def test_no_two_actions_share_a_shortcut(qtbot, tmp_path, monkeypatch):
+    """Qt runs neither of two actions with the same key in one window (panels included)."""
+    from PySide6.QtCore import QSettings
+
+    from editor.ui.main_window import MainWindow
+
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, load_registry=False, install_panels=True)
+    qtbot.addWidget(w)
+    w.load_registry(sync=True)
+    assert getattr(w, "classifier_action", None) is not None  # the panels did install
     seen = {}
-    for a in window.findChildren(QAction):
+    for a in w.findChildren(QAction):
         for s in a.shortcuts():
             key = s.toString()
             assert key not in seen, f"{key}: {seen.get(key)} and {a.text()}"
             seen[key] = a.text()
+    assert len(seen) >= 25
+    w.controller.shutdown()

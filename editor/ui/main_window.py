@@ -30,7 +30,7 @@ from editor.ui.canvas import Canvas
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
 from editor.ui.input_rules import install_document_undo_keys
-from editor.ui.menus import OpMenus, key_text
+from editor.ui.menus import NOT_COMMANDS, OpMenus, key_text
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action(f, "&Open…", self.open_dialog,
                                         QKeySequence.StandardKey.Open)
         self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.setProperty(NOT_COMMANDS, True)  # file names, not commands
         self._action(f, "Open &Sample Photo", self.open_sample)
         self._action(f, "New &Window", self.new_window, QKeySequence.StandardKey.New)
         f.addSeparator()

@@ -83,6 +83,9 @@ TRANSFORM_CATEGORIES = ("Geometry",)
 #: the filter category whose ops sit in the Filters menu itself (the others get submenus)
 INLINE_FILTER_CATEGORY = "Filters"
 REPEAT_SHORTCUT = "Ctrl+F"
+#: menu property: its entries are data, not commands (Open Recent's file names);
+#: the Keyboard Shortcuts page leaves them out
+NOT_COMMANDS = "convolveNotCommands"
 
 
 def key_text(action: QAction) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from editor.ui.menus import key_text, plain_text
+from editor.ui.menus import NOT_COMMANDS, key_text, plain_text
 
 
 @dataclass
@@ -41,7 +41,10 @@ class ShortcutRow:
 
 
 def collect_actions(window: QMainWindow) -> list[ShortcutRow]:
-    """Every command of ``window``'s menus in menu order, then other actions with keys."""
+    """Every command of ``window``'s menus in menu order, then other actions with keys.
+
+    Menus marked :data:`~editor.ui.menus.NOT_COMMANDS` (recent files) are skipped.
+    """
     rows: list[ShortcutRow] = []
     seen: set[int] = set()
 
@@ -52,7 +55,8 @@ def collect_actions(window: QMainWindow) -> list[ShortcutRow]:
             sub = action.menu()
             name = plain_text(action)
             if sub is not None:
-                walk(sub, f"{path} ▸ {name}")
+                if not sub.property(NOT_COMMANDS):
+                    walk(sub, f"{path} ▸ {name}")
                 continue
             if id(action) in seen or not name:
                 continue
@@ -105,6 +109,7 @@ class ShortcutsDialog(QDialog):
         self.count.setStyleSheet("color: #9a9a9a;")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setIcon(QIcon())
         bottom = QHBoxLayout()
         bottom.addWidget(self.count, 1)
         bottom.addWidget(buttons)

@@ -8,7 +8,9 @@ so), choices a combo box, booleans a check box, paths a line edit with a file
 picker, colours a colour button, and points/matrix/kernel/text a line edit read
 by the parameter's kind. A new kind registers its widget with
 :func:`register_field`; a form can override one parameter's field (the AI
-dock's style picker does) without touching the others.
+dock's style picker does) without touching the others. Sliders, spin boxes and
+combo boxes take the mouse wheel only while they have the focus
+(:func:`editor.ui.input_rules.guard_wheel`): unfocused, the wheel scrolls the form.
 """
 
 from __future__ import annotations
