@@ -12,24 +12,18 @@ from typing import Annotated
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
-from PIL import Image
+from conftest import make_main_window
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMenu
+from test_ui_main import open_and_wait as open_photo
+from test_ui_main import settle
 
 from editor.ops import all_ops, categories, get_op, run_op
 from editor.ops.registry import Kind, Range, register_op, unregister_op
 from editor.ui.menus import ADJUSTMENTS, NOT_COMMANDS, TRANSFORM, key_text, plain_text
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def small_photo(tmp_path, coffee):
-    path = tmp_path / "coffee-small.png"
-    Image.fromarray(np.ascontiguousarray(coffee[100:300, 150:450])).save(path)
-    return path
 
 
 @pytest.fixture
@@ -54,17 +48,10 @@ def temp_ops():
         unregister_op(n)
 
 
-def settle(qtbot, w, timeout=10000):
-    c = w.controller
-    wait_until_idle(qtbot, lambda: c.preview_lane.busy() or c.apply_lane.busy()
-                    or c.job_lane.busy(), timeout=timeout)
-
-
 def open_and_wait(qtbot, w, path):
-    w.open_path(str(path))
-    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    doc = open_photo(qtbot, w, path)
     settle(qtbot, w)
-    return w.controller.document
+    return doc
 
 
 def press(qtbot, widget, action: QAction) -> None:
