@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 from editor.ui.canvas import Canvas
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
+from editor.ui.input_rules import install_document_undo_keys
+from editor.ui.menus import NOT_COMMANDS, OpMenus, key_text
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_status_bar()
         self._build_menus()
+        install_document_undo_keys()  # Ctrl+Z in a spin box undoes the document step
         self._connect()
         self._restore_settings()
         self._update_actions()
@@ -202,11 +205,30 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_menus(self) -> None:
+        """File, Edit, View, the op menus (Image, Filters, Analysis), Window, Help."""
+        self._build_file_menu()
+        self._build_edit_menu()
+        self._build_view_menu()
+        # filled from the registry once it has loaded (see load_registry)
+        self.op_menus = OpMenus(self)
         mb = self.menuBar()
-        f = mb.addMenu("&File")
+        self.window_menu = mb.addMenu("&Window")
+        for dock in (self.histogram_dock, self.tools_dock, self.history_dock):
+            self.window_menu.addAction(dock.toggleViewAction())
+        h = mb.addMenu("&Help")
+        self.shortcuts_action = self._action(h, "&Keyboard Shortcuts", self.show_shortcuts,
+                                             "Ctrl+/")
+        h.addSeparator()
+        self._action(h, "&About Convolve", self.about)
+        self._shortcut_tooltips()
+
+    def _build_file_menu(self) -> None:
+        f = self.menuBar().addMenu("&File")
+        self.file_menu = f
         self.open_action = self._action(f, "&Open…", self.open_dialog,
                                         QKeySequence.StandardKey.Open)
         self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.setProperty(NOT_COMMANDS, True)  # file names, not commands
         self._action(f, "Open &Sample Photo", self.open_sample)
         self._action(f, "New &Window", self.new_window, QKeySequence.StandardKey.New)
         f.addSeparator()
@@ -222,7 +244,9 @@ class MainWindow(QMainWindow):
         self.close_action = self._action(f, "&Close Image", self.close_image, "Ctrl+W")
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        e = mb.addMenu("&Edit")
+
+    def _build_edit_menu(self) -> None:
+        e = self.menuBar().addMenu("&Edit")
         self.undo_action = self.controller.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
         self.redo_action = self.controller.undo_stack.createRedoAction(self, "&Redo")
@@ -232,7 +256,9 @@ class MainWindow(QMainWindow):
         e.addSeparator()
         self.apply_action = self._action(e, "Apply &Tool", self.tools.apply, "Ctrl+Return")
         self.cancel_action = self._action(e, "&Cancel Job", self.controller.cancel_jobs, "Esc")
-        v = mb.addMenu("&View")
+
+    def _build_view_menu(self) -> None:
+        v = self.menuBar().addMenu("&View")
         self.zoom_in_action = self._action(v, "Zoom &In", self.canvas.zoom_in,
                                            ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action(v, "Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
@@ -249,11 +275,13 @@ class MainWindow(QMainWindow):
                                        checkable=True)
         self.log_action.setChecked(self.histogram.log_box.isChecked())
         self.histogram.log_box.toggled.connect(self.log_action.setChecked)
-        self.window_menu = mb.addMenu("&Window")
-        for dock in (self.histogram_dock, self.tools_dock, self.history_dock):
-            self.window_menu.addAction(dock.toggleViewAction())
-        h = mb.addMenu("&Help")
-        self._action(h, "&About Convolve", self.about)
+
+    def _shortcut_tooltips(self) -> None:
+        """Shortcuts in tool tips, read from the actions (so they cannot drift)."""
+        self.tools.apply_button.setToolTip(
+            f"Apply at full resolution ({key_text(self.apply_action)})")
+        self.cancel_button.setToolTip(f"Cancel the running job ({key_text(self.cancel_action)})")
+        self.tools.set_shortcuts(self.op_menus.tool_shortcuts())
 
     def _connect(self) -> None:
         c = self.controller
@@ -317,6 +345,8 @@ class MainWindow(QMainWindow):
         def done(result):
             specs, cats, errors = result
             self.tools.populate(specs, cats)
+            self.op_menus.populate(specs, cats)
+            self._shortcut_tooltips()
             self.registry_loaded = True
             if errors:
                 log.warning("op modules failed to import: %s", errors)
@@ -334,6 +364,28 @@ class MainWindow(QMainWindow):
                         on_error=lambda msg: (self._error(f"Tools failed to load: {msg}"),
                                               lane.stop())))
         self._registry_lane = lane
+
+    def open_tool(self, name: str) -> QWidget | None:
+        """Show op ``name``'s form in the Tools dock, as choosing it there does.
+
+        The menus and their shortcuts use this. The keyboard focus stays where it
+        was (a field given the focus would commit when it loses it). Returns the
+        form (``None`` if the op is not listed).
+        """
+        self.tools_dock.show()
+        self.tools_dock.raise_()
+        return self.tools.select_op(name)
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard Shortcuts (built from the window's actions each time)."""
+        from editor.ui.shortcuts_dialog import ShortcutsDialog
+
+        dialog = getattr(self, "shortcuts_dialog", None)
+        if dialog is None:
+            dialog = self.shortcuts_dialog = ShortcutsDialog(self)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
 
     # -- files ----------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -624,6 +676,7 @@ class MainWindow(QMainWindow):
                   self.close_action, self.zoom_in_action, self.zoom_out_action,
                   self.fit_action, self.actual_action, self.split_action):
             a.setEnabled(has)
+        self.op_menus.set_document(has)
         self.revert_action.setEnabled(bool(has and self.controller.document.path))
 
     def _busy_changed(self, busy: bool, title: str) -> None:
@@ -698,3 +751,4 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.controller.shutdown()
         event.accept()
+
