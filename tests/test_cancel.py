@@ -51,6 +51,7 @@ SINGLE_PASS = {
     "saturation", "threshold", "laplacian", "prewitt", "sobel", "convolve", "emboss",
     "max_filter", "mean_blur", "min_filter", "sharpen", "crop", "flip", "rotate90",
     "add_noise", "auto_contrast", "curves", "equalize", "levels", "match_histogram",
+    "canvas_size",
 }
 
 #: Ops whose strips are a fixed number of pixels (filters size theirs by the estimated

@@ -20,13 +20,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def small_photo(tmp_path, coffee):
-    path = tmp_path / "coffee-small.png"
-    Image.fromarray(np.ascontiguousarray(coffee[100:300, 150:450])).save(path)
-    return path
-
-
-@pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
     return make_main_window(qtbot, tmp_path)
