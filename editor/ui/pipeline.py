@@ -330,7 +330,11 @@ class CommitPipeline:
 
 
 def _extras_sentence(title: str, extras: dict) -> str:
+    """``"Harris corners: 248 corners."``: what a step found besides its pixels."""
     parts = []
+    described = [v.summary() for v in extras.values() if callable(getattr(v, "summary", None))]
+    if described:  # an overlay says what it shows (its points are the same things)
+        return f"{title}: {', '.join(described)}."
     for key, value in extras.items():
         if key == "notes":
             continue

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.forms import form_class_for
-from editor.ui.richtext import rich_text
+from editor.ui.input_rules import KEEP_TEXT_UNDO, guard_wheel_under
+from editor.ui.richtext import plain_text, rich_text
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,14 @@ class ToolsPanel(QWidget):
         self.specs: dict[str, object] = {}
         self.form: QWidget | None = None
         self.spec = None
+        #: menu shortcuts by op: [(menu text, keys, opens the form)], shown in tool tips
+        self.shortcuts: dict[str, list[tuple[str, str, bool]]] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tools…")
         self.search.setClearButtonEnabled(True)
+        self.search.setProperty(KEEP_TEXT_UNDO, True)  # Ctrl+Z edits the search text
         self.search.textChanged.connect(self._filter)
         layout.addWidget(self.search)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -123,12 +127,41 @@ class ToolsPanel(QWidget):
                 label = s.title + ("  ·  AI" if s.ai else "")
                 item = QTreeWidgetItem([label])
                 item.setData(0, Qt.ItemDataRole.UserRole, s.name)
-                tip = rich_text(s.summary + ("\n\nRuns when you press Apply." if s.heavy or s.ai
-                                             else ""))
-                item.setToolTip(0, tip)
                 top.addChild(item)
             top.setExpanded(True)
+        self._update_tooltips()
         self._filter(self.search.text())
+
+    def set_shortcuts(self, shortcuts: dict[str, list[tuple[str, str, bool]]]) -> None:
+        """Menu shortcuts by op (``{op: [(menu text, keys, opens form)]}``) for tool tips."""
+        self.shortcuts = dict(shortcuts)
+        self._update_tooltips()
+
+    def tooltip(self, name: str) -> str:
+        """The tree's tool tip for op ``name``: "Curves (Ctrl+M)", then what it does."""
+        spec = self.specs[name]
+        first = spec.title
+        others = []
+        for text, keys, opens_form in self.shortcuts.get(name, []):
+            if opens_form or text == spec.title:
+                first = f"{spec.title} ({keys})"
+            else:  # a preset applied at once (Desaturate is grayscale, Auto Tone…)
+                others.append(f"{text} ({keys}) applies it at once.")
+        lines = [first, plain_text(spec.summary), *others]  # no raw ``markup``
+        if spec.heavy or spec.ai:
+            lines.append("Runs when you press Apply.")
+        return "\n".join(line for line in lines if line)
+
+    def _update_tooltips(self) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                item = top.child(j)
+                name = item.data(0, Qt.ItemDataRole.UserRole)
+                if name in self.specs:
+                    item.setToolTip(0, self.tooltip(name))
+        if self.spec is not None and self.spec.name in self.specs:
+            self.title.setToolTip(self.tooltip(self.spec.name))
 
     def _filter(self, text: str) -> None:
         text = text.strip().lower()
@@ -159,12 +192,21 @@ class ToolsPanel(QWidget):
 
     # -- the active op ----------------------------------------------------------------
     def select_op(self, name: str) -> QWidget | None:
-        """Make ``name`` the active tool; returns its form."""
+        """Make ``name`` the active tool and show it in the list; returns its form.
+
+        A search that hides the op is cleared first (a menu or a shortcut asked
+        for it by name).
+        """
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
             for j in range(top.childCount()):
-                if top.child(j).data(0, Qt.ItemDataRole.UserRole) == name:
-                    self.tree.setCurrentItem(top.child(j))
+                item = top.child(j)
+                if item.data(0, Qt.ItemDataRole.UserRole) == name:
+                    if item.isHidden():
+                        self.search.clear()
+                    top.setExpanded(True)
+                    self.tree.setCurrentItem(item)
+                    self.tree.scrollToItem(item)
                     return self.form
         return None
 
@@ -188,12 +230,14 @@ class ToolsPanel(QWidget):
             form = ParamForm(spec)
             self.controller.message.emit(f"The custom form for {spec.title} failed ({e}); "
                                          "showing the plain one.")
+        guard_wheel_under(form)  # the wheel scrolls the dock unless a field has the focus
         form.set_image(self.controller.current_image())
         form.paramsChanged.connect(self.controller.session_changed)
         form.paramsCommitted.connect(self.controller.session_committed)
         self.form = form
         self.scroll.setWidget(form)
         self.title.setText(spec.title)
+        self.title.setToolTip(self.tooltip(spec.name) if spec.name in self.specs else "")
         note = ""
         if not spec.preview:
             note = " Preview is off for this tool; press Apply."

@@ -8,7 +8,9 @@ so), choices a combo box, booleans a check box, paths a line edit with a file
 picker, colours a colour button, and points/matrix/kernel/text a line edit read
 by the parameter's kind. A new kind registers its widget with
 :func:`register_field`; a form can override one parameter's field (the AI
-dock's style picker does) without touching the others.
+dock's style picker does) without touching the others. Sliders, spin boxes and
+combo boxes take the mouse wheel only while they have the focus
+(:func:`editor.ui.input_rules.guard_wheel`): unfocused, the wheel scrolls the form.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ops.params import Param, ParamError, SliderScale
+from editor.ui.input_rules import guard_wheel
 from editor.ui.richtext import rich_text
 
 if TYPE_CHECKING:
@@ -147,6 +150,7 @@ class NumberField(Field):
             self.auto.toggled.connect(self._auto_toggled)
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
+        guard_wheel(self.slider, self.spin)  # an unfocused wheel scrolls the form instead
         if self.auto is not None:
             row.addWidget(self.auto)
         self.slider.valueChanged.connect(self._slider_moved)
@@ -154,7 +158,10 @@ class NumberField(Field):
         # a click on the groove or a key press moves without a drag: commit at once
         self.slider.actionTriggered.connect(self._slider_action)
         self.spin.valueChanged.connect(self._spin_changed)
-        self.spin.editingFinished.connect(form._commit)
+        self.spin.editingFinished.connect(self._spin_finished)
+        # typed or stepped since the last commit: Qt also sends editingFinished when
+        # the focus merely leaves, which must not re-commit a value Ctrl+Z took back
+        self._edited = False
 
     def _to_slider(self, v: float) -> int:
         return self.scale.position(v)
@@ -173,7 +180,13 @@ class NumberField(Field):
             # the slider as context: a form closed meanwhile is not called
             QTimer.singleShot(0, self.slider, self.form._commit)
 
+    def _spin_finished(self) -> None:
+        if self._edited:
+            self._edited = False
+            self.form._commit()
+
     def _spin_changed(self, v: float) -> None:
+        self._edited = True
         self.slider.blockSignals(True)
         self.slider.setValue(self._to_slider(v))
         self.slider.blockSignals(False)
@@ -221,6 +234,7 @@ class ChoiceField(Field):
     def __init__(self, param: Param, form: ThrottledForm) -> None:
         super().__init__(param, form)
         self.widget = QComboBox()
+        guard_wheel(self.widget)
         for c in param.choices:
             self.widget.addItem(choice_text(c), c)
         self.widget.currentIndexChanged.connect(lambda _i: (form._changed(), form._commit()))
