@@ -25,6 +25,7 @@ from editor.core.context import OpContext, OpError
 from editor.core.document import Document
 from editor.core.rebuild import rebuild_document
 from editor.core.recovery import ORIGINAL, Recovery
+from editor.ui.richtext import count
 from editor.workers.lanes import Job
 from editor.workers.render import render_state
 
@@ -281,7 +282,7 @@ class DocumentIO:
                     c.mark_saved()
                 c.dirtyChanged.emit(doc.dirty)  # the title names the project now
             c.message.emit(f"Saved {Path(written).name} with its history "
-                           f"({_steps(len(history.commands))}).")
+                           f"({count(len(history.commands), 'step')}).")
             if on_done:
                 on_done(written)
 
@@ -316,7 +317,7 @@ class DocumentIO:
             doc, rendered, restored = result
             c.install_restored(doc, rendered, restored, saved=True)
             c.message.emit(f"Opened {Path(path).name} with its history "
-                           f"({_steps(len(restored.commands))}).")
+                           f"({count(len(restored.commands), 'step')}).")
             if on_done:
                 on_done()
 
@@ -350,7 +351,7 @@ class DocumentIO:
             c.install_restored(doc, rendered, restored)
             c.journal.adopt(rec, base=doc.base_id, history=restored, id_map=id_map)
             c.message.emit(f"Restored {rec.title} with its history "
-                           f"({len(restored.commands)} steps).")
+                           f"({count(len(restored.commands), 'step')}).")
             if on_done:
                 on_done()
 
@@ -377,10 +378,6 @@ class DocumentIO:
                 raise OpError(str(e)) from None
         raise OpError(f"The original of {rec.title} has changed or gone since the crash, "
                       "and its copy was not saved.")
-
-
-def _steps(n: int) -> str:
-    return f"{n} step" if n == 1 else f"{n} steps"
 
 
 def _describe(image: np.ndarray) -> str:

@@ -356,7 +356,7 @@ class MainWindow(QMainWindow):
             self.registry_loaded = True
             if errors:
                 log.warning("op modules failed to import: %s", errors)
-                self.show_message(f"{len(errors)} tool module(s) failed to load; "
+                self.show_message(f"{count(len(errors), 'tool module')} failed to load; "
                                   f"see {len(specs)} others.")
 
         if sync:

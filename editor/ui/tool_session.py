@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 _tokens = itertools.count(1)
 
 
+def _same(spec: Any, a: dict | None, b: dict | None) -> bool:
+    """Equal as the op sees them (a form's list and a default tuple are the same matrix)."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return spec.bind(a) == spec.bind(b)
+    except ValueError:
+        return a == b
+
+
 @dataclass
 class Session:
     """One open adjustment with a tool: all its commits merge into one undo step."""
@@ -88,9 +98,9 @@ class ToolSessions:
         s.latest = dict(params)
         if s.spec.heavy or s.spec.ai or not s.spec.params:
             return  # these wait for Apply
-        if s.has_step and params == s.committed:
+        if s.has_step and _same(s.spec, params, s.committed):
             return
-        if params == s.spec.defaults() and s.request is None:
+        if _same(s.spec, params, s.spec.defaults()) and s.request is None:
             if s.has_step:
                 self.c.undo()  # back to the base: no step for a no-op
             self.clear_preview()

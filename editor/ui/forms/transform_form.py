@@ -67,7 +67,7 @@ class TransformForm(ThrottledForm):
             s.setPrefix(name[-1] + " ")  # "x 1.000": the row's label says what, this which
             s.setToolTip(COMPONENTS[name].label)
             s.valueChanged.connect(self._changed)
-            s.editingFinished.connect(self._commit)
+            s.editingFinished.connect(self._spin_finished)
             return s
 
         self.scale_x = spin("scale_x", 3)
@@ -244,8 +244,17 @@ class TransformForm(ThrottledForm):
             self.scale_y.setValue(value)  # its valueChanged runs _changed
 
     def _changed(self, *_: Any) -> None:
+        self._edited = True
         self._show_matrix()
         super()._changed()
+
+    def _spin_finished(self) -> None:
+        # Qt also sends editingFinished when the focus merely leaves a box: only a value
+        # typed or stepped since the last commit is committed (else a click in and out
+        # would add an identity step, or re-commit one Ctrl+Z took back)
+        if getattr(self, "_edited", False):
+            self._edited = False
+            self._commit()
 
     def _changed_and_commit(self, *_: Any) -> None:
         self._changed()
