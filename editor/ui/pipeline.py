@@ -334,12 +334,13 @@ def _extras_sentence(title: str, extras: dict) -> str:
     """``"Harris corners: 248 corners."``: what a step found besides its pixels.
 
     Things it found are an overlay (which describes itself) or lists of items
-    (``points``); other side outputs (a class, a device, a heat map) are for the
-    tool's own panel, not for a count.
+    (``points``: a list, or rows of coordinates); other side outputs (a class, a
+    device, a heat map) are for the tool's own panel, not for a count.
     """
     described = [v.summary() for v in extras.values() if callable(getattr(v, "summary", None))]
     if described:  # an overlay says what it shows (its points are the same things)
         return f"{title}: {', '.join(described)}."
     parts = [count(len(v), key.rstrip("s")) for key, v in extras.items()
-             if isinstance(v, list) and key != "notes"]
+             if key != "notes" and (isinstance(v, list) or isinstance(v, np.ndarray)
+                                    and v.ndim == 2 and v.shape[1] <= 4)]
     return f"{title}: {', '.join(parts)}." if parts else f"{title} done."
