@@ -127,11 +127,11 @@ def test_points_cannot_pass_their_neighbours(qtbot, form):
 def test_presets_set_their_curves_and_the_op_follows(qtbot, form, coffee):
     committed = []
     form.paramsCommitted.connect(committed.append)
-    form.preset_buttons["S-curve"].click()
+    form.preset_actions["S-curve"].trigger()
     assert points_of(committed[-1]) == list(dict(PRESETS)["S-curve"])
-    form.preset_buttons["Invert"].click()
+    form.preset_actions["Invert"].trigger()
     np.testing.assert_array_equal(get_op("curves")(coffee, **form.params()), 255 - coffee)
-    form.preset_buttons["Linear"].click()
+    form.preset_actions["Linear"].trigger()
     assert form.params() == get_op("curves").defaults()
 
 
@@ -213,7 +213,7 @@ def test_eyedropper_puts_a_point_at_the_clicked_pixels_value(qtbot, window, phot
     settle(qtbot, w)
     original = doc.image.copy()
     form = w.tools.select_op("curves")
-    form.preset_buttons["S-curve"].click()  # a step of the session: the image changes
+    form.preset_actions["S-curve"].trigger()  # a step of the session: the image changes
     qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
     settle(qtbot, w)
     assert not np.array_equal(doc.image, original)

@@ -16,14 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QLinearGradient, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
+    QMenu,
+    QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -66,12 +68,14 @@ class CurveView(ToneGraph):
         self._drag = False
         self._moved = False
         self._grab = QPointF()  # pointer - point at the press, so a point never jumps
-        self.setMinimumSize(180, 180)
+        #: a line of text drawn in the graph's corner (the point's or pointer's values)
+        self.readout = ""
+        # the square grows with the room the dock gives and shrinks to this before
+        # the form scrolls (a laptop's dock is short)
+        self.setMinimumSize(150, 150)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        sp = self.sizePolicy()
-        sp.setHeightForWidth(True)
-        self.setSizePolicy(sp)
 
     # -- model --------------------------------------------------------------------
     def set_points(self, points) -> None:
@@ -116,16 +120,13 @@ class CurveView(ToneGraph):
         self.points[i] = [float(min(hi, max(lo, round(x)))), float(min(255, max(0, round(y))))]
 
     # -- geometry ---------------------------------------------------------------------
-    def hasHeightForWidth(self) -> bool:  # noqa: N802  (Qt override)
-        return True
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt override)
+        return QSize(300, 300)
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802  (Qt override)
-        return width
-
-    def sizeHint(self):  # noqa: N802  (Qt override)
-        from PySide6.QtCore import QSize
-
-        return QSize(280, 280)
+    def set_readout(self, text: str) -> None:
+        if text != self.readout:
+            self.readout = text
+            self.update()
 
     def plot_rect(self) -> QRectF:
         m = self.MARGIN + 6  # room for the gradient bars below and left
@@ -200,6 +201,15 @@ class CurveView(ToneGraph):
             p.setBrush(QColor(255, 255, 255) if chosen else QColor(200, 200, 200))
             side = 9 if chosen else 7
             p.drawRect(QRectF(c.x() - side / 2, c.y() - side / 2, side, side))
+        if self.readout:
+            fm = p.fontMetrics()
+            box = QRectF(r.left() + 4, r.top() + 4, fm.horizontalAdvance(self.readout) + 10,
+                         fm.height() + 4)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(box, 3, 3)
+            p.setPen(QColor(230, 230, 230))
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.readout)
 
     # -- input --------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802  (Qt override)
@@ -313,26 +323,32 @@ class CurvesForm(ThrottledForm):
         self.pick_button = eyedropper_button(
             None, "Eyedropper: while on, click the image to put a point at that pixel's "
             "value (its luma for RGB)", "curves_eyedropper")
+        # presets in a menu (GIMP's and Photoshop's Preset list) keep the graph's row
+        # count low, so the graph has the height a laptop's dock can give
+        self.presets_button = QToolButton()
+        self.presets_button.setText("Presets")
+        self.presets_button.setObjectName("curves_presets")
+        self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.presets_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.presets_button.setStyleSheet("QToolButton { padding: 4px 8px; border: 1px solid "
+                                          "#46464b; border-radius: 4px; background: #38383c; }")
+        menu = QMenu(self.presets_button)
+        self.preset_actions: dict[str, QAction] = {}
+        for label, points in PRESETS:
+            action = menu.addAction(label)
+            action.triggered.connect(lambda _=False, pts=points: self.apply_preset(pts))
+            self.preset_actions[label] = action
+        self.presets_button.setMenu(menu)
         top = QHBoxLayout()
         top.addWidget(QLabel("Channel"))
         top.addWidget(self.channel_combo, 1)
+        top.addWidget(self.presets_button)
         top.addWidget(self.pick_button)
 
         self.view = CurveView()
         self.view.setObjectName("curve_view")
         self.view.setToolTip("Click to add a point, drag to move it; drag it off the graph "
                              "or double-click it to delete it")
-        self.readout = QLabel(" ")
-        self.readout.setObjectName("curve_readout")
-
-        presets = QHBoxLayout()
-        self.preset_buttons: dict[str, QPushButton] = {}
-        for label, points in PRESETS:
-            b = QPushButton(label)
-            b.setObjectName(f"preset_{label.lower().replace('-', '_')}")
-            b.clicked.connect(lambda _=False, pts=points: self.apply_preset(pts))
-            presets.addWidget(b)
-            self.preset_buttons[label] = b
 
         self.text = QLineEdit()
         self.text.setObjectName("param_points")
@@ -346,9 +362,7 @@ class CurvesForm(ThrottledForm):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addWidget(self.view)
-        layout.addWidget(self.readout)
-        layout.addLayout(presets)
+        layout.addWidget(self.view, 1)
         layout.addLayout(text_row)
 
         self.view.edited.connect(self._edited)
@@ -451,9 +465,9 @@ class CurvesForm(ThrottledForm):
         v = self.view
         if v.selected is not None and v.selected < len(v.points) and v.hidden is None:
             x, y = v.points[v.selected]
-            self.readout.setText(f"Point  input {x:.0f}  →  output {y:.0f}")
+            v.set_readout(f"In {x:.0f}  →  Out {y:.0f}")
         elif v.marker is not None:
             out = float(v.curve(np.array([v.marker]))[0])
-            self.readout.setText(f"Pointer  input {v.marker:.0f}  →  output {out:.0f}")
+            v.set_readout(f"Pixel {v.marker:.0f}  →  {out:.0f}")
         else:
-            self.readout.setText("Click the graph to add a point")
+            v.set_readout("")
