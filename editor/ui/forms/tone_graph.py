@@ -98,22 +98,25 @@ def histogram_heights(counts: np.ndarray) -> np.ndarray:
 
 
 def eyedropper_icon(tip: QColor | None = None, size: int = 18) -> QIcon:
-    """A pipette pointing down-left; ``tip`` fills its drop (black/grey/white points)."""
+    """A pipette pointing down-left, filled with ``tip`` (black/grey/white points).
+
+    Each shape is drawn twice, a wider outline then the fill, so a black pipette
+    shows on a dark button and a white one on a light (checked) one.
+    """
     pm = QPixmap(size, size)
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     s = size / 18.0
-    ink = QColor(225, 225, 225)
-    p.setPen(QPen(ink, 2.2 * s, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-    p.drawLine(QPointF(4 * s, 14 * s), QPointF(11 * s, 7 * s))  # the glass tube
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(ink)
-    p.drawEllipse(QPointF(13 * s, 5 * s), 3.2 * s, 3.2 * s)  # the bulb
-    if tip is not None:
-        p.setPen(QPen(QColor(120, 120, 120), 1.0 * s))
-        p.setBrush(tip)
-        p.drawEllipse(QPointF(3.6 * s, 14.4 * s), 2.6 * s, 2.6 * s)
+    fill = tip if tip is not None else QColor(225, 225, 225)
+    edge = QColor(200, 200, 200) if fill.lightness() < 160 else QColor(30, 30, 32)
+    tube = (QPointF(3.5 * s, 14.5 * s), QPointF(11.5 * s, 6.5 * s))
+    for color, extra in ((edge, 1.6 * s), (fill, 0.0)):
+        p.setPen(QPen(color, 3.4 * s + extra, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        p.drawLine(*tube)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color)
+        p.drawEllipse(QPointF(13.2 * s, 4.8 * s), 3.4 * s + extra / 2, 3.4 * s + extra / 2)
     p.end()
     return QIcon(pm)
 
