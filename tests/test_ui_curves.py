@@ -242,3 +242,19 @@ def test_eyedropper_puts_a_point_at_the_clicked_pixels_value(qtbot, window, phot
     # hovering the canvas marks the pixel's value on the graph
     qtbot.mouseMove(w.canvas, canvas_point(w.canvas, 10, 10))
     assert form.view.marker == pytest.approx(float(original[10, 10] @ [0.299, 0.587, 0.114]))
+
+
+def test_a_grayscale_image_offers_no_colour_channels(qtbot, form, coffee):
+    form.channel_combo.setCurrentIndex(form.channel_combo.findData("g"))
+    gray = np.ascontiguousarray(coffee[..., 1])
+    with qtbot.assertNotEmitted(form.paramsCommitted):
+        form.set_image(gray)
+    model = form.channel_combo.model()
+    enabled = {form.channel_combo.itemData(i): model.item(i).isEnabled()
+               for i in range(form.channel_combo.count())}
+    assert enabled == {"all": True, "r": False, "g": False, "b": False, "luminance": True}
+    assert form.params()["channel"] == "all"  # what the op accepts for a gray image
+    get_op("curves")(gray, **form.params())
+    np.testing.assert_array_equal(form.view.counts, np.bincount(gray.ravel(), minlength=256))
+    form.set_image(coffee)
+    assert all(model.item(i).isEnabled() for i in range(form.channel_combo.count()))

@@ -42,6 +42,7 @@ from editor.ui.forms.tone_graph import (
     ToneGraph,
     channel_histogram,
     eyedropper_button,
+    fit_channels,
     picked_value,
 )
 
@@ -398,6 +399,7 @@ class CurvesForm(ThrottledForm):
         if image is self._image:
             return
         self._image = image
+        fit_channels(self.channel_combo, image)
         self._refresh_histogram()
 
     # -- canvas (the Tools dock forwards the canvas's pointer) ----------------------------------

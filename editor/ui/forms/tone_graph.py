@@ -15,7 +15,7 @@ import math
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
-from PySide6.QtWidgets import QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QSizePolicy, QToolButton, QWidget
 
 from editor.core.image import max_value, split_alpha
 from editor.ops.color import luma
@@ -84,6 +84,22 @@ def picked_value(image: np.ndarray | None, x: int, y: int, channel: str,
     if channel == "all" and rule == "min":
         return float(px.min())
     return float(px @ np.array([0.299, 0.587, 0.114]))
+
+
+def fit_channels(combo: QComboBox, image: np.ndarray | None) -> None:
+    """Offer only the channels ``image`` has: a grayscale image has no R, G or B.
+
+    A combo showing one of those falls back to ``all`` without a signal (the
+    next edit uses it; nothing is committed behind the user's back).
+    """
+    gray = image is not None and _colour(image).ndim == 2
+    model = combo.model()
+    for i in range(combo.count()):
+        model.item(i).setEnabled(not gray or combo.itemData(i) not in _INDEX)
+    if gray and combo.currentData() in _INDEX:
+        combo.blockSignals(True)
+        combo.setCurrentIndex(max(0, combo.findData("all")))
+        combo.blockSignals(False)
 
 
 def histogram_heights(counts: np.ndarray) -> np.ndarray:
