@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import make_main_window
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, Qt
+from test_ui_curves import canvas_point
 from test_ui_main import open_and_wait, settle
 
 from editor.ops import get_op
@@ -136,11 +137,6 @@ def photo_file(tmp_path, coffee):
     path = tmp_path / "coffee-crop.png"
     Image.fromarray(np.ascontiguousarray(coffee[60:300, 100:460])).save(path)
     return path
-
-
-def canvas_point(canvas, x: int, y: int) -> QPoint:
-    p = canvas.to_widget(QPointF(x + 0.5, y + 0.5))
-    return QPoint(round(p.x()), round(p.y()))
 
 
 def test_triangles_commit_what_the_levels_op_makes(qtbot, window, photo_file):

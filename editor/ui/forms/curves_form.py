@@ -19,7 +19,6 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QLinearGradient, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,15 +33,11 @@ from editor.ops.params import ParamError
 from editor.ops.registry import OpSpec
 from editor.ops.tone import curve_values
 from editor.ui.forms import register_form
-from editor.ui.forms.fields import choice_text
-from editor.ui.forms.param_form import ThrottledForm
 from editor.ui.forms.tone_graph import (
     CHANNEL_COLORS,
-    CHANNEL_NAMES,
+    ToneForm,
     ToneGraph,
-    channel_histogram,
     eyedropper_button,
-    fit_channels,
     picked_value,
 )
 
@@ -306,21 +301,12 @@ class CurveView(ToneGraph):
 
 
 @register_form("curves")
-class CurvesForm(ThrottledForm):
+class CurvesForm(ToneForm):
     """Channel, presets and eyedropper around a :class:`CurveView`; the points as text."""
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.spec = spec
-        self._image: np.ndarray | None = None
+        super().__init__(spec, parent)
         self._points_param = spec.param("points")
-        channel = spec.param("channel")
-
-        self.channel_combo = QComboBox()
-        self.channel_combo.setObjectName("param_channel")
-        self.channel_combo.setToolTip(channel.description)
-        for c in channel.choices:
-            self.channel_combo.addItem(CHANNEL_NAMES.get(c, choice_text(c)), c)
         self.pick_button = eyedropper_button(
             None, "Eyedropper: while on, click the image to put a point at that pixel's "
             "value (its luma for RGB)", "curves_eyedropper")
@@ -369,7 +355,6 @@ class CurvesForm(ThrottledForm):
         self.view.edited.connect(self._edited)
         self.view.finished.connect(self._commit)
         self.view.selectionChanged.connect(self._show_readout)
-        self.channel_combo.currentIndexChanged.connect(self._channel_chosen)
         self.text.editingFinished.connect(self._text_edited)
         self.set_params(spec.defaults())
 
@@ -382,25 +367,12 @@ class CurvesForm(ThrottledForm):
         if "points" in params:
             self.view.set_points(params["points"])
         if "channel" in params:
-            self.channel_combo.blockSignals(True)
-            self.channel_combo.setCurrentIndex(max(0, self.channel_combo.findData(
-                params["channel"])))
-            self.channel_combo.blockSignals(False)
-            self._refresh_histogram()
+            self.show_channel(params["channel"])
         self._show_text()
         self._show_readout()
 
-    def reset(self) -> None:
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
-
-    def set_image(self, image: np.ndarray | None) -> None:
-        if image is self._image:
-            return
-        self._image = image
-        fit_channels(self.channel_combo, image)
-        self._refresh_histogram()
+    def show_histogram(self, counts: np.ndarray, channel: str) -> None:
+        self.view.set_histogram(counts, channel)
 
     # -- canvas (the Tools dock forwards the canvas's pointer) ----------------------------------
     def canvas_clicked(self, x: int, y: int) -> bool:
@@ -422,9 +394,6 @@ class CurvesForm(ThrottledForm):
         self._show_readout()
 
     # -- editing ------------------------------------------------------------------------------
-    def channel(self) -> str:
-        return self.channel_combo.currentData()
-
     def apply_preset(self, points) -> None:
         self.view.set_points(points)
         self._edited()
@@ -434,15 +403,6 @@ class CurvesForm(ThrottledForm):
         self._show_text()
         self._show_readout()
         self._changed()
-
-    def _channel_chosen(self, _index: int) -> None:
-        self._refresh_histogram()
-        self._changed()
-        self._commit()
-
-    def _refresh_histogram(self) -> None:
-        ch = self.channel()
-        self.view.set_histogram(channel_histogram(self._image, ch), ch)
 
     def _show_text(self) -> None:
         self.text.setStyleSheet("")

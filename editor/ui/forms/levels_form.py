@@ -21,7 +21,6 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
-    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -34,15 +33,11 @@ from PySide6.QtWidgets import (
 from editor.ops.registry import OpSpec
 from editor.ops.tone import percentile_range
 from editor.ui.forms import register_form
-from editor.ui.forms.fields import choice_text
-from editor.ui.forms.param_form import ThrottledForm
 from editor.ui.forms.tone_graph import (
     CHANNEL_COLORS,
-    CHANNEL_NAMES,
+    ToneForm,
     ToneGraph,
-    channel_histogram,
     eyedropper_button,
-    fit_channels,
     picked_value,
 )
 
@@ -78,24 +73,48 @@ def _triangle(p: QPainter, x: float, top: float, fill: QColor) -> None:
     p.drawPolygon(poly)
 
 
-class _Handles:
-    """Triangle hit-testing and dragging shared by the input and output strips."""
+class _TriangleDrag:
+    """Mouse handling of a strip of triangles (mixed into the two views).
 
-    def __init__(self, view) -> None:
-        self.view = view
-        self.active: str | None = None
+    The view gives ``handles()`` (name -> value), ``to_px`` / ``to_value`` and
+    ``move(name, x) -> bool`` (True when a value changed); this emits the view's
+    ``changed`` while dragging and ``finished`` on release after a move.
+    """
 
-    def nearest(self, x: float, handles: dict[str, float]) -> str | None:
+    _active: str | None = None
+    _moved = False
+
+    def nearest(self, x: float) -> str | None:
+        """The triangle within :data:`GRAB` px of ``x``; stacked ones: the last drawn."""
         best, best_d = None, GRAB + 0.5
-        for name, value in handles.items():
-            d = abs(self.view.to_px(value) - x)
-            # on a tie the later one wins: grey over black, white over grey when stacked
-            if d <= best_d:
+        for name, value in self.handles().items():
+            d = abs(self.to_px(value) - x)
+            if d <= best_d:  # on a tie the later one (drawn on top) wins
                 best, best_d = name, d
         return best
 
+    def mousePressEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._active = self.nearest(event.position().x())
+            self._moved = False
 
-class LevelsInputView(ToneGraph):
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        x = event.position().x()
+        if self._active is None:
+            self.setCursor(Qt.CursorShape.SizeHorCursor if self.nearest(x) is not None
+                           else Qt.CursorShape.ArrowCursor)
+        elif self.move(self._active, x):
+            self._moved = True
+            self.update()
+            self.changed.emit()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        if self._active is not None and self._moved:
+            self.finished.emit()
+        self._active = None
+
+
+class LevelsInputView(_TriangleDrag, ToneGraph):
     """The histogram with black, grey and white input triangles below it."""
 
     changed = Signal()  # a triangle moved (while dragging too)
@@ -107,8 +126,6 @@ class LevelsInputView(ToneGraph):
         super().__init__(parent)
         self.low, self.high, self.gamma = 0.0, 255.0, 1.0
         self.gamma_range = gamma_range
-        self._handles = _Handles(self)
-        self._moved = False
         self.setMinimumSize(160, 90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -134,18 +151,7 @@ class LevelsInputView(ToneGraph):
         for name, value in self.handles().items():
             _triangle(p, self.to_px(value), r.bottom() + 2, _FILLS[name])
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._handles.active = self._handles.nearest(event.position().x(), self.handles())
-            self._moved = False
-
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        name = self._handles.active
-        x = event.position().x()
-        if name is None:
-            over = self._handles.nearest(x, self.handles()) is not None
-            self.setCursor(Qt.CursorShape.SizeHorCursor if over else Qt.CursorShape.ArrowCursor)
-            return
+    def move(self, name: str, x: float) -> bool:
         v = round(min(255.0, max(0.0, self.to_value(x))))
         if name == "black":
             new = (min(v, self.high - 1), self.high, self.gamma)
@@ -156,19 +162,13 @@ class LevelsInputView(ToneGraph):
             lo, hi = self.gamma_range
             g = self.gamma if g is None else round(min(hi, max(lo, g)), 2)
             new = (self.low, self.high, g)
-        if new != (self.low, self.high, self.gamma):
-            self.low, self.high, self.gamma = new
-            self._moved = True
-            self.update()
-            self.changed.emit()
-
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        if self._handles.active is not None and self._moved:
-            self.finished.emit()
-        self._handles.active = None
+        if new == (self.low, self.high, self.gamma):
+            return False
+        self.low, self.high, self.gamma = new
+        return True
 
 
-class LevelsOutputView(QWidget):
+class LevelsOutputView(_TriangleDrag, QWidget):
     """A gradient with the output black and white triangles below it."""
 
     changed = Signal()
@@ -180,8 +180,6 @@ class LevelsOutputView(QWidget):
         super().__init__(parent)
         self.low, self.high = 0.0, 255.0
         self.channel = "all"
-        self._handles = _Handles(self)
-        self._moved = False
         self.setFixedHeight(14 + TRIANGLE + 6)
         self.setMinimumWidth(160)
         self.setMouseTracking(True)
@@ -211,45 +209,23 @@ class LevelsOutputView(QWidget):
             _triangle(p, self.to_px(value), bar.bottom() + 2, _FILLS[name])
         p.end()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._handles.active = self._handles.nearest(event.position().x(), self.handles())
-            self._moved = False
-
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        name = self._handles.active
-        if name is None:
-            over = self._handles.nearest(event.position().x(), self.handles()) is not None
-            self.setCursor(Qt.CursorShape.SizeHorCursor if over else Qt.CursorShape.ArrowCursor)
-            return
-        v = float(round(min(255.0, max(0.0, self.to_value(event.position().x())))))
-        if v != getattr(self, "low" if name == "black" else "high"):
-            setattr(self, "low" if name == "black" else "high", v)
-            self._moved = True
-            self.update()
-            self.changed.emit()
-
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802  (Qt override)
-        if self._handles.active is not None and self._moved:
-            self.finished.emit()
-        self._handles.active = None
+    def move(self, name: str, x: float) -> bool:
+        attr = "low" if name == "black" else "high"
+        v = float(round(min(255.0, max(0.0, self.to_value(x)))))
+        if v == getattr(self, attr):
+            return False
+        setattr(self, attr, v)
+        return True
 
 
 @register_form("levels")
-class LevelsForm(ThrottledForm):
+class LevelsForm(ToneForm):
     """Input and output levels by triangles or numbers, Auto and three eyedroppers."""
 
     def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.spec = spec
-        self._image: np.ndarray | None = None
+        super().__init__(spec, parent)
         gamma = spec.param("gamma")
 
-        self.channel_combo = QComboBox()
-        self.channel_combo.setObjectName("param_channel")
-        self.channel_combo.setToolTip(spec.param("channel").description)
-        for c in spec.param("channel").choices:
-            self.channel_combo.addItem(CHANNEL_NAMES.get(c, choice_text(c)), c)
         self.auto_button = QPushButton("Auto")
         self.auto_button.setObjectName("levels_auto")
         self.auto_button.setToolTip(
@@ -315,7 +291,6 @@ class LevelsForm(ThrottledForm):
         layout.addWidget(self.output_view)
         layout.addLayout(out_row)
 
-        self.channel_combo.currentIndexChanged.connect(self._channel_chosen)
         self.auto_button.clicked.connect(self.auto)
         for name, b in self.droppers.items():
             b.toggled.connect(lambda on, n=name: self._dropper_toggled(n, on))
@@ -339,31 +314,17 @@ class LevelsForm(ThrottledForm):
         ov.low = float(params.get("out_low", ov.low))
         ov.high = float(params.get("out_high", ov.high))
         if "channel" in params:
-            self.channel_combo.blockSignals(True)
-            self.channel_combo.setCurrentIndex(max(0, self.channel_combo.findData(
-                params["channel"])))
-            self.channel_combo.blockSignals(False)
-            self._refresh_histogram()
+            self.show_channel(params["channel"])
         self._show_numbers()
         iv.update()
         ov.update()
 
-    def reset(self) -> None:
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
-
-    def set_image(self, image: np.ndarray | None) -> None:
-        if image is self._image:
-            return
-        self._image = image
-        fit_channels(self.channel_combo, image)
-        self._refresh_histogram()
+    def show_histogram(self, counts: np.ndarray, channel: str) -> None:
+        self.input_view.set_histogram(counts, channel)
+        self.output_view.channel = channel
+        self.output_view.update()
 
     # -- Auto and eyedroppers ---------------------------------------------------------------
-    def channel(self) -> str:
-        return self.channel_combo.currentData()
-
     def auto(self) -> None:
         """Input black and white at the histogram's 0.1 % and 99.9 % points."""
         if self._image is None:
@@ -439,14 +400,3 @@ class LevelsForm(ThrottledForm):
                 sb.blockSignals(True)
                 sb.setValue(value)
                 sb.blockSignals(False)
-
-    def _channel_chosen(self, _index: int) -> None:
-        self._refresh_histogram()
-        self._changed()
-        self._commit()
-
-    def _refresh_histogram(self) -> None:
-        ch = self.channel()
-        self.input_view.set_histogram(channel_histogram(self._image, ch), ch)
-        self.output_view.channel = ch
-        self.output_view.update()

@@ -5,7 +5,8 @@
 for ``all``, the BT.601 luma of :mod:`editor.ops.color` for ``luminance``);
 :func:`picked_value` is the value of one pixel in that channel, for eyedroppers.
 :class:`ToneGraph` paints that histogram behind a plot and maps values to pixels;
-:func:`eyedropper_icon` draws the pipette of the eyedropper buttons.
+:class:`ToneForm` is the forms' common part (the op's channel box, the image, its
+histogram); :func:`eyedropper_icon` draws the pipette of the eyedropper buttons.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from PySide6.QtWidgets import QComboBox, QSizePolicy, QToolButton, QWidget
 
 from editor.core.image import max_value, split_alpha
 from editor.ops.color import luma
+from editor.ops.registry import OpSpec
 from editor.ops.tone import histogram
+from editor.ui.forms.fields import choice_text
+from editor.ui.forms.param_form import ThrottledForm
 
 #: How each channel choice reads in a combo box (unknown ones keep their name).
 CHANNEL_NAMES = {"all": "RGB", "r": "Red", "g": "Green", "b": "Blue", "luminance": "Luminance"}
@@ -236,3 +240,58 @@ class ToneGraph(QWidget):
 
     def paint_over(self, p: QPainter, r: QRectF) -> None:
         """Draw the graph's own content (subclasses)."""
+
+
+class ToneForm(ThrottledForm):
+    """What the Curves and Levels forms share: the op's channel box and the image.
+
+    The channel box lists the ``channel`` parameter's choices (only those the image
+    has); choosing one redraws the histogram and commits. Subclasses show the
+    histogram in :meth:`show_histogram` and read ``self._image`` for eyedroppers.
+    """
+
+    def __init__(self, spec: OpSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self._image: np.ndarray | None = None
+        channel = spec.param("channel")
+        self.channel_combo = QComboBox()
+        self.channel_combo.setObjectName("param_channel")
+        self.channel_combo.setToolTip(channel.description)
+        for c in channel.choices:
+            self.channel_combo.addItem(CHANNEL_NAMES.get(c, choice_text(c)), c)
+        self.channel_combo.currentIndexChanged.connect(self._channel_chosen)
+
+    def channel(self) -> str:
+        return self.channel_combo.currentData()
+
+    def show_histogram(self, counts: np.ndarray, channel: str) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        self.set_params(self.spec.defaults())
+        self._timer.stop()
+        self.paramsChanged.emit(self.params())
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        if image is self._image:
+            return
+        self._image = image
+        fit_channels(self.channel_combo, image)
+        self.refresh_histogram()
+
+    def show_channel(self, value: str) -> None:
+        """Show ``value`` in the channel box (no signal) and its histogram."""
+        self.channel_combo.blockSignals(True)
+        self.channel_combo.setCurrentIndex(max(0, self.channel_combo.findData(value)))
+        self.channel_combo.blockSignals(False)
+        self.refresh_histogram()
+
+    def refresh_histogram(self) -> None:
+        ch = self.channel()
+        self.show_histogram(channel_histogram(self._image, ch), ch)
+
+    def _channel_chosen(self, _index: int) -> None:
+        self.refresh_histogram()
+        self._changed()
+        self._commit()
