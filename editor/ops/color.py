@@ -604,18 +604,31 @@ def _hue_saturation_block(image: np.ndarray, table: np.ndarray, overlap: float) 
     rgb = image.astype(np.float32) * np.float32(1.0 / top)
     hls = cv2.cvtColor(rgb, cv2.COLOR_RGB2HLS)  # H in degrees [0, 360), L, S in [0, 1]
     h, lum, s = hls[..., 0], hls[..., 1], hls[..., 2]
-    chroma = s > 0  # gray pixels have no hue and belong to no range
-    first, second, w2 = _hsl_ranges(_hue_sixths(image), overlap)
-    w2 = np.where(chroma, w2, np.float32(0.0))
-    w1 = np.where(chroma, np.float32(1.0) - w2, np.float32(0.0))
     master, per = table[0], table[1:]
-    # GIMP blends the hue *shifts* of the two ranges before turning the hue, but
-    # the saturation and lightness *results* (each map clips or switches rule)
-    d_hue = master[0] + per[first, 0] * w1 + per[second, 0] * w2
-    s_new = (_saturation_map(s, master[1] + per[first, 1] * chroma) * (1 - w2)
-             + _saturation_map(s, master[1] + per[second, 1] * chroma) * w2)
-    l_new = (_lightness_map(lum, master[2] + per[first, 2] * chroma) * (1 - w2)
-             + _lightness_map(lum, master[2] + per[second, 2] * chroma) * w2)
+    if per.any():
+        chroma = (s > 0).astype(np.float32)  # gray pixels have no hue: in no range
+        first, second, w2 = _hsl_ranges(_hue_sixths(image), overlap)
+        w2 *= chroma
+
+        def blend(col: int, fn, x):
+            """``fn(x, master + range value)`` for the pixel's range, blended by ``w2``
+            with the next range's: GIMP blends the hue *shifts* (there ``fn`` returns
+            the amount) and the saturation and lightness *results*."""
+            if not per[:, col].any():
+                return fn(x, master[col])
+            a = fn(x, master[col] + np.take(per[:, col], first) * chroma)
+            if overlap == 0:
+                return a
+            b = fn(x, master[col] + np.take(per[:, col], second) * chroma)
+            return a + (b - a) * w2
+
+        d_hue = blend(0, lambda _x, v: v, None)
+        s_new = blend(1, _saturation_map, s)
+        l_new = blend(2, _lightness_map, lum)
+    else:  # master only: scalar amounts, no range membership to find
+        d_hue = master[0]
+        s_new = _saturation_map(s, master[1])
+        l_new = _lightness_map(lum, master[2])
     # pixels with nothing to do keep their exact values (no HSL round-trip rounding);
     # found before h, lum and s (views of hls) are overwritten
     same = (d_hue == 0) & (s_new == s) & (l_new == lum)
@@ -630,17 +643,22 @@ def _hue_saturation_block(image: np.ndarray, table: np.ndarray, overlap: float) 
 def _hue_sixths(image: np.ndarray) -> np.ndarray:
     """Hue in sixths of a turn (0..6), exact on the borders between ranges.
 
-    From the integer values in float64: a hue on a border (30, 90, ... deg) is a
-    ratio of 0.5 that float64 holds exactly, so it goes to the range above it
-    (GIMP's ``h < border`` rule) on every machine, not by float32 noise.
+    From the integer values: a hue on a border (30, 90, ... deg) is a ratio of
+    exactly 0.5, which float32 holds, and the nearest other ratio of 16-bit
+    values is 4e-6 away, far beyond float32's rounding; so a border hue goes to
+    the range above it (GIMP's ``h < border`` rule) on every machine, not by the
+    noise of a float HSL conversion. Channel planes and OpenCV's max/min keep it
+    a few cheap passes (a NumPy reduction over the last axis is several times slower).
     """
-    c = image.astype(np.float64)
-    r, g, b = c[..., 0], c[..., 1], c[..., 2]
-    hi = c.max(axis=-1)
-    d = hi - c.min(axis=-1)
+    import cv2
+
+    r, g, b = (p.astype(np.float32) for p in cv2.split(image))
+    hi = cv2.max(cv2.max(r, g), b)
+    d = hi - cv2.min(cv2.min(r, g), b)
     d[d == 0] = 1.0  # grays: any hue, they belong to no range
     h = np.where(hi == r, (g - b) / d, np.where(hi == g, 2.0 + (b - r) / d, 4.0 + (r - g) / d))
-    return np.mod(h, 6.0)
+    h[h < 0] += 6.0
+    return h
 
 
 def _saturation_map(s: np.ndarray, amount) -> np.ndarray:
@@ -649,9 +667,15 @@ def _saturation_map(s: np.ndarray, amount) -> np.ndarray:
 
 
 def _lightness_map(lum: np.ndarray, amount) -> np.ndarray:
-    """GIMP's lightness map, ``v = amount / 200``: towards black below 0, white above."""
+    """GIMP's lightness map, ``v = amount / 200``: towards black below 0, white above.
+
+    ``L (1 + v)`` or ``L + v (1 - L)``, written ``L + v * (L or 1 - L)`` so one
+    ``where`` picks the factor.
+    """
     v = np.float32(0.005) * np.asarray(amount, np.float32)
-    return np.where(v < 0, lum * (1 + v), lum + v * (1 - lum)).astype(np.float32)
+    if v.ndim == 0:
+        return lum + v * (lum if v < 0 else 1 - lum)
+    return lum + v * np.where(v < 0, lum, 1 - lum)
 
 
 def _gray_lightness(image: np.ndarray, amount: float) -> np.ndarray:
