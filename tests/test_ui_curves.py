@@ -62,6 +62,8 @@ def test_registered_for_curves_with_the_ops_choices(form):
     assert "luminance" in choices
     assert [form.channel_combo.itemText(i) for i in range(len(choices))] == \
         ["RGB", "Red", "Green", "Blue", "Luminance"]
+    points = get_op("curves").param("points")
+    assert (form.view.lo, form.view.hi) == (points.lo, points.hi)  # the graph's range
 
 
 def test_click_adds_a_point_and_drag_moves_it_live(qtbot, form):
@@ -128,7 +130,9 @@ def test_presets_set_their_curves_and_the_op_follows(qtbot, form, coffee):
     committed = []
     form.paramsCommitted.connect(committed.append)
     form.preset_actions["S-curve"].trigger()
-    assert points_of(committed[-1]) == list(dict(PRESETS)["S-curve"])
+    s_curve = [(0, 0), (64, 44), (191, 211), (255, 255)]  # symmetric about mid-grey
+    assert points_of(committed[-1]) == s_curve
+    assert form.preset_points(dict(PRESETS)["S-curve"]) == s_curve
     form.preset_actions["Invert"].trigger()
     np.testing.assert_array_equal(get_op("curves")(coffee, **form.params()), 255 - coffee)
     form.preset_actions["Linear"].trigger()
@@ -228,7 +232,7 @@ def test_eyedropper_puts_a_point_at_the_clicked_pixels_value(qtbot, window, phot
     assert len(pts) == 5
     # the value of the pixel *before* the adjustment (the curve's input), not after
     value = float(original[y, x] @ np.array([0.299, 0.587, 0.114]))
-    added = [p for p in pts if p not in dict(PRESETS)["S-curve"]]
+    added = [p for p in pts if p not in form.preset_points(dict(PRESETS)["S-curve"])]
     assert added and added[0][0] == round(value)
     assert form.view.selected == pts.index(added[0])
     # drag that point up: the commit is the op with the new points, on the original

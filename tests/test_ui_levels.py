@@ -54,6 +54,10 @@ def test_registered_with_the_ops_ranges(form):
         p = spec.param(name)
         assert (form.spins[name].minimum(), form.spins[name].maximum()) == (p.lo, p.hi)
     assert form.input_view.gamma_range == (spec.param("gamma").lo, spec.param("gamma").hi)
+    assert (form.input_view.lo, form.input_view.hi) == (spec.param("in_low").lo,
+                                                        spec.param("in_high").hi)
+    assert (form.output_view.lo, form.output_view.hi) == (spec.param("out_low").lo,
+                                                          spec.param("out_high").hi)
 
 
 def test_input_triangles_by_mouse(qtbot, form):

@@ -41,16 +41,16 @@ from editor.ui.forms.tone_graph import (
     picked_value,
 )
 
-#: (label, points): the presets' curves in 0..255 units.
-PRESETS = (("Linear", ((0.0, 0.0), (255.0, 255.0))),
-           ("S-curve", ((0.0, 0.0), (64.0, 44.0), (192.0, 212.0), (255.0, 255.0))),
-           ("Invert", ((0.0, 255.0), (255.0, 0.0))))
+#: (label, points as fractions of the points' range): the presets' curves.
+PRESETS = (("Linear", ((0.0, 0.0), (1.0, 1.0))),
+           ("S-curve", ((0.0, 0.0), (0.25, 0.1725), (0.75, 0.8275), (1.0, 1.0))),
+           ("Invert", ((0.0, 1.0), (1.0, 0.0))))
 HIT_RADIUS = 9  # px around a point that grab it
 DELETE_DISTANCE = 24  # px outside the graph at which a dragged point is deleted
 
 
 class CurveView(ToneGraph):
-    """A square graph of the curve through editable points (0..255 both ways)."""
+    """A square graph of the curve through editable points (``lo..hi`` both ways)."""
 
     edited = Signal()  # the points changed (while dragging too)
     finished = Signal()  # an edit is complete (release, double-click, key)
@@ -58,7 +58,7 @@ class CurveView(ToneGraph):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.points: list[list[float]] = [[0.0, 0.0], [255.0, 255.0]]
+        self.points: list[list[float]] = []
         self.selected: int | None = None
         self.hidden: int | None = None  # index of a point dragged off (deleted on release)
         self._drag = False
@@ -85,12 +85,11 @@ class CurveView(ToneGraph):
         return [(x, y) for i, (x, y) in enumerate(self.points) if i != self.hidden]
 
     def curve(self, xs: np.ndarray) -> np.ndarray:
-        return np.clip(curve_values(self.shown_points(), xs), 0.0, 255.0)
+        return np.clip(curve_values(self.shown_points(), xs), self.lo, self.hi)
 
     def add_point(self, x: float, y: float) -> int:
         """Insert ``(x, y)`` (rounded, clipped) or move the point already at that x."""
-        x = float(min(255, max(0, round(x))))
-        y = float(min(255, max(0, round(y))))
+        x, y = self.clamp(x), self.clamp(y)
         for i, p in enumerate(self.points):
             if p[0] == x:
                 p[1] = y
@@ -111,9 +110,9 @@ class CurveView(ToneGraph):
 
     def _move(self, i: int, x: float, y: float) -> None:
         """Move point ``i`` within its neighbours (x keeps the points' order)."""
-        lo = self.points[i - 1][0] + 1 if i > 0 else 0.0
-        hi = self.points[i + 1][0] - 1 if i < len(self.points) - 1 else 255.0
-        self.points[i] = [float(min(hi, max(lo, round(x)))), float(min(255, max(0, round(y))))]
+        lo = self.points[i - 1][0] + 1 if i > 0 else self.lo
+        hi = self.points[i + 1][0] - 1 if i < len(self.points) - 1 else self.hi
+        self.points[i] = [float(min(hi, max(lo, round(x)))), self.clamp(y)]
 
     # -- geometry ---------------------------------------------------------------------
     def sizeHint(self) -> QSize:  # noqa: N802  (Qt override)
@@ -132,12 +131,15 @@ class CurveView(ToneGraph):
 
     def to_widget(self, x: float, y: float) -> QPointF:
         r = self.plot_rect()
-        return QPointF(r.left() + x / 255.0 * r.width(), r.bottom() - y / 255.0 * r.height())
+        span = self.hi - self.lo
+        return QPointF(r.left() + (x - self.lo) / span * r.width(),
+                       r.bottom() - (y - self.lo) / span * r.height())
 
     def to_values(self, pos: QPointF) -> tuple[float, float]:
         r = self.plot_rect()
-        return ((pos.x() - r.left()) / r.width() * 255.0,
-                (r.bottom() - pos.y()) / r.height() * 255.0)
+        span = self.hi - self.lo
+        return (self.lo + (pos.x() - r.left()) / r.width() * span,
+                self.lo + (r.bottom() - pos.y()) / r.height() * span)
 
     def hit(self, pos: QPointF) -> int | None:
         """The point within :data:`HIT_RADIUS` of ``pos`` (nearest), if any."""
@@ -177,7 +179,7 @@ class CurveView(ToneGraph):
         p.fillRect(left, g)
 
     def paint_over(self, p: QPainter, r: QRectF) -> None:
-        xs = np.linspace(0.0, 255.0, max(64, int(r.width())))
+        xs = np.linspace(self.lo, self.hi, max(64, int(r.width())))
         ys = self.curve(xs)
         path = QPainterPath(self.to_widget(float(xs[0]), float(ys[0])))
         for x, y in zip(xs[1:], ys[1:], strict=True):
@@ -321,9 +323,10 @@ class CurvesForm(ToneForm):
                                           "#46464b; border-radius: 4px; background: #38383c; }")
         menu = QMenu(self.presets_button)
         self.preset_actions: dict[str, QAction] = {}
-        for label, points in PRESETS:
+        for label, fractions in PRESETS:
             action = menu.addAction(label)
-            action.triggered.connect(lambda _=False, pts=points: self.apply_preset(pts))
+            action.triggered.connect(lambda _=False, f=fractions: self.apply_preset(
+                self.preset_points(f)))
             self.preset_actions[label] = action
         self.presets_button.setMenu(menu)
         top = QHBoxLayout()
@@ -333,6 +336,7 @@ class CurvesForm(ToneForm):
         top.addWidget(self.pick_button)
 
         self.view = CurveView()
+        self.view.lo, self.view.hi = self._points_param.lo, self._points_param.hi
         self.view.setObjectName("curve_view")
         self.view.setToolTip("Click to add a point, drag to move it; drag it off the graph "
                              "or double-click it to delete it")
@@ -394,6 +398,12 @@ class CurvesForm(ToneForm):
         self._show_readout()
 
     # -- editing ------------------------------------------------------------------------------
+    def preset_points(self, fractions) -> list[tuple[float, float]]:
+        """A preset's points in the op's units (whole levels over the points' range)."""
+        lo, hi = self._points_param.lo, self._points_param.hi
+        return [(float(round(lo + fx * (hi - lo))), float(round(lo + fy * (hi - lo))))
+                for fx, fy in fractions]
+
     def apply_preset(self, points) -> None:
         self.view.set_points(points)
         self._edited()

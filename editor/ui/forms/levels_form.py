@@ -152,7 +152,7 @@ class LevelsInputView(_TriangleDrag, ToneGraph):
             _triangle(p, self.to_px(value), r.bottom() + 2, _FILLS[name])
 
     def move(self, name: str, x: float) -> bool:
-        v = round(min(255.0, max(0.0, self.to_value(x))))
+        v = self.clamp(self.to_value(x))
         if name == "black":
             new = (min(v, self.high - 1), self.high, self.gamma)
         elif name == "white":
@@ -168,27 +168,21 @@ class LevelsInputView(_TriangleDrag, ToneGraph):
         return True
 
 
-class LevelsOutputView(_TriangleDrag, QWidget):
-    """A gradient with the output black and white triangles below it."""
+class LevelsOutputView(_TriangleDrag, ToneGraph):
+    """A gradient with the output black and white triangles below it (no histogram)."""
 
     changed = Signal()
     finished = Signal()
 
-    MARGIN = ToneGraph.MARGIN
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.low, self.high = 0.0, 255.0
-        self.channel = "all"
         self.setFixedHeight(14 + TRIANGLE + 6)
         self.setMinimumWidth(160)
         self.setMouseTracking(True)
 
-    def to_px(self, value: float) -> float:
-        return self.MARGIN + value / 255.0 * max(10.0, self.width() - 2 * self.MARGIN)
-
-    def to_value(self, px: float) -> float:
-        return (px - self.MARGIN) / max(10.0, self.width() - 2 * self.MARGIN) * 255.0
+    def plot_rect(self) -> QRectF:
+        return QRectF(self.MARGIN, 2, max(10.0, self.width() - 2 * self.MARGIN), 12)
 
     def handles(self) -> dict[str, float]:
         return {"black": self.low, "white": self.high}
@@ -196,7 +190,7 @@ class LevelsOutputView(_TriangleDrag, QWidget):
     def paintEvent(self, _event) -> None:  # noqa: N802  (Qt override)
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        bar = QRectF(self.MARGIN, 2, max(10.0, self.width() - 2 * self.MARGIN), 12)
+        bar = self.plot_rect()
         g = QLinearGradient(bar.topLeft(), bar.topRight())
         end = QColor(255, 255, 255) if self.channel in ("all", "luminance") \
             else CHANNEL_COLORS[self.channel]
@@ -211,7 +205,7 @@ class LevelsOutputView(_TriangleDrag, QWidget):
 
     def move(self, name: str, x: float) -> bool:
         attr = "low" if name == "black" else "high"
-        v = float(round(min(255.0, max(0.0, self.to_value(x)))))
+        v = self.clamp(self.to_value(x))
         if v == getattr(self, attr):
             return False
         setattr(self, attr, v)
@@ -250,7 +244,10 @@ class LevelsForm(ToneForm):
         self.input_view = LevelsInputView((gamma.lo, gamma.hi))
         self.input_view.setObjectName("levels_input")
         self.input_view.setToolTip("Input levels: drag the black, grey and white triangles")
+        self.input_view.lo, self.input_view.hi = spec.param("in_low").lo, spec.param("in_high").hi
         self.output_view = LevelsOutputView()
+        self.output_view.lo, self.output_view.hi = (spec.param("out_low").lo,
+                                                    spec.param("out_high").hi)
         self.output_view.setObjectName("levels_output")
         self.output_view.setToolTip("Drag the output black and white triangles")
 

@@ -156,11 +156,11 @@ def eyedropper_button(tip: QColor | None, tooltip: str, name: str) -> QToolButto
 
 
 class ToneGraph(QWidget):
-    """A plot over 0..255 with a channel's histogram behind it.
+    """A plot over the op's value range with a channel's histogram behind it.
 
     Subclasses draw on top (a curve, triangles) in :meth:`paint_over`; the plot
     rectangle is :meth:`plot_rect` and :meth:`to_px` / :meth:`to_value` map values
-    along x.
+    along x. ``lo`` and ``hi`` are the range, set by the form from the op's spec.
     """
 
     MARGIN = 8
@@ -169,6 +169,7 @@ class ToneGraph(QWidget):
         super().__init__(parent)
         self.counts = np.zeros(256, np.int64)
         self.channel = "all"
+        self.lo, self.hi = 0.0, 255.0
         #: a value marked by a vertical line (the pixel under the pointer)
         self.marker: float | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -190,11 +191,15 @@ class ToneGraph(QWidget):
 
     def to_px(self, value: float) -> float:
         r = self.plot_rect()
-        return r.left() + value / 255.0 * r.width()
+        return r.left() + (value - self.lo) / (self.hi - self.lo) * r.width()
 
     def to_value(self, px: float) -> float:
         r = self.plot_rect()
-        return (px - r.left()) / r.width() * 255.0
+        return self.lo + (px - r.left()) / r.width() * (self.hi - self.lo)
+
+    def clamp(self, value: float) -> float:
+        """``value`` rounded to a whole level and held in the range."""
+        return float(min(self.hi, max(self.lo, round(value))))
 
     # -- painting --------------------------------------------------------------------
     def paintEvent(self, _event) -> None:  # noqa: N802  (Qt override)
