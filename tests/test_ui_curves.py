@@ -262,3 +262,17 @@ def test_a_grayscale_image_offers_no_colour_channels(qtbot, form, coffee):
     np.testing.assert_array_equal(form.view.counts, np.bincount(gray.ravel(), minlength=256))
     form.set_image(coffee)
     assert all(model.item(i).isEnabled() for i in range(form.channel_combo.count()))
+
+
+def test_keys_nudge_and_delete_the_selected_point(qtbot, form):
+    view = form.view
+    qtbot.mouseClick(view, LEFT, pos=at(view, 100, 100))
+    x, y = points_of(form.params())[1]
+    with qtbot.waitSignal(form.paramsCommitted, timeout=1000):
+        qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert points_of(form.params())[1] == (x, y + 1)
+    qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert points_of(form.params())[1] == (x + 10, y + 1)
+    with qtbot.waitSignal(form.paramsCommitted, timeout=1000):
+        qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert len(form.params()["points"]) == 2

@@ -200,9 +200,17 @@ class CurveView(ToneGraph):
             side = 9 if chosen else 7
             p.drawRect(QRectF(c.x() - side / 2, c.y() - side / 2, side, side))
         if self.readout:
+            font = p.font()
+            font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+            p.setFont(font)
             fm = p.fontMetrics()
-            box = QRectF(r.left() + 4, r.top() + 4, fm.horizontalAdvance(self.readout) + 10,
-                         fm.height() + 4)
+            w, h = fm.horizontalAdvance(self.readout) + 10, fm.height() + 4
+            # the corner the curve leaves free: top-left for a rising curve, else
+            # bottom-right (a falling one starts top-left)
+            rising = self.curve(np.array([self.lo + 0.2 * (self.hi - self.lo)]))[0] \
+                < self.lo + 0.6 * (self.hi - self.lo)
+            box = QRectF(r.left() + 4, r.top() + 4, w, h) if rising else \
+                QRectF(r.right() - 4 - w, r.bottom() - 4 - h, w, h)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(0, 0, 0, 150))
             p.drawRoundedRect(box, 3, 3)
