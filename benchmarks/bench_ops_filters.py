@@ -217,7 +217,7 @@ def main() -> None:
         g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         return cv2.Canny(cv2.GaussianBlur(g, (0, 0), 1.5), 8 * 4, 20 * 4, L2gradient=True)
 
-    row("canny sigma=1.5", op("canny"), {
+    row("canny sigma=1.5", op("canny", output="burn"), {  # the edge map, as cv2 gives
         "cv2 gray+Gauss+Canny (8u)": cv_canny,
         "~skimage canny (gray)": lambda: scaled(lambda: skimage.feature.canny(
             gray_crop, sigma=1.5, low_threshold=8 * 4, high_threshold=20 * 4)),

@@ -131,7 +131,7 @@ def bench_features(img: np.ndarray, repeats: int, quick: bool) -> None:
             lambda: skf.corner_peaks(skf.corner_harris(grayf, sigma=1.5), min_distance=3,
                                      threshold_rel=0.01), slow, warmup=0)
     ctx = OpContext()
-    ours = time_median(lambda: get_op("harris")(img, ctx), repeats)
+    ours = time_median(lambda: get_op("harris")(img, ctx, output="burn"), repeats)
     print_row("harris", ours, refs)
     print(f"{'':<22}({len(ctx.extras['points'])} corners marked)")
 
@@ -161,8 +161,11 @@ def bench_features(img: np.ndarray, repeats: int, quick: bool) -> None:
         refs["skimage hog (no vis)"] = time_median(
             lambda: skf.hog(img, 9, (8, 8), (2, 2), channel_axis=-1), slow, warmup=0)
     ctx = OpContext()
-    ours = time_median(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9), repeats)
+    ours = time_median(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9,
+                                             output="burn"), repeats)
     print_row("hog (with glyphs)", ours, refs)
+    ours = time_median(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9), repeats)
+    print_row("hog (overlay: cells)", ours, refs)
 
 
 def main() -> None:

@@ -175,6 +175,17 @@ def assert_alpha_passes_through(name: str, rgb: np.ndarray, params: dict) -> Non
 # -- helpers shared by the window tests ----------------------------------------------
 
 
+@pytest.fixture
+def small_photo(tmp_path, coffee) -> Path:
+    """A 300x200 PNG cut from a real photo (coffee), for window tests."""
+    from PIL import Image
+
+    path = tmp_path / "coffee-small.png"
+    Image.fromarray(np.ascontiguousarray(coffee[100:300, 150:450])).save(path)
+    return path
+
+
+
 def make_main_window(qtbot, tmp_path: Path, size: tuple[int, int] = (1100, 750)):
     """A shown MainWindow with settings in ``tmp_path``, the registry loaded synchronously
     and confirmations answered yes (no panels installed)."""
@@ -208,3 +219,18 @@ def wait_until_idle(qtbot, busy, timeout: int = 10000) -> None:
         return not busy()
 
     qtbot.waitUntil(idle, timeout=timeout)
+
+
+@pytest.fixture
+def photo_window(qtbot, tmp_path, monkeypatch, coffee):
+    """A shown main window (recovery in ``tmp_path``) with a 250 x 160 crop of the coffee
+    photo open."""
+    from PIL import Image
+
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    w = make_main_window(qtbot, tmp_path)
+    path = tmp_path / "coffee-small.png"
+    Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
+    w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    return w

@@ -52,7 +52,7 @@ SINGLE_PASS = {
     "saturation", "threshold", "laplacian", "prewitt", "sobel", "convolve", "emboss",
     "max_filter", "mean_blur", "min_filter", "sharpen", "crop", "flip", "rotate90",
     "add_noise", "auto_contrast", "curves", "equalize", "levels", "match_histogram",
-    "brightness_contrast",
+    "brightness_contrast", "canvas_size",
 }
 
 #: Ops whose strips are a fixed number of pixels (filters size theirs by the estimated
@@ -260,10 +260,10 @@ def test_hog_in_strips_equals_one_pass(monkeypatch):
 
     rgb = np.ascontiguousarray(photo(*SMALL)[:397, :601])
     cases = [(rgb, 4, 36), (rgb[..., 1], 8, 9), (rgb.astype(np.uint16) * 257, 7, 5)]
-    whole = [features.hog(img, cell=c, bins=b) for img, c, b in cases]
+    whole = [features.hog(img, cell=c, bins=b, output="burn") for img, c, b in cases]
     monkeypatch.setattr(features, "HOG_STRIP_PIXELS", 3000)  # a few cell rows each
     for (img, c, b), ref in zip(cases, whole, strict=True):
-        np.testing.assert_array_equal(features.hog(img, cell=c, bins=b), ref)
+        np.testing.assert_array_equal(features.hog(img, cell=c, bins=b, output="burn"), ref)
 
 
 def test_harris_in_strips_equals_one_pass(monkeypatch):
@@ -275,10 +275,10 @@ def test_harris_in_strips_equals_one_pass(monkeypatch):
         ref = harris_response(gray_float(img), 0.05, sigma)
         monkeypatch.setattr(filters, "STRIP_BUDGET", 1e5)  # strips of 16 rows or so
         ctx = OpContext()
-        out = harris(img, sigma=sigma, ctx=ctx)
+        out = harris(img, sigma=sigma, output="burn", ctx=ctx)
         monkeypatch.setattr(filters, "STRIP_BUDGET", 1e12)  # one call
         c = OpContext()
-        np.testing.assert_array_equal(out, harris(img, sigma=sigma, ctx=c))
+        np.testing.assert_array_equal(out, harris(img, sigma=sigma, output="burn", ctx=c))
         assert ctx.extras["points"] == c.extras["points"]
         top = float(ref.max())
         assert ctx.extras["points"][0][2] == pytest.approx(top)

@@ -211,6 +211,31 @@ def test_points_written_as_json(capsys, photo_file, tmp_path, corner_op):
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "none.json").exists()
 
 
+def test_harris_detects_without_marking_and_burns_on_request(capsys, photo_file, tmp_path):
+    """``--op harris --points`` keeps the photo's pixels and writes the corners;
+    ``output=burn`` writes the marked image (the same corners), as the recipe replays."""
+    photo = load_image(photo_file).pixels
+    code, _, err = run(capsys, "apply", photo_file, "-o", tmp_path / "same.png", "--op",
+                       "harris", "threshold=0.02", "--points", tmp_path / "corners.json",
+                       "--save-recipe", tmp_path / "detect.json")
+    assert code == 0, err
+    np.testing.assert_array_equal(load_image(tmp_path / "same.png").pixels, photo)
+    corners = json.loads((tmp_path / "corners.json").read_text())
+    burnt = get_op("harris")(photo, threshold=0.02, output="burn")
+    assert len(corners) >= 5  # a small crop of the coffee photo
+    code, _, err = run(capsys, "apply", photo_file, "-o", tmp_path / "burnt.png", "--op",
+                       "harris", "threshold=0.02", "output=burn", "--points",
+                       tmp_path / "burnt.json")
+    assert code == 0, err
+    np.testing.assert_array_equal(load_image(tmp_path / "burnt.png").pixels, burnt)
+    assert json.loads((tmp_path / "burnt.json").read_text()) == corners
+    # the saved recipe replays the detection: the pixels stay the photo's
+    code, _, err = run(capsys, "apply", photo_file, "-o", tmp_path / "replay.png", "--recipe",
+                       tmp_path / "detect.json")
+    assert code == 0, err
+    np.testing.assert_array_equal(load_image(tmp_path / "replay.png").pixels, photo)
+
+
 def test_gui_dispatch(capsys, photo_file, monkeypatch):
     calls = []
     fake = types.ModuleType("editor.ui.app")

@@ -12,7 +12,7 @@ import pytest
 from conftest import load_photo, psnr, reporting_context
 from scipy import ndimage as ndi
 
-from editor.core.context import Cancelled
+from editor.core.context import Cancelled, OpContext
 from editor.ops import ParamError, get_op, run_op
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
@@ -78,7 +78,7 @@ def test_canny_agrees_with_scikit_image(photo, sigma, low, high):
     from skimage.feature import canny as sk_canny
 
     gray = luma601(photo).astype(np.uint8)
-    ours = get_op("canny")(gray, sigma=sigma, low=low, high=high) > 0
+    ours = get_op("canny")(gray, sigma=sigma, low=low, high=high, output="burn") > 0
     ref = sk_canny(gray / 255.0, sigma=sigma, low_threshold=low * 4 / 255,
                    high_threshold=high * 4 / 255, mode="mirror")
     m = 8  # scikit-image masks a border band; compare the interior
@@ -96,15 +96,37 @@ def test_canny_agrees_with_scikit_image(photo, sigma, low, high):
 
 
 def test_canny_output_policy_and_depths(photo):
-    out = get_op("canny")(photo)
+    out = get_op("canny")(photo, output="burn")
     assert out.shape == photo.shape and set(np.unique(out)) <= {0, 255}
     assert (out[..., 0] == out[..., 2]).all()
-    out16 = get_op("canny")(photo.astype(np.uint16) * 257)
+    out16 = get_op("canny")(photo.astype(np.uint16) * 257, output="burn")
     assert out16.dtype == np.uint16 and set(np.unique(out16)) <= {0, 65535}
     # Same thresholds in 8-bit levels -> (nearly) the same edges on a 16-bit copy.
     assert ((out16 > 0) == (out > 0)).mean() > 0.995
     # higher thresholds keep fewer edges
-    assert (get_op("canny")(photo, low=20, high=50) > 0).sum() < (out > 0).sum()
+    assert (get_op("canny")(photo, low=20, high=50, output="burn") > 0).sum() < (out > 0).sum()
+
+
+def test_canny_overlay_leaves_pixels_and_holds_the_burnt_edges(photo):
+    """The default (overlay) returns the photo unchanged; its mask is the burnt edge map."""
+    from editor.ops.overlays import MaskOverlay, find_overlay
+
+    ctx = OpContext()
+    out = get_op("canny")(photo, ctx, sigma=2.0, low=6, high=18)
+    np.testing.assert_array_equal(out, photo)
+    assert not np.shares_memory(out, photo)
+    ov = find_overlay(ctx.extras)
+    assert isinstance(ov, MaskOverlay) and ov.params == {"sigma": 2.0, "low": 6, "high": 18}
+    burnt = get_op("canny")(photo, sigma=2.0, low=6, high=18, output="burn")[..., 0]
+    np.testing.assert_array_equal(ov.mask, burnt)
+    n, _ = cv2.connectedComponents(burnt, connectivity=8)
+    assert ov.count() == n - 1 > 10 and ov.pixels == int((burnt > 0).sum())
+    # every edge pixel is one exported row, with the edge it belongs to
+    columns, rows = ov.table()
+    assert columns == ["x", "y", "edge"] and len(rows) == ov.pixels
+    ys, xs = np.nonzero(burnt)
+    np.testing.assert_array_equal(rows[:, :2], np.column_stack([xs, ys]))
+    assert rows[:, 2].min() == 1 and rows[:, 2].max() == ov.count()
 
 
 def test_canny_rejects_high_below_low_and_cancels(photo):
@@ -120,11 +142,12 @@ def test_canny_rejects_high_below_low_and_cancels(photo):
 def test_edges_keep_alpha_and_16bit(name):
     img = load_photo("chelsea.png")[:100, :120]
     alpha = np.full(img.shape[:2], 77, np.uint8)
-    out = get_op(name)(np.dstack([img, alpha]))
+    kw = {"output": "burn"} if name == "canny" else {}
+    out = get_op(name)(np.dstack([img, alpha]), **kw)
     assert out.shape == (100, 120, 4)
     np.testing.assert_array_equal(out[..., 3], alpha)
-    out16 = get_op(name)(img.astype(np.uint16) * 257)
+    out16 = get_op(name)(img.astype(np.uint16) * 257, **kw)
     assert out16.dtype == np.uint16
-    out8 = get_op(name)(img)
+    out8 = get_op(name)(img, **kw)
     # 16-bit luma is not re-rounded to 8-bit levels, so strengths differ slightly.
     assert psnr(out16 / 257.0, out8) >= 30

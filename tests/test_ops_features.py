@@ -109,10 +109,10 @@ def test_harris_corners_match_skimage_corner_peaks(astronaut, source):
     assert list(pts[:, 2]) == sorted(pts[:, 2], reverse=True)
 
 
-def test_harris_marks_corners_keeps_dtype_and_alpha(chelsea):
+def test_harris_burn_marks_corners_keeps_dtype_and_alpha(chelsea):
     img = np.ascontiguousarray(chelsea[:200, :256])
     alpha = np.full(img.shape[:2], 77, np.uint8)
-    out, pts, _ = _run("harris", np.dstack([img, alpha]))
+    out, pts, _ = _run("harris", np.dstack([img, alpha]), output="burn")
     assert out.shape == (200, 256, 4) and out.dtype == np.uint8
     assert np.array_equal(out[..., 3], alpha)
     changed = np.any(out[..., :3] != img, axis=2)
@@ -121,7 +121,7 @@ def test_harris_marks_corners_keeps_dtype_and_alpha(chelsea):
     assert changed[y, x]  # a marker is drawn on the strongest corner
     assert tuple(out[y, x, :3]) == (255, 32, 32)
     # 16-bit stays 16-bit and finds the same corners
-    out16, pts16, _ = _run("harris", img.astype(np.uint16) * 257)
+    out16, pts16, _ = _run("harris", img.astype(np.uint16) * 257, output="burn")
     assert out16.dtype == np.uint16
     assert _matched(pts16, pts, 0.5) > 0.98
 
@@ -242,7 +242,7 @@ def test_hog_gray_and_visualisation(chelsea):
                                 cells_per_block=(2, 2), block_norm="L2-Hys", visualize=True)
     assert np.abs(hog_descriptor(gray, 8, 2, 9) - ref_desc).max() < 1e-5
     ctx = OpContext()
-    vis = get_op("hog")(gray, ctx, cell=8, block=2, bins=9)
+    vis = get_op("hog")(gray, ctx, cell=8, block=2, bins=9, output="burn")
     assert vis.shape == gray.shape and vis.dtype == np.uint8
     assert ctx.extras["hog_length"] == ref_desc.size
     # same glyphs as skimage's drawing, before our display scaling
@@ -251,9 +251,9 @@ def test_hog_gray_and_visualisation(chelsea):
     # the op shows them scaled (strongest 0.5 % of bins saturate)
     assert np.corrcoef(vis.ravel().astype(float), ref_vis.ravel())[0, 1] > 0.9
     assert np.mean(vis == 255) < 0.03  # ~1 % here: lines of saturated bins + centres
-    rgb = get_op("hog")(np.dstack([img, np.full(img.shape[:2], 9, np.uint8)]))
+    rgb = get_op("hog")(np.dstack([img, np.full(img.shape[:2], 9, np.uint8)]), output="burn")
     assert rgb.shape == (160, 200, 4) and np.all(rgb[..., 3] == 9)
-    assert get_op("hog")(img.astype(np.uint16) * 257).dtype == np.uint16
+    assert get_op("hog")(img.astype(np.uint16) * 257, output="burn").dtype == np.uint16
 
 
 def test_hog_too_small_image_is_a_clear_error():
@@ -261,3 +261,77 @@ def test_hog_too_small_image_is_a_clear_error():
         get_op("hog")(np.zeros((40, 40), np.uint8), cell=32, block=2)
     with pytest.raises(ParamError):
         get_op("hog").bind({"bins": 1})
+
+
+# -- overlay (the default) versus burn -------------------------------------------------
+
+CORNER_PARAMS = {"harris": {"sigma": 1.5, "threshold": 0.01},
+                 "shi_tomasi": {"max_corners": 300, "quality": 0.01},
+                 "moravec": {"window": 5, "threshold": 0.05}}
+
+
+@pytest.mark.parametrize("name", list(CORNER_PARAMS))
+def test_corner_overlay_leaves_pixels_and_matches_burn(astronaut, name):
+    """Detect (the default) leaves every pixel; burn draws the same corners as before."""
+    from editor.ops.features import mark_points
+    from editor.ops.overlays import PointsOverlay, find_overlay
+
+    img = np.ascontiguousarray(astronaut[100:356, 120:376])
+    out, pts, ctx = _run(name, img, **CORNER_PARAMS[name])
+    np.testing.assert_array_equal(out, img)
+    assert not np.shares_memory(out, img)
+    ov = find_overlay(ctx.extras)
+    assert isinstance(ov, PointsOverlay) and ov.op == name
+    assert ov.count() == len(pts) > 10 and ov.summary() == f"{len(pts)} corners"
+    np.testing.assert_array_equal(ov.image_points(), pts)
+    bound = get_op(name).bind(CORNER_PARAMS[name])
+    assert ov.params == {k: v for k, v in bound.items() if k != "output"}  # what Burn reuses
+    burnt, burnt_pts, bctx = _run(name, img, output="burn", **CORNER_PARAMS[name])
+    np.testing.assert_array_equal(burnt_pts, pts)  # the detector's result is the same
+    np.testing.assert_array_equal(burnt, mark_points(img, pts))
+    assert "overlay" not in bctx.extras and not np.array_equal(burnt, img)
+    columns, rows = ov.table()
+    assert columns == ["x", "y", "score"]
+    np.testing.assert_array_equal(rows, pts)
+
+
+def test_hog_overlay_holds_the_cell_histograms(chelsea):
+    from editor.ops.overlays import CellsOverlay, find_overlay
+
+    img = np.ascontiguousarray(chelsea[:160, :200])
+    ctx = OpContext()
+    out = get_op("hog")(img, ctx, cell=8, block=2, bins=9)
+    np.testing.assert_array_equal(out, img)
+    ov = find_overlay(ctx.extras)
+    assert isinstance(ov, CellsOverlay) and ov.cell == 8 and ov.count() == 20 * 25
+    np.testing.assert_array_equal(ov.hist, hog_cells(img, 8, 9))
+    assert ctx.extras["hog_length"] == hog_descriptor(img, 8, 2, 9).size
+    # the glyph lines: bin 0 (gradients near 0 degrees, a vertical edge) is vertical
+    assert np.allclose(ov.directions()[0], [np.sin(np.pi / 18), -np.cos(np.pi / 18)])
+    columns, rows = ov.table()
+    assert columns[:3] == ["cx", "cy", "size"] and len(columns) == 3 + 9
+    assert rows[0, :3].tolist() == [4.0, 4.0, 8.0] and rows[-1, :2].tolist() == [196.0, 156.0]
+    np.testing.assert_allclose(rows[:, 3:], hog_cells(img, 8, 9).reshape(-1, 9))
+
+
+def test_overlay_placed_from_a_preview_proxy_lands_in_image_coordinates():
+    """A proxy's corners, placed with the proxy's scale and origin, sit on the full-size ones.
+
+    On the checkerboard (corners that survive halving): the crossings found on a
+    half-size crop of the lower right, placed back, land within a proxy pixel of
+    the crossings found at full size.
+    """
+    from editor.ops.overlays import find_overlay, place_extras
+
+    board = cv2.GaussianBlur(skimage.data.checkerboard(), (0, 0), 1.0)
+    crop = board[60:, 80:]  # 140 x 120
+    half = cv2.resize(crop, (60, 70), interpolation=cv2.INTER_AREA)
+    ctx = OpContext(preview_scale=0.5)
+    get_op("harris")(half, ctx, sigma=3.0, threshold=0.05)
+    placed = place_extras(ctx.extras, 2.0, (80.0, 60.0))
+    ov = find_overlay(placed)
+    assert ov.preview and ov.scale == 2.0 and ov.origin == (80.0, 60.0)
+    _, full, _ = _run("harris", board, sigma=3.0, threshold=0.05)
+    assert ov.count() >= 9
+    assert _matched(ov.image_points(), full, 2.0) == 1.0
+    np.testing.assert_allclose(np.asarray(placed["points"])[:, :2], ov.image_points()[:, :2])

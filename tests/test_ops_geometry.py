@@ -345,6 +345,71 @@ def test_flip_and_rotate90_are_lossless(img):
         assert np.array_equal(get_op("rotate90")(img, turns=turns), np.rot90(img, -turns))
 
 
+# -- canvas size: Pillow's paste on a new canvas is the reference ------------------
+
+#: (old, new) -> left offset of the image for anchors left, centre, right, worked out
+#: by hand: the centre shares the change, the odd pixel after the image when growing
+#: and before it when cutting
+CANVAS_OFFSETS = {(160, 171): (0, 5, 11), (160, 150): (0, -5, -10), (160, 160): (0, 0, 0),
+                  (200, 187): (0, -7, -13), (200, 200): (0, 0, 0), (200, 400): (0, 100, 200)}
+ANCHOR_GRID = {"top_left": (0, 0), "top": (1, 0), "top_right": (2, 0), "left": (0, 1),
+               "center": (1, 1), "right": (2, 1), "bottom_left": (0, 2), "bottom": (1, 2),
+               "bottom_right": (2, 2)}
+
+
+def pillow_canvas(plane: np.ndarray, size: tuple[int, int], at: tuple[int, int],
+                  value: int) -> np.ndarray:
+    """One channel pasted at ``at`` on a ``size`` canvas of ``value`` (Pillow crops it)."""
+    from PIL import Image
+
+    mode = "L" if plane.dtype == np.uint8 else "I;16"
+    canvas = Image.new(mode, size, value)
+    canvas.paste(Image.fromarray(np.ascontiguousarray(plane)), at)
+    return np.asarray(canvas)
+
+
+@pytest.mark.parametrize("anchor", list(ANCHOR_GRID))
+@pytest.mark.parametrize("new", [(171, 187), (150, 400), (160, 200)])
+def test_canvas_size_matches_pillow_paste(img, anchor, new):
+    w, h = new
+    col, row = ANCHOR_GRID[anchor]
+    at = (CANVAS_OFFSETS[(160, w)][col], CANVAS_OFFSETS[(200, h)][row])
+    fill = (12, 200, 90)
+    out = get_op("canvas_size")(img, width=w, height=h, anchor=anchor, fill=fill)
+    ref = np.dstack([pillow_canvas(img[..., c], (w, h), at, fill[c]) for c in range(3)])
+    assert out.dtype == np.uint8 and np.array_equal(out, ref)
+
+
+def test_canvas_size_alpha_gray_uint16_and_keep(img):
+    op = get_op("canvas_size")
+    rgba = np.dstack([img, img[..., 1]])
+    out = op(rgba, width=171, height=150, anchor="bottom_right", fill=(255, 0, 0))
+    at = (CANVAS_OFFSETS[(160, 171)][2], -50)
+    ref = [pillow_canvas(rgba[..., c], (171, 150), at, v)
+           for c, v in enumerate((255, 0, 0, 0))]  # new area transparent
+    assert np.array_equal(out, np.dstack(ref))
+    gray = np.ascontiguousarray(img[..., 0])
+    out = op(gray, width=400, anchor="left", fill=(255, 128, 0))
+    luma = round(0.2126 * 255 + 0.7152 * 128 + 0.0722 * 0)
+    assert np.array_equal(out, pillow_canvas(gray, (400, 200), (0, 0), luma))
+    img16 = img.astype(np.uint16) * 257 + 3
+    out = op(img16, height=187, anchor="bottom", fill=(255, 255, 255))
+    ref = [pillow_canvas(img16[..., c], (160, 187), (0, -13), 65535) for c in range(3)]
+    assert out.dtype == np.uint16 and np.array_equal(out, np.dstack(ref))
+    assert np.array_equal(op(img), img)  # 0 x 0 keeps the size: the same pixels
+
+
+def test_canvas_size_preview_scale_and_limits(img):
+    ctx = OpContext(preview_scale=0.5)
+    small = img[::2, ::2]
+    out = get_op("canvas_size")(small, width=400, height=300, anchor="top_left", ctx=ctx)
+    assert out.shape == (150, 200, 3) and np.array_equal(out[:100, :80], small)
+    with pytest.raises(ParamError, match="above the 250 MP limit"):
+        get_op("canvas_size")(img, width=100_000, height=100_000)
+    with pytest.raises(ParamError, match="anchor"):
+        get_op("canvas_size")(img, anchor="middle")
+
+
 # -- policy: dtype, alpha, preview scale, errors, cancel ----------------------------
 
 def test_uint16_stays_uint16(img):

@@ -62,7 +62,7 @@ def test_widgets_follow_the_param_kinds(qtbot, spec):
     assert isinstance(form.editors["clip"].widget, QCheckBox)
     assert isinstance(form.editors["kernel"].widget, QLineEdit)
     assert form.editors["threshold"].auto.isChecked()  # None = auto
-    assert radius.widget.toolTip() == "Blur radius. (px)"
+    assert radius.widget.toolTip() == "<qt>Blur radius. (px)</qt>"
     assert form.params() == {"radius": 2.0, "count": 3, "mode": "fast", "clip": True,
                              "threshold": None, "tint": (255, 0, 0),
                              "kernel": ((0, 1, 0), (1, -4, 1), (0, 1, 0))}

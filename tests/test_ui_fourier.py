@@ -108,7 +108,8 @@ def test_strokes_undo_clear_and_params_roundtrip(qtbot, notch_form, astronaut):
     assert form.params()["points"] == [] and committed[-1]["points"] == []
     form.set_params({"points": [(0.05, 0.06), (-0.2, 0.3)], "radius": 0.0125})
     assert form.params() == {"points": [(0.05, 0.06), (-0.2, 0.3)], "radius": 0.0125}
-    assert form.radius_slider.value() == 25  # slider steps of 0.0005
+    assert form.radius.value() == 0.0125
+    assert form.radius_slider.value() == form.radius.scale.position(0.0125)
     assert view.brush_radius == pytest.approx(0.0125)  # astronaut is 512 px: no proxy
     get_op("notch_filter").bind(form.params())  # what the form emits is valid
     form.reset()

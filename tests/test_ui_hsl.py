@@ -8,7 +8,8 @@ import pytest
 from conftest import make_main_window
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
-from test_ui_main import drag_slider, open_and_wait, settle
+from test_ui_curves import settle
+from test_ui_main import drag_slider, open_and_wait
 
 from editor.ops import get_op
 from editor.ops.color import HUE_RANGES

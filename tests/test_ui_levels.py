@@ -10,8 +10,8 @@ import pytest
 from conftest import make_main_window
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from test_ui_curves import canvas_point
-from test_ui_main import open_and_wait, settle
+from test_ui_curves import canvas_point, settle
+from test_ui_main import open_and_wait
 
 from editor.ops import get_op
 from editor.ui.forms import form_class_for

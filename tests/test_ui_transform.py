@@ -90,3 +90,21 @@ def test_pivot_follows_image_size(qtbot, form):
     m = np.reshape(form.params()["matrix"], (3, 3))
     assert np.allclose(m @ [79.5, 59.5, 1], [79.5, 59.5, 1])  # the centre stays put
     assert "79.5, 59.5" in form.pivot.text()
+
+
+def test_focus_in_and_out_commits_nothing_but_an_edit_commits(qtbot, form):
+    """Qt sends editingFinished when the focus merely leaves a box: clicking into each box
+    and away must not commit (it used to add an identity "Transform (matrix)" step)."""
+    from PySide6.QtWidgets import QAbstractSpinBox
+
+    committed = []
+    form.paramsCommitted.connect(committed.append)
+    boxes = [b for b in form.findChildren(QAbstractSpinBox) if b.objectName()]
+    assert len(boxes) >= 5
+    for box in boxes:
+        box.editingFinished.emit()  # what a focus-out sends
+    assert committed == []
+    form.dx.setValue(7.0)
+    form.dx.editingFinished.emit()
+    assert len(committed) == 1
+    assert np.reshape(committed[0]["matrix"], (3, 3))[0, 2] == pytest.approx(7.0)

@@ -93,6 +93,8 @@ class Document:
         self.states[self.base_id] = StateInfo(parent=None, title="Open")
         self.current_id = self.base_id
         self.saved_id: int | None = self.base_id
+        #: the Convolve project this document was saved to or opened from
+        self.project_path: str | None = None
         #: side outputs of the latest operation (corner points, class scores)
         self.extras: dict[str, Any] = {}
 
@@ -208,13 +210,15 @@ class Document:
 
     @property
     def name(self) -> str:
-        """File name for titles (``Untitled`` without a path)."""
-        return Path(self.path).name if self.path else "Untitled"
+        """File name for titles: the project's, else the image's (``Untitled`` without)."""
+        shown = self.project_path or self.path
+        return Path(shown).name if shown else "Untitled"
 
     @property
     def directory(self) -> str:
-        """Folder of the source file, or the current folder."""
-        return str(Path(self.path).parent) if self.path else os.getcwd()
+        """Folder of the project or source file, or the current folder."""
+        shown = self.project_path or self.path
+        return str(Path(shown).parent) if shown else os.getcwd()
 
     def close(self) -> None:
         """Free every state (and the spill folder)."""

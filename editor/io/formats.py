@@ -108,11 +108,12 @@ def open_extensions() -> list[str]:
 
 
 def open_filter() -> str:
-    """File-dialog filter for opening images (``"Images (*.png *.jpg ...);;All files (*)"``)."""
+    """File-dialog filter for opening images and Convolve projects (``.convolve``)."""
     common = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
     rest = [e for e in open_extensions() if e not in common]
     pattern = " ".join(f"*{e}" for e in common + rest)
-    return f"Images ({pattern});;All files (*)"
+    return (f"Images and projects ({pattern} *.convolve);;Convolve projects (*.convolve);;"
+            f"Images ({pattern});;All files (*)")
 
 
 def save_filter() -> str:

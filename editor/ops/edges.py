@@ -7,7 +7,12 @@ edges). The result is an edge-strength image of the input's shape and dtype: gra
 in, gray out; RGB in, three equal channels out. Derivative kernels are scaled so
 that a sharp step of ``h`` levels gives a strength of ``h`` (Sobel / 4,
 Prewitt / 3, the 4-neighbour Laplacian as is); strengths are absolute values,
-rounded and clipped to the dtype's range. Canny gives 0 or the maximum value.
+rounded and clipped to the dtype's range.
+
+Canny is a detector (like the corner detectors of :mod:`editor.ops.features`):
+with ``output="overlay"`` (the default) it returns the image unchanged and puts
+the edge mask in ``ctx.extras["overlay"]`` for the editor to draw over the
+canvas; ``output="burn"`` returns the edge map itself, 0 or the maximum value.
 
 References
 ----------
@@ -24,6 +29,7 @@ import numpy as np
 from editor.core.context import OpContext, null_context
 from editor.core.image import max_value
 from editor.ops.filters import BORDER, gaussian_ksize
+from editor.ops.overlays import mask_overlay, publish
 from editor.ops.registry import ParamError, Range, register_op
 
 
@@ -142,9 +148,10 @@ _CANNY_SUBLEVELS = 16
 @register_op("canny", title="Canny edges", category="Edges", heavy=True)
 def canny(
     image: np.ndarray, *,
-    sigma: Annotated[float, Range(0.0, 20.0, ui=(0.0, 6.0), unit="px", step=0.1)] = 1.5,
+    sigma: Annotated[float, Range(0.0, 20.0, ui=(0.0, 6.0), unit="px", step=0.05)] = 1.5,
     low: Annotated[float, Range(0.0, 255.0, ui=(0.0, 60.0), step=0.5)] = 8.0,
     high: Annotated[float, Range(0.0, 255.0, ui=(0.0, 100.0), step=0.5)] = 20.0,
+    output: Literal["overlay", "burn"] = "overlay",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Thin, connected edges: Gaussian smoothing, gradient, non-maximum suppression,
@@ -165,11 +172,16 @@ def canny(
         Lower hysteresis threshold, 8-bit levels.
     high : float
         Upper hysteresis threshold, 8-bit levels (at least ``low``).
+    output : {"overlay", "burn"}
+        ``"overlay"``: leave the pixels as they are and show the edges over the
+        image (``ctx.extras["overlay"]``); ``"burn"``: replace the image by the
+        edge map.
 
     Returns
     -------
     ndarray
-        0 / maximum-value edge map, same shape and dtype (RGB: three equal channels).
+        Overlay: the image unchanged. Burn: 0 / maximum-value edge map, same
+        shape and dtype (RGB: three equal channels).
 
     References
     ----------
@@ -201,6 +213,9 @@ def canny(
     scale = 4.0 * _CANNY_SUBLEVELS
     edges = cv2.Canny(dx, dy, low * scale, high * scale, L2gradient=True)
     ctx.report(0.95, "Canny: edges")
+    if output != "burn":
+        publish(ctx, mask_overlay("canny", {"sigma": sigma, "low": low, "high": high}, edges))
+        return image.copy()
     if image.dtype != np.uint8:
         edges = edges.astype(image.dtype) * np.array(257, image.dtype)
     if image.ndim == 3:

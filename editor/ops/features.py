@@ -5,15 +5,20 @@ Policy
 - Corners are detected on the BT.709 luminance scaled to 0..255 (so responses and
   thresholds mean the same for 8- and 16-bit images). Thresholds are fractions of
   the strongest response in the image.
-- The returned image is the input with the corners marked (a black-outlined red
-  cross, sized to about 1/80 of the image's longer side); dtype and shape are kept
-  and alpha passes through. The corner list goes to ``ctx.extras["points"]`` as
-  ``[[x, y, score], ...]`` (Python floats, strongest first), which the command
-  line writes with ``--points corners.json``.
-- :func:`hog` returns a visualisation of the cell histograms (one line glyph per
-  orientation bin per cell, as ``skimage.feature.hog(visualize=True)`` draws),
-  same shape and dtype; the descriptor length is in ``ctx.extras["hog_length"]``
-  and :func:`hog_descriptor` gives the descriptor itself.
+- Every detector is an *analysis*: with ``output="overlay"`` (the default) it
+  returns the image unchanged (a copy) and puts its geometry in
+  ``ctx.extras["overlay"]`` (:mod:`editor.ops.overlays`), which the editor draws
+  over the canvas, counts and exports. ``output="burn"`` returns the marked image
+  instead: the input with a black-outlined red cross on each corner (sized to
+  about 1/80 of the image's longer side), or for :func:`hog` the glyph picture.
+  Dtype and shape are kept and alpha passes through either way.
+- Corner lists also go to ``ctx.extras["points"]`` as ``[[x, y, score], ...]``
+  (Python floats, strongest first) in both modes, which the command line writes
+  with ``--points corners.json``.
+- :func:`hog` burns a visualisation of the cell histograms (one line glyph per
+  orientation bin per cell, as ``skimage.feature.hog(visualize=True)`` draws);
+  the descriptor length is in ``ctx.extras["hog_length"]`` and
+  :func:`hog_descriptor` gives the descriptor itself.
 - Edges: derivatives and windows use OpenCV's default reflect-101 border.
 
 References
@@ -29,7 +34,7 @@ CVPR 2005.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
@@ -38,6 +43,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import LUMA_WEIGHTS, max_value
 from editor.ops.filters import gaussian_ksize, run_in_strips
+from editor.ops.overlays import HOG_TOP_PERCENTILE, CellsOverlay, PointsOverlay, publish
 from editor.ops.registry import ParamError, Range, register_op
 
 #: Marker colour (RGB, 8-bit scale) and the outline drawn under it for contrast.
@@ -130,8 +136,18 @@ def mark_points(image: np.ndarray, points: np.ndarray,
     return out
 
 
-def _publish(ctx: OpContext, points: np.ndarray) -> None:
+#: What the ``output`` parameter of every detector accepts (see the module policy).
+Output = Literal["overlay", "burn"]
+
+
+def _corners_result(image: np.ndarray, points: np.ndarray, ctx: OpContext, output: str,
+                    op: str, params: dict) -> np.ndarray:
+    """Publish the corners and return the image: unchanged (overlay) or marked (burn)."""
     ctx.extras["points"] = [[float(x), float(y), float(s)] for x, y, s in points]
+    if output == "burn":
+        return mark_points(image, points)
+    publish(ctx, PointsOverlay(op, params, np.asarray(points, np.float64).reshape(-1, 3)))
+    return image.copy()
 
 
 # -- Moravec --------------------------------------------------------------------
@@ -160,9 +176,10 @@ def moravec(
     image: np.ndarray, *,
     window: Annotated[int, Range(3, 15, step=2)] = 5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.1,
+    output: Output = "overlay",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
-    """Mark corners found by Moravec's operator.
+    """Find corners with Moravec's operator.
 
     Parameters
     ----------
@@ -171,11 +188,16 @@ def moravec(
         (3..15); also the non-maximum suppression window.
     threshold : float
         Keep local maxima above this fraction of the strongest response (0..1).
+    output : {"overlay", "burn"}
+        ``"overlay"``: leave the pixels as they are and show the corners over the
+        image (``ctx.extras["overlay"]``); ``"burn"``: draw the markers into the
+        pixels.
 
     Returns
     -------
     ndarray
-        The image with the corners marked; the list is in ``ctx.extras["points"]``.
+        The image, unchanged (overlay) or with the corners marked (burn); the
+        list is in ``ctx.extras["points"]``.
 
     References
     ----------
@@ -189,8 +211,8 @@ def moravec(
     ctx.report(0.6, "Selecting corners")
     top = float(response.max())
     points = find_peaks(response, threshold * top, window // 2) if top > 0 else np.zeros((0, 3))
-    _publish(ctx, points)
-    return mark_points(image, points)
+    return _corners_result(image, points, ctx, output, "moravec",
+                           {"window": window, "threshold": threshold})
 
 
 # -- Harris ---------------------------------------------------------------------
@@ -242,12 +264,13 @@ def harris_response(gray: np.ndarray, k: float = 0.05, sigma: float = 1.0, *,
 @register_op("harris", title="Harris corners", category="Features")
 def harris(
     image: np.ndarray, *,
-    k: Annotated[float, Range(0.01, 0.3, step=0.005)] = 0.05,
+    k: Annotated[float, Range(0.01, 0.3, step=0.001)] = 0.05,
     sigma: Annotated[float, Range(0.5, 20.0, ui=(0.5, 5.0), unit="px")] = 1.5,
     threshold: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.01,
+    output: Output = "overlay",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
-    """Mark corners found by the Harris-Stephens detector.
+    """Find corners with the Harris-Stephens detector.
 
     Parameters
     ----------
@@ -260,17 +283,23 @@ def harris(
         suppression radius ``max(1, round(2 sigma))``.
     threshold : float
         Keep local maxima above this fraction of the strongest response (0..1).
+    output : {"overlay", "burn"}
+        ``"overlay"``: leave the pixels as they are and show the corners over the
+        image (``ctx.extras["overlay"]``); ``"burn"``: draw the markers into the
+        pixels.
 
     Returns
     -------
     ndarray
-        The image with the corners marked; the list is in ``ctx.extras["points"]``.
+        The image, unchanged (overlay) or with the corners marked (burn); the
+        list is in ``ctx.extras["points"]``.
 
     References
     ----------
     Harris & Stephens (1988).
     """
     ctx = ctx or null_context()
+    params = {"k": k, "sigma": sigma, "threshold": threshold}
     sigma = max(sigma, 0.5)  # a preview proxy scales sigma down
     ctx.report(0.0, "Harris response")
     gray = gray_float(image)
@@ -284,8 +313,7 @@ def harris(
     top = float(response.max())
     radius = max(1, round(2 * sigma))
     points = find_peaks(response, threshold * top, radius) if top > 0 else np.zeros((0, 3))
-    _publish(ctx, points)
-    return mark_points(image, points)
+    return _corners_result(image, points, ctx, output, "harris", params)
 
 
 # -- Shi-Tomasi -----------------------------------------------------------------
@@ -295,9 +323,10 @@ def shi_tomasi(
     image: np.ndarray, *,
     max_corners: Annotated[int, Range(1, 10000, ui=(1, 2000), scale="log")] = 500,
     quality: Annotated[float, Range(0.001, 1.0, scale="log")] = 0.01,
+    output: Output = "overlay",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
-    """Mark the strongest "good features to track" (minimum-eigenvalue corners).
+    """Find the strongest "good features to track" (minimum-eigenvalue corners).
 
     Uses OpenCV's ``goodFeaturesToTrack`` (3x3 box window, Sobel 3) with corners
     at least 10 full-resolution pixels apart.
@@ -309,12 +338,16 @@ def shi_tomasi(
     quality : float
         Reject corners whose smaller eigenvalue is below this fraction of the
         best one (0.001..1).
+    output : {"overlay", "burn"}
+        ``"overlay"``: leave the pixels as they are and show the corners over the
+        image (``ctx.extras["overlay"]``); ``"burn"``: draw the markers into the
+        pixels.
 
     Returns
     -------
     ndarray
-        The image with the corners marked; the list is in ``ctx.extras["points"]``
-        with the minimum eigenvalue as score.
+        The image, unchanged (overlay) or with the corners marked (burn); the
+        list is in ``ctx.extras["points"]`` with the minimum eigenvalue as score.
 
     References
     ----------
@@ -330,8 +363,8 @@ def shi_tomasi(
         points = np.zeros((0, 3))
     else:
         points = np.column_stack([corners.reshape(-1, 2), scores.reshape(-1)])
-    _publish(ctx, points)
-    return mark_points(image, points)
+    return _corners_result(image, points, ctx, output, "shi_tomasi",
+                           {"max_corners": max_corners, "quality": quality})
 
 
 # -- HOG ------------------------------------------------------------------------
@@ -480,9 +513,10 @@ def hog(
     cell: Annotated[int, Range(4, 64, ui=(4, 32), unit="px")] = 8,
     block: Annotated[int, Range(1, 8)] = 2,
     bins: Annotated[int, Range(2, 36)] = 9,
+    output: Output = "overlay",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
-    """Draw the histograms of oriented gradients (HOG) over the image.
+    """Histograms of oriented gradients (HOG), one line glyph per bin per cell.
 
     Parameters
     ----------
@@ -492,32 +526,42 @@ def hog(
         Cells per block side for the L2-Hys normalisation (1..8).
     bins : int
         Orientation bins over 0..180° (2..36).
+    output : {"overlay", "burn"}
+        ``"overlay"``: leave the pixels as they are and show the cells' glyphs
+        over the image (``ctx.extras["overlay"]``); ``"burn"``: replace the
+        image by the glyph picture.
 
     Returns
     -------
     ndarray
-        White glyphs on black, same shape and dtype, scaled so the strongest
-        0.5 % of bins are white. Pixels right of / below the last full cell stay
-        black. The descriptor length (block-normalised, as
-        scikit-image lays it out) is in ``ctx.extras["hog_length"]``.
+        Overlay: the image unchanged. Burn: white glyphs on black, same shape
+        and dtype, scaled so the strongest 0.5 % of bins are white; pixels right
+        of / below the last full cell stay black. The descriptor length
+        (block-normalised, as scikit-image lays it out) is in
+        ``ctx.extras["hog_length"]``.
 
     References
     ----------
     Dalal & Triggs (2005).
     """
     ctx = ctx or null_context()
+    params = {"cell": cell, "block": block, "bins": bins}
     cell = max(int(cell), 4)  # a preview proxy scales the cell down
     _check_hog_size(image.shape, cell, block)
     ctx.report(0.0, "Gradients")
     hist = hog_cells(image, cell, bins, ctx)
     nr, nc = hist.shape[:2]
     ctx.extras["hog_length"] = int((nr - block + 1) * (nc - block + 1) * block * block * bins)
+    if output != "burn":
+        publish(ctx, CellsOverlay("hog", params, hist=hist, cell=cell))
+        ctx.report(1.0)
+        return image.copy()
     ctx.report(0.7, "Drawing glyphs")
     vis = hog_glyphs(hist, cell)
     ctx.check()
     # scale so the strongest 0.5 % of bins saturate: the glyph centres, where all
     # bins overlap, would otherwise set the scale and leave every line dim
-    top = float(np.percentile(hist, 99.5))
+    top = float(np.percentile(hist, HOG_TOP_PERCENTILE))
     scale = np.float32(max_value(image.dtype) / top) if top > 0 else np.float32(0)
     out = np.zeros(image.shape[:2], image.dtype)
     rows = max(1, HOG_STRIP_PIXELS // max(1, vis.shape[1]))

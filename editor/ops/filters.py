@@ -530,7 +530,7 @@ def _filter(image: np.ndarray, correlation_kernel: np.ndarray, delta: float = 0.
 @register_op("sharpen", title="Sharpen", category="Filters")
 def sharpen(
     image: np.ndarray, *,
-    amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.05)] = 1.0,
+    amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.01)] = 1.0,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Add ``amount`` times the negative 4-neighbour Laplacian to the image.
@@ -561,7 +561,7 @@ def sharpen(
 def unsharp_mask(
     image: np.ndarray, *,
     radius: Annotated[float, Range(0.1, 100.0, ui=(0.1, 20.0), unit="px", step=0.1)] = 2.0,
-    amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.05)] = 0.5,
+    amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.01)] = 0.5,
     threshold: Annotated[float, Range(0.0, 255.0, step=1.0)] = 0.0,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
@@ -603,7 +603,7 @@ def unsharp_mask(
 def emboss(
     image: np.ndarray, *,
     angle: Annotated[float, Range(0.0, 360.0, step=1.0)] = 45.0,
-    strength: Annotated[float, Range(0.0, 10.0, ui=(0.0, 4.0), step=0.05)] = 1.0,
+    strength: Annotated[float, Range(0.0, 10.0, ui=(0.0, 4.0), step=0.01)] = 1.0,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Relief: mid-gray plus ``strength`` times the derivative towards ``angle``.

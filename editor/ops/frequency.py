@@ -381,7 +381,7 @@ def notch_filter(
     image: np.ndarray, *,
     points: Annotated[list, Kind("points", hint="fx:fy cycles/pixel, e.g. 0.1:0,0:0.05"),
                       Range(-0.5, 0.5)] = (),
-    radius: Annotated[float, Range(0.0005, 0.25, ui=(0.001, 0.05), step=0.0005)] = 0.008,
+    radius: Annotated[float, Range(0.0005, 0.25, ui=(0.001, 0.05), step=0.0001)] = 0.008,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Remove periodic patterns by rejecting chosen frequencies (notches).

@@ -672,6 +672,97 @@ def affine(
     return warp(image, m, interpolation=interpolation, fill=fill, op="affine", ctx=ctx)
 
 
+#: Where the old image sits on a resized canvas: (column, row) of a 3x3 grid.
+ANCHORS = {"top_left": (0, 0), "top": (1, 0), "top_right": (2, 0),
+           "left": (0, 1), "center": (1, 1), "right": (2, 1),
+           "bottom_left": (0, 2), "bottom": (1, 2), "bottom_right": (2, 2)}
+Anchor = Literal["center", "top_left", "top", "top_right", "left", "right",
+                 "bottom_left", "bottom", "bottom_right"]
+
+
+def canvas_offset(old: int, new: int, anchor: int) -> int:
+    """Position of the old image's first column (or row) on the new canvas.
+
+    ``anchor`` 0 keeps the left (top) edge, 2 the right (bottom) edge, 1 the
+    centre; an odd difference puts the odd pixel after the image (growing)
+    or cuts it before the image (shrinking), i.e. ``floor((new - old) / 2)``.
+
+    Examples
+    --------
+    >>> canvas_offset(10, 13, 1), canvas_offset(10, 7, 1), canvas_offset(10, 13, 2)
+    (1, -2, 3)
+    """
+    return (new - old) * anchor // 2
+
+
+@register_op("canvas_size", title="Canvas size", category="Geometry", alpha="process",
+             keeps_shape=False)
+def canvas_size(
+    image: np.ndarray, *,
+    width: Annotated[int, Range(0, 100_000, ui=(0, 8000), step=1)] = 0,
+    height: Annotated[int, Range(0, 100_000, ui=(0, 8000), step=1)] = 0,
+    anchor: Anchor = "center",
+    fill: Color = (255, 255, 255),
+    ctx: OpContext | None = None,
+) -> np.ndarray:
+    """Grow or cut the canvas around the image, without resampling it.
+
+    The image keeps its pixels and is placed on a canvas of the new size at
+    ``anchor``; new area is filled with ``fill``, and where the canvas is
+    smaller the image is cut (Photoshop's and GIMP's *Canvas Size*).
+
+    Parameters
+    ----------
+    width : int
+        New canvas width in image pixels; 0 keeps the current width.
+    height : int
+        New canvas height in image pixels; 0 keeps the current height.
+    anchor : {"center", "top_left", "top", "top_right", "left", "right", \
+"bottom_left", "bottom", "bottom_right"}
+        The part of the image that stays in place: ``top_left`` grows or cuts
+        the canvas to the right and bottom only; ``center`` shares the change
+        between both sides (see :func:`canvas_offset` for the odd pixel).
+    fill : (r, g, b)
+        Colour of the new area (transparent for images with alpha; luma of the
+        colour for grayscale images).
+
+    Returns
+    -------
+    ndarray
+        ``(height, width[, C])`` image of the same dtype.
+
+    Examples
+    --------
+    >>> img = np.array([[1, 2], [3, 4]], np.uint8)
+    >>> canvas_size(img, width=4, anchor="top_left", fill=(0, 0, 0))
+    array([[1, 2, 0, 0],
+           [3, 4, 0, 0]], dtype=uint8)
+    >>> canvas_size(img, width=1, anchor="right")
+    array([[2],
+           [4]], dtype=uint8)
+    """
+    ctx = ctx or null_context()
+    h0, w0 = image.shape[:2]
+    # Sizes are full-image pixels: scaled here for a proxy preview, as resize does
+    # (0 must stay "keep", whatever the scale).
+    s = ctx.preview_scale
+    w = max(1, round(width * s)) if width else w0
+    h = max(1, round(height * s)) if height else h0
+    _check_pixels("canvas_size", w, h)
+    ax, ay = ANCHORS[anchor]
+    ox, oy = canvas_offset(w0, w, ax), canvas_offset(h0, h, ay)
+    out = np.empty((h, w) + image.shape[2:], image.dtype)
+    channels = image.shape[2] if image.ndim == 3 else 1
+    out[...] = np.asarray(_border_value(image, fill)[:channels], image.dtype)
+    # the overlap of the image and the canvas, in canvas and in image coordinates
+    x0, y0, sx, sy = max(0, ox), max(0, oy), max(0, -ox), max(0, -oy)
+    cw, ch = min(w - x0, w0 - sx), min(h - y0, h0 - sy)
+    if cw > 0 and ch > 0:
+        out[y0:y0 + ch, x0:x0 + cw] = image[sy:sy + ch, sx:sx + cw]
+    ctx.report(1.0, "canvas_size")
+    return out
+
+
 @register_op("crop", title="Crop", category="Geometry", alpha="process", keeps_shape=False)
 def crop(
     image: np.ndarray, *,

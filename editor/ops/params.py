@@ -40,6 +40,7 @@ __all__ = [
     "Range",
     "SliderScale",
     "default_label",
+    "default_step",
     "param_kind",
     "register_kind",
 ]
@@ -64,7 +65,9 @@ class Range:
     unit : str
         Display unit. ``"px"`` marks a length in pixels, scaled for previews.
     step : float, optional
-        Slider step (defaults to 1 for ints, range/1000 for floats).
+        The parameter's resolution: one slider or arrow-key step. Defaults to
+        :func:`default_step` (1 for ints; for floats a power of ten of at most
+        1/100 of the slider range).
     scale : {"linear", "log"}
         How the slider maps to values. ``"log"`` (GEGL's ``ui_gamma`` idea, for
         parameters spanning decades) gives every decade of the slider range the
@@ -139,6 +142,33 @@ def default_label(name: str) -> str:
 
 # -- slider mapping (Qt-free, so it can be tested without a window) ----------------
 
+#: Finest default step by unit: no slider needs hundredths of a degree or of a pixel.
+UNIT_STEP_MAX = {"°": 0.1, "px": 1.0}
+
+
+def default_step(lo: float, hi: float, integer: bool = False, unit: str = "") -> float:
+    """The step of a numeric parameter that declares none.
+
+    1 for an integer; for a float the largest power of ten that is at most 1/100
+    of the slider range ``lo..hi``, and no coarser than 0.1 for an angle
+    (``unit="°"``) or 1 for a length in pixels: one slider step then moves the
+    value by at most a hundredth of its range, in round numbers.
+
+    Examples
+    --------
+    >>> default_step(0.0, 1.0), default_step(0, 20, unit="px"), default_step(-180, 180, unit="°")
+    (0.01, 0.1, 0.1)
+    >>> default_step(0, 100_000, unit="px"), default_step(1, 9, integer=True)
+    (1.0, 1)
+    """
+    if integer:
+        return 1
+    span = float(hi) - float(lo)
+    if not (span > 0 and math.isfinite(span)):
+        return 0.01
+    step = 10.0 ** math.floor(math.log10(span / 100))
+    return min(step, UNIT_STEP_MAX.get(unit, step))
+
 #: Slider positions per decade of a log-scale slider.
 LOG_STEPS_PER_DECADE = 100
 #: Most positions a linear slider gets (finer steps are left to the spin box).
@@ -169,7 +199,7 @@ class SliderScale:
         if self.log:
             n = round(LOG_STEPS_PER_DECADE * math.log10(self.hi / self.lo))
         else:
-            step = self.step or (1 if self.integer else (self.hi - self.lo) / 1000 or 0.01)
+            step = self.step or default_step(self.lo, self.hi, self.integer)
             n = round((self.hi - self.lo) / step)
         object.__setattr__(self, "steps", int(min(LINEAR_STEPS_MAX, max(1, n))))
 
@@ -199,8 +229,9 @@ class SliderScale:
         v = self.lo + (self.hi - self.lo) * min(max(position, 0), self.steps) / self.steps
         if self.integer:
             return int(round(v))
-        step = self.step or (self.hi - self.lo) / 1000 or 0.01
-        return round(v / step) * step
+        step = self.step or default_step(self.lo, self.hi)
+        # twelve significant digits: 0.3, not 0.30000000000000004, in forms and recipes
+        return float(f"{round(v / step) * step:.12g}")
 
 
 # -- parameter kinds ------------------------------------------------------------------
@@ -532,8 +563,11 @@ class Param:
         hi = self.hi if self.hi is not None else 1e9
         ui_lo = self.ui_lo if self.ui_lo is not None else lo
         ui_hi = self.ui_hi if self.ui_hi is not None else hi
+        step = self.step
+        if step is None and self.scale != "log":
+            step = default_step(ui_lo, ui_hi, self.kind == "int", self.unit)
         return SliderScale(ui_lo, ui_hi, log=self.scale == "log", integer=self.kind == "int",
-                           step=self.step)
+                           step=step)
 
     def to_json(self) -> dict[str, Any]:
         """Plain-dict description (for ``convolve ops --json`` and docs)."""

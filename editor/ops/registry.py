@@ -49,6 +49,7 @@ from editor.ops.params import (  # noqa: F401  (re-exported: ops declare with th
     ParamError,
     ParamKind,
     Range,
+    default_step,
     param_kind,
     register_kind,
 )
@@ -291,7 +292,7 @@ def _param_from_hint(name: str, hint: Any, default: Any, description: str) -> Pa
         ui = rng.ui or (rng.lo, rng.hi)
         # a log slider has no fixed step: its resolution follows the value
         step = rng.step or (None if rng.scale == "log" else
-                            1 if kind == "int" else (ui[1] - ui[0]) / 1000)
+                            default_step(ui[0], ui[1], kind == "int", rng.unit))
         return Param(kind=kind, lo=rng.lo, hi=rng.hi, ui_lo=ui[0], ui_hi=ui[1],
                      unit=rng.unit, step=step, scale=rng.scale, **common)
     if hint is str:

@@ -282,7 +282,7 @@ def percentile_range(hist: np.ndarray, low: float = 0.1,
 @register_op("auto_contrast", title="Auto contrast", category="Tone")
 def auto_contrast(
     image: np.ndarray, *,
-    clip: Annotated[float, Range(0.0, 50.0, ui=(0.0, 5.0), unit="%", step=0.1)] = 0.5,
+    clip: Annotated[float, Range(0.0, 50.0, ui=(0.0, 5.0), unit="%", step=0.05)] = 0.5,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Stretch values so the darkest and brightest samples reach black and white.
@@ -361,7 +361,7 @@ def equalize(
 @register_op("clahe", title="CLAHE", category="Tone", heavy=True)
 def clahe(
     image: np.ndarray, *,
-    clip_limit: Annotated[float, Range(0.1, 40.0, ui=(0.5, 10.0), step=0.1)] = 2.0,
+    clip_limit: Annotated[float, Range(0.1, 40.0, ui=(0.5, 10.0), step=0.05)] = 2.0,
     tile: Annotated[int, Range(2, 64, ui=(2, 32))] = 8,
     ctx: OpContext | None = None,
 ) -> np.ndarray:

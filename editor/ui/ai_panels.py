@@ -19,10 +19,10 @@ import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 
 from editor.ui.pipeline import EditRequest
 from editor.ui.qimage import to_pixmap
+from editor.ui.richtext import count
+from editor.ui.teach.widgets import ImageView
 
 log = logging.getLogger(__name__)
 #: the Style tab's default painting, bundled (public domain; see resources/LICENSE-images.md)
@@ -314,24 +316,16 @@ class OpFormBox(QWidget):
         return self.form.params()
 
 
-def _group(title: str, *items: QWidget | QHBoxLayout) -> QGroupBox:
-    box = QGroupBox(title)
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(8, 6, 8, 8)
-    for item in items:
-        if isinstance(item, QWidget):
-            layout.addWidget(item)
-        else:
-            layout.addLayout(item)
-    return box
+def _class_name(label: str, index: int) -> str:
+    """An ImageNet class as every AI tab writes it: ``tabby (281)``."""
+    return f"{label} ({index})"
 
 
-def _buttons(*buttons: QPushButton) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for b in buttons:
-        row.addWidget(b)
-    row.addStretch(1)
-    return row
+def _class_field(param, form):
+    """The ImageNet class picker (imported when a form is built, not at start-up)."""
+    from editor.ui.forms.class_field import ImageNetClassField
+
+    return ImageNetClassField(param, form)
 
 
 class ClassifyTab(ToolTab):
@@ -368,41 +362,81 @@ class ClassifyTab(ToolTab):
         scores = extras.get("scores", [])
         self._ensure_rows(len(scores))
         for (label, bar), (name, idx, p) in zip(self.rows, scores, strict=False):
-            label.setText(f"{name}  [{idx}]")
+            label.setText(_class_name(name, idx))
             bar.setValue(round(p * 1000))
             bar.setFormat(f"{p:.1%}")
 
 
+class _ResultView(ImageView):
+    """The picture, scaled to the room left: it asks for little, so the scroll area
+    (which sizes a tab with word-wrapped text by its preferred height) does not
+    scroll it out of a short dock; it grows into any room there is."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt override)
+        return QSize(300, 120)
+
+
 class NetworkTab(ToolTab):
-    """Activation maps of a layer, the first layer's filters, Grad-CAM."""
+    """What the network sees: activation maps of a layer, the first layer's filters, or
+    Grad-CAM, one at a time, so the picture gets the dock's height."""
+
+    MODES = (("Activation maps", "maps"), ("First-layer filters", "filters"),
+             ("Grad-CAM: where the classifier looks", "gradcam"))
 
     def __init__(self, panel: AIPanel) -> None:
         super().__init__(panel)
         self.maps_box = OpFormBox("feature_maps")
-        self.cam_box = OpFormBox("gradcam")
+        self.cam_box = OpFormBox("gradcam", {"class_index": _class_field})
+        self.filters_note = QLabel("The 64 learned 3×3 RGB filters of VGG16's first "
+                                   "convolution, each stretched to its own range.")
+        self.filters_note.setWordWrap(True)
+        self.mode = QComboBox()
+        self.mode.setObjectName("networkMode")
+        for text, key in self.MODES:
+            self.mode.addItem(text, key)
         self.maps_button = QPushButton("Show activation maps")
         self.maps_button.clicked.connect(self.show_maps)
-        self.filters_button = QPushButton("First-layer filters")
+        self.filters_button = QPushButton("Show filters")
         self.filters_button.clicked.connect(self.show_filters)
         self.cam_button = QPushButton("Grad-CAM overlay")
         self.cam_button.clicked.connect(self.gradcam)
-        self.view = _image_label(160)
+        for b in (self.maps_button, self.filters_button, self.cam_button):
+            self.actions.addWidget(b)
+        self.actions.addStretch(1)
+        self.view = _ResultView("The maps, filters or heat map appear here.", framed=True)
+        self.view.setMinimumHeight(110)  # scaled to fit: the whole grid shows at 720 px
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        self.body.addWidget(_group("Activation maps", self.maps_box,
-                                   _buttons(self.maps_button, self.filters_button)))
-        self.body.addWidget(_group("Grad-CAM", self.cam_box, _buttons(self.cam_button)))
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show"))
+        row.addWidget(self.mode, 1)
+        self.body.addLayout(row)
+        for w in (self.maps_box, self.filters_note, self.cam_box):
+            self.body.addWidget(w)
         self.body.addWidget(self.view, 1)
         self.body.addWidget(self.caption)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self._mode_changed()
+
+    def _mode_changed(self, _index: int = 0) -> None:
+        key = self.mode.currentData()
+        for w, k in ((self.maps_box, "maps"), (self.maps_button, "maps"),
+                     (self.filters_note, "filters"), (self.filters_button, "filters"),
+                     (self.cam_box, "gradcam"), (self.cam_button, "gradcam")):
+            w.setVisible(k == key)
+
+    def _show(self, image: np.ndarray, caption: str) -> None:
+        self.view.set_image(image)
+        self.caption.setText(caption)
+        self.scroll.ensureWidgetVisible(self.view)
 
     def show_maps(self) -> None:
         params = self.maps_box.params()
 
         def shown(grid, extras):
-            self.view.setPixmap(to_pixmap(grid, 420))
-            self.caption.setText(f"{params['layer']}: {extras.get('layer_shape', ('?',))[0]} "
-                                 f"maps; showing the {len(extras.get('channels', []))} "
-                                 "most active")
+            self._show(grid, f"{params['layer']}: {extras.get('layer_shape', ('?',))[0]} "
+                             f"maps; the {count(len(extras.get('channels', [])), 'map')} "
+                             "shown are the most active")
 
         self.panel.run_op("feature_maps", params, "Feature maps", shown, commit=False)
 
@@ -416,17 +450,19 @@ class NetworkTab(ToolTab):
             return (grid(f, pad=2) * 255).astype(np.uint8)
 
         def done(img):
-            self.view.setPixmap(to_pixmap(img, 420))
-            self.caption.setText("conv1_1: 64 learned 3x3 RGB filters (each stretched)")
+            self._show(img, "conv1_1: 64 learned 3x3 RGB filters (each stretched)")
 
         self.panel.controller.run_job(work, "First-layer filters", on_done=done,
                                       on_error=self.panel.say)
 
     def gradcam(self) -> None:
+        chosen = self.cam_box.params().get("class_index") is not None
+
         def shown(img, extras):
-            self.view.setPixmap(to_pixmap(img, 420))
             label, idx, p = extras.get("class", ("?", -1, 0.0))
-            self.caption.setText(f"Grad-CAM for {label} [{idx}] ({p:.0%})")
+            which = "the chosen class" if chosen else "Classify's top class"
+            self._show(img, f"Grad-CAM explains {_class_name(label, idx)}, {which}: "
+                            f"{p:.1%} as Classify reports it.")
 
         self.panel.run_op("gradcam", self.cam_box.params(), "Grad-CAM", shown, commit=True)
 
@@ -438,13 +474,14 @@ class FgsmTab(ToolTab):
 
     def __init__(self, panel: AIPanel) -> None:
         super().__init__(panel)
+        self.goal = QLabel("")
         self.before = QLabel("before: —")
         self.after = QLabel("after: —")
         self.psnr = QLabel("PSNR: —")
-        for w in (self.before, self.after):
+        for w in (self.goal, self.before, self.after):
             w.setWordWrap(True)
         self.perturbation = _image_label(140)
-        for w in (self.before, self.after, self.psnr):
+        for w in (self.goal, self.before, self.after, self.psnr):
             self.body.addWidget(w)
         self.body.addWidget(QLabel("Perturbation (amplified):"))
         self.body.addWidget(self.perturbation, 1)
@@ -452,10 +489,22 @@ class FgsmTab(ToolTab):
     def run(self) -> None:
         self.panel.run_op("fgsm", self.params(), "Adversarial attack", self.show)
 
+    def fields(self) -> dict[str, Any]:
+        return {"target_class": _class_field}
+
     def show(self, _img, extras: dict) -> None:
         def fmt(rows):
-            return ", ".join(f"{n} {p:.0%}" for n, _, p in rows[:2])
+            return ", ".join(f"{_class_name(n, i)} {p:.1%}" for n, i, p in rows[:2])
 
+        target = self.params().get("target_class")
+        name, idx, _p = extras["before"][0]
+        if target is None:
+            self.goal.setText(f"Pushed away from {_class_name(name, idx)}, the class "
+                              "Classify puts first.")
+        else:
+            from editor.ui.forms.class_field import imagenet_names
+
+            self.goal.setText(f"Pulled towards {_class_name(imagenet_names()[target], target)}.")
         self.before.setText(f"before: {fmt(extras['before'])}")
         self.after.setText(f"after: {fmt(extras['after'])}"
                            + ("" if extras["changed"] else "  (unchanged: raise epsilon)"))

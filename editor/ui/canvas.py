@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
+from editor.ui.overlay_layer import OverlayLayer, OverlayStyle
 from editor.ui.qimage import wrap_display
 from editor.workers.render import PreviewResult, Rendered, ViewRequest
 
@@ -63,7 +64,7 @@ class Canvas(QWidget):
         self._original: _Levels | None = None
         self._preview: PreviewResult | None = None
         self._preview_img: QImage | None = None
-        self.points: np.ndarray | None = None
+        self.overlay_layer = OverlayLayer()  # a detector's geometry, drawn over the image
         self.zoom = 1.0
         self.center = QPointF(0, 0)  # image point at the widget centre
         self.fit_mode = True
@@ -104,10 +105,26 @@ class Canvas(QWidget):
         self._preview_img = None if result is None else wrap_display(result.buffer, result.alpha)
         self.update()
 
-    def set_points(self, points) -> None:
-        """Markers for side outputs such as detected corners (``(N, 2)`` x, y)."""
-        self.points = None if points is None else np.asarray(points, float).reshape(-1, 2)
+    # -- overlay (detector geometry over the image; never in its pixels) ---------------
+    def set_overlay(self, overlay, style: OverlayStyle | None = None) -> None:
+        """Draw ``overlay`` (an :class:`editor.ops.overlays.Overlay`, or None) over the image."""
+        self.overlay_layer.set_overlay(overlay, style)
         self.update()
+
+    def set_overlay_visible(self, on: bool) -> None:
+        self.overlay_layer.visible = bool(on)
+        self.update()
+
+    def _paint_overlay(self, p: QPainter) -> None:
+        if self.split and self._original is not None:
+            # the overlay belongs to the edited image: only on the "after" side
+            x = round(self.width() * self.split_pos)
+            p.save()
+            p.setClipRect(x, 0, self.width() - x, self.height())
+            self.overlay_layer.paint(p, self)
+            p.restore()
+        else:
+            self.overlay_layer.paint(p, self)
 
     def image_size(self) -> tuple[int, int] | None:
         c = self._current or self._original
@@ -216,8 +233,9 @@ class Canvas(QWidget):
             self._paint_divider(p, x)
         else:
             self._paint_current(p)
-        if self.points is not None and len(self.points) and not before_all:
-            self._paint_points(p)
+        replaced = self._preview is not None and self._preview.region is None
+        if not before_all and not replaced:
+            self._paint_overlay(p)
         if before_all:
             self._label(p, QPointF(12, 12), "Original")
         p.end()
@@ -273,17 +291,6 @@ class Canvas(QWidget):
         p.drawEllipse(QPointF(x, self.height() / 2), 9, 9)
         self._label(p, QPointF(max(12, x - 80), 12), "Before")
         self._label(p, QPointF(x + 12, 12), "After")
-
-    def _paint_points(self, p: QPainter) -> None:
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        p.setPen(QPen(QColor(255, 60, 60), 1.5))
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        x0, y0, x1, y1 = self.visible_rect()
-        pts = self.points
-        inside = (pts[:, 0] >= x0) & (pts[:, 0] < x1) & (pts[:, 1] >= y0) & (pts[:, 1] < y1)
-        for x, y in pts[inside][:5000]:
-            c = self.to_widget(QPointF(x + 0.5, y + 0.5))
-            p.drawEllipse(c, 4, 4)
 
     def _label(self, p: QPainter, at: QPointF, text: str) -> None:
         fm = p.fontMetrics()

@@ -21,6 +21,7 @@ collector can free a state a job or the history still needs.
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import weakref
 from collections import OrderedDict
@@ -34,7 +35,7 @@ from PySide6.QtGui import QUndoStack
 from editor.core.context import OpContext
 from editor.core.document import Document
 from editor.core.history import HistoryStore
-from editor.core.recovery import LinearHistory, RecoveryJournal
+from editor.core.recovery import LinearHistory, RecoveryJournal, Step
 from editor.ui.commands import EditCommand
 from editor.ui.document_io import SNAPSHOT_SECONDS, DocumentIO
 from editor.ui.pipeline import CommitPipeline, EditRequest, op_compute
@@ -254,7 +255,28 @@ class Controller(QObject):
 
     # -- documents (see DocumentIO) ------------------------------------------------------------
     def open_path(self, path: str, on_done: Callable[[], None] | None = None) -> Job:
+        """Open an image, or a ``.convolve`` project with its history."""
+        if str(path).lower().endswith(".convolve"):
+            return self.io.open_project(path, on_done)
         return self.io.open_path(path, on_done)
+
+    def save_project(self, path: str, on_done: Callable[[str], None] | None = None,
+                     on_error: Callable[[str], None] | None = None) -> Job | None:
+        """Save the document and its whole history as a ``.convolve`` project."""
+        return self.io.save_project(path, on_done, on_error)
+
+    def history(self) -> LinearHistory:
+        """The undo stack as a :class:`LinearHistory` (state ids and recipe entries)."""
+        doc = self.document
+        history = LinearHistory(doc.base_id if doc else 0)
+        for i in range(self.undo_stack.count()):
+            cmd = self.undo_stack.command(i)
+            info = doc.states.get(cmd.after) if doc else None
+            steps = list(info.steps) if info is not None else []
+            history.commands.append(Step(cmd.before, cmd.after, cmd.text(), cmd.op,
+                                         cmd.params, steps, None))
+        history.index = self.undo_stack.index()
+        return history
 
     def open_array(self, image: np.ndarray, path: str | None = None,
                    on_done: Callable[[], None] | None = None) -> Job:
@@ -331,6 +353,21 @@ class Controller(QObject):
         self.cancel_jobs()
         self.tools.reset()
 
+    def session_follow(self) -> dict | None:
+        """Parameters the open tool's form shows after undo/redo/jump (see ToolSessions.follow)."""
+        return self.tools.follow()
+
+    def step_of(self, sid: int) -> tuple[str, dict] | None:
+        """``(op, params)`` of the one recipe step that made state ``sid``, else None.
+
+        None for the opened image, an edit without an op (a painted mask) and a
+        replayed recipe of several steps.
+        """
+        info = self.document.states.get(sid) if self.document is not None else None
+        if info is None or info.op is None or info.steps:
+            return None
+        return info.op, copy.deepcopy(info.params or {})
+
     def request_preview(self, spec: Any, params: dict, base_id: int | None = None) -> None:
         self.tools.request_preview(spec, params, base_id)
 
@@ -376,13 +413,18 @@ class Controller(QObject):
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
 
-    def install_restored(self, doc: Document, rendered: Rendered,
-                         history: LinearHistory) -> None:
-        """Install a restored document and rebuild its undo stack (not journaled again)."""
+    def install_restored(self, doc: Document, rendered: Rendered, history: LinearHistory,
+                         saved: bool = False) -> None:
+        """Install a rebuilt document and its undo stack (a recovery, a project).
+
+        Not journaled step by step: a recovery's journal is adopted whole, and a
+        project's history goes into the journal with the first new edit.
+        ``saved``: the current state is on disk (a project just opened).
+        """
         self._restoring = True
         try:
             self.install(doc, rendered)
-            doc.saved_id = None  # restored edits are unsaved until exported
+            doc.saved_id = doc.current_id if saved else None
             for step in history.commands:
                 self.undo_stack.push(EditCommand(self, step.before, step.after, step.title,
                                                  step.op, step.params))

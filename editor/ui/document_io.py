@@ -23,7 +23,9 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError
 from editor.core.document import Document
-from editor.core.recovery import ORIGINAL, LinearHistory, Recovery, Step
+from editor.core.rebuild import rebuild_document
+from editor.core.recovery import ORIGINAL, Recovery
+from editor.ui.richtext import count
 from editor.workers.lanes import Job
 from editor.workers.render import render_state
 
@@ -198,12 +200,129 @@ class DocumentIO:
         self.writer.put(write)
 
     def ensure_journal(self, doc: Document) -> None:
-        """First edit of a document: open its session and copy the original off-thread."""
-        journal = self.c.journal
+        """First edit of a document: open its session and copy the original off-thread.
+
+        A document that already has a history (opened from a project) starts its
+        journal with that history and the pixels a replay needs, so a crash after
+        the next edit still restores every step.
+        """
+        c, journal = self.c, self.c.journal
         if journal.active:
             return
         journal.open_document(base=doc.base_id, source=doc.path, info=doc.info)
         self._write_later(doc, doc.base_id, name=ORIGINAL)
+        history = c.history()
+        for step in history.commands:
+            journal.commit(before=step.before, after=step.after, title=step.title, op=step.op,
+                           params=step.params, steps=step.steps)
+        if history.commands:
+            journal.move(index=history.index, current=history.current)
+            for sid in self.states_to_store(doc, history) - {doc.current_id}:
+                self._write_later(doc, sid)
+
+    @staticmethod
+    def states_to_store(doc: Document, history) -> set[int]:
+        """States whose pixels a saved session keeps: the current one, and those a
+        replay cannot (no op) or should not (heavy and AI ops) recompute."""
+        from editor.ops import get_op
+
+        keep = {doc.current_id}
+        for step in history.commands:
+            info = doc.states.get(step.after)
+            if info is None:
+                continue
+            if not (info.op or info.steps):
+                keep.add(step.after)
+                continue
+            try:
+                specs = [get_op(op) for op, _ in info.recipe()]
+            except KeyError:
+                keep.add(step.after)  # an op that is gone cannot be replayed
+                continue
+            if any(spec.heavy or spec.ai for spec in specs):
+                keep.add(step.after)
+        return keep
+
+    # -- projects ----------------------------------------------------------------------------
+    def save_project(self, path: str, on_done: Callable[[str], None] | None = None,
+                     on_error: Callable[[str], None] | None = None) -> Job | None:
+        """Write the document with its whole history to a ``.convolve`` file (off-thread)."""
+        c = self.c
+        doc = c.document
+        if doc is None:
+            return None
+        history = c.history()
+        sids = self.states_to_store(doc, history) | {doc.base_id}
+        for sid in sids:
+            doc.store.pin(sid)  # the states being written stay until they are
+        current = doc.current_id
+
+        def work(ctx: OpContext):
+            from editor.io import SaveError
+            from editor.io.project import save_project
+
+            try:
+                return str(save_project(
+                    path, original=doc.get(doc.base_id), history=history,
+                    pixels={sid: doc.get(sid) for sid in sids if sid != doc.base_id},
+                    source=doc.path, format=doc.format, info=doc.info, exif=doc.exif,
+                    icc_profile=doc.icc_profile, ctx=ctx))
+            except SaveError as e:
+                raise OpError(str(e)) from None
+
+        def unpin() -> None:
+            for sid in sids:
+                doc.store.unpin(sid)
+
+        def done(written: str) -> None:
+            unpin()
+            if c.document is doc:
+                doc.project_path = written
+                if doc.current_id == current:
+                    c.mark_saved()
+                c.dirtyChanged.emit(doc.dirty)  # the title names the project now
+            c.message.emit(f"Saved {Path(written).name} with its history "
+                           f"({count(len(history.commands), 'step')}).")
+            if on_done:
+                on_done(written)
+
+        def failed(msg: str) -> None:
+            unpin()
+            c.report_error(msg)
+            if on_error:
+                on_error(msg)
+
+        return c.job_lane.submit(Job(work, f"Save {Path(path).name}", on_done=done,
+                                     on_error=failed, on_cancelled=unpin,
+                                     shows_progress=True))
+
+    def open_project(self, path: str, on_done: Callable[[], None] | None = None) -> Job:
+        """Open a ``.convolve`` project with its whole history (undo works at once)."""
+        c = self.c
+
+        def work(ctx: OpContext):
+            from editor.io.project import load_project
+
+            ctx.report(0.02, "Reading the project")
+            project = load_project(path)
+            doc, restored, _ids = rebuild_document(
+                project.history, project.original(), project.pixels, path=project.source,
+                info=project.info, format=project.format, exif=project.exif,
+                icc_profile=project.icc_profile, store=c.new_store(), ctx=ctx,
+                title=Path(path).name)
+            doc.project_path = str(path)
+            return doc, render_state(doc.current_id, doc.image, ctx), restored
+
+        def done(result) -> None:
+            doc, rendered, restored = result
+            c.install_restored(doc, rendered, restored, saved=True)
+            c.message.emit(f"Opened {Path(path).name} with its history "
+                           f"({count(len(restored.commands), 'step')}).")
+            if on_done:
+                on_done()
+
+        return c.job_lane.submit(Job(work, f"Open {Path(path).name}", on_done=done,
+                                     on_error=c.report_error, shows_progress=True))
 
     # -- restore -----------------------------------------------------------------------------
     def restore(self, rec: Recovery, on_done: Callable[[], None] | None = None,
@@ -217,30 +336,14 @@ class DocumentIO:
 
         def work(ctx: OpContext):
             plan = rec.plan()
-            history = plan.history
-            original = self._original_of(rec, plan)
-            doc = Document(original, path=rec.source, info=rec.info, store=c.new_store())
-            id_map = {history.base: doc.base_id}
-            restored = LinearHistory(doc.base_id)
-            n = len(history.commands)
-            for i, step in enumerate(history.commands):
-                ctx.check()
-                ctx.report(i / max(1, n), f"Restoring {step.title} ({i + 1} of {n})")
-                before = id_map[step.before]
-                if step.after in plan.pixels:
-                    pixels = rec.load_pixels(plan.pixels[step.after])
-                elif step.recipe():
-                    pixels = _replay(step.recipe(), doc.get(before), ctx)
-                else:
-                    raise OpError(f"Step {i + 1} ({step.title}) of {rec.title} cannot be "
-                                  "restored: its pixels were not saved.")
-                sid = doc.add_state(pixels, parent=before, title=step.title, op=step.op,
-                                    params=step.params, steps=step.steps)
-                id_map[step.after] = sid
-                restored.commands.append(Step(before, sid, step.title, step.op, step.params,
-                                              step.steps, None))
-            restored.set_index(history.index)
-            doc.set_current(restored.current)
+
+            def saved(sid: int) -> np.ndarray | None:
+                name = plan.pixels.get(sid)
+                return None if name is None else rec.load_pixels(name)
+
+            doc, restored, id_map = rebuild_document(
+                plan.history, self._original_of(rec, plan), saved, path=rec.source,
+                info=rec.info, store=c.new_store(), ctx=ctx, title=rec.title)
             return doc, render_state(doc.current_id, doc.image, ctx), restored, id_map
 
         def done(result) -> None:
@@ -248,7 +351,7 @@ class DocumentIO:
             c.install_restored(doc, rendered, restored)
             c.journal.adopt(rec, base=doc.base_id, history=restored, id_map=id_map)
             c.message.emit(f"Restored {rec.title} with its history "
-                           f"({len(restored.commands)} steps).")
+                           f"({count(len(restored.commands), 'step')}).")
             if on_done:
                 on_done()
 
@@ -275,14 +378,6 @@ class DocumentIO:
                 raise OpError(str(e)) from None
         raise OpError(f"The original of {rec.title} has changed or gone since the crash, "
                       "and its copy was not saved.")
-
-
-def _replay(steps: list[tuple[str, dict]], image: np.ndarray, ctx: OpContext) -> np.ndarray:
-    from editor.ops import get_op, run_op
-
-    for op, params in steps:
-        image = run_op(get_op(op), image, params, OpContext(cancel_event=ctx.cancel_event))
-    return image
 
 
 def _describe(image: np.ndarray) -> str:

@@ -1,7 +1,16 @@
-"""Export options dialog, built from ``editor.io.formats.EXPORT_FORMATS``."""
+"""Export options dialog, built from ``editor.io.formats.EXPORT_FORMATS``.
+
+Given an ``export`` function (the controller's), the dialog writes the file
+itself and stays open until it is written: a folder that does not exist, a
+folder that cannot be written or a failed encode shows its sentence in the
+dialog, with every setting kept, instead of closing and leaving a line in the
+status bar.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +44,18 @@ def export_formats() -> dict[str, dict[str, Any]]:
 class ExportDialog(QDialog):
     """File name, format and the options that format understands.
 
-    ``options()`` returns keywords for :func:`editor.io.save_image`.
+    ``options()`` returns keywords for :func:`editor.io.save_image`. With
+    ``export(path, options, on_done=...) -> Job | None`` the dialog runs the export
+    when Save is pressed and closes once the file is written (see the module doc);
+    without it, it closes at once and the caller exports.
     """
 
     def __init__(self, path: str, image_info: dict | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 export: Callable[..., Any] | None = None) -> None:
         super().__init__(parent)
+        self._export = export
+        self.job = None
         self.setWindowTitle("Export As")
         self.setMinimumWidth(460)
         self.formats = export_formats()
@@ -90,10 +105,18 @@ class ExportDialog(QDialog):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #c8a048;")
         layout.addWidget(self.note)
+        self.error = QLabel("")
+        self.error.setObjectName("exportError")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.setStyleSheet("color: #ff7b72;")
+        self.error.setVisible(False)
+        layout.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
         layout.addWidget(buttons)
         self._rows = {"quality": self.quality_row, "progressive": self.progressive,
                       "lossless": self.lossless, "strip_metadata": self.strip,
@@ -105,11 +128,60 @@ class ExportDialog(QDialog):
         self._path_changed(path)
         self._format_changed()
 
+    # -- saving ---------------------------------------------------------------------------
+    def accept(self) -> None:
+        """Save: check the target, then export (the dialog stays open until it is written)."""
+        problem = target_problem(self.path())
+        if problem:
+            self.show_error(problem)
+            return
+        if self._export is None:
+            super().accept()
+            return
+        self.show_error("")
+        job = self._export(self.path(), self.options(), on_done=self._written)
+        if job is None:
+            self.show_error("There is no image to export.")
+            return
+        self.job = job
+        # the controller's own callbacks still run (status bar, message bar); the
+        # dialog learns the outcome too. Both run on the GUI thread, after this returns.
+        failed, cancelled = job.on_error, job.on_cancelled
+        job.on_error = lambda msg: (failed and failed(msg), self._failed(msg))
+        job.on_cancelled = lambda: (cancelled and cancelled(), self._failed(
+            "The export was cancelled; nothing was written."))
+        self._set_busy(True)
+
+    def _written(self, _warnings: list[str]) -> None:
+        self.job = None
+        self._set_busy(False)
+        super().accept()
+
+    def _failed(self, message: str) -> None:
+        self.job = None
+        self._set_busy(False)
+        self.show_error(message)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.save_button.setEnabled(not busy)
+        self.save_button.setText("Exporting…" if busy else "Save")
+
+    def reject(self) -> None:
+        if self.job is not None:
+            self.job.cancel()  # its cancellation is reported by the controller
+            self.job = None
+        super().reject()
+
+    def show_error(self, text: str) -> None:
+        """One sentence under the settings ("" hides it)."""
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
     def format_name(self) -> str:
         return self.format_box.currentData()
 
     def path(self) -> str:
-        return self.path_edit.text().strip()
+        return os.path.expanduser(self.path_edit.text().strip())
 
     def options(self) -> dict[str, Any]:
         """Keywords for ``save_image`` (only those the format understands)."""
@@ -176,3 +248,19 @@ class ExportDialog(QDialog):
     def _paint_background(self) -> None:
         r, g, b = self._background
         self.background.setStyleSheet(f"background: rgb({r},{g},{b}); min-height: 18px;")
+
+
+def target_problem(path: str) -> str:
+    """Why ``path`` cannot be written, as one sentence, or "" when it can be tried."""
+    if not path:
+        return "Type a file name, or choose one with Browse…."
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return f"{p} is a folder: add a file name to it."
+    folder = p.parent
+    if not folder.is_dir():
+        return (f"The folder {folder} does not exist: choose another folder, or create "
+                "it first.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"The folder {folder} cannot be written to: choose another folder."
+    return ""

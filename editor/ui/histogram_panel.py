@@ -7,8 +7,8 @@ state); the panel only draws 256-bin polygons and sets a few labels.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QSettings, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtCore import QPointF, QRectF, QSettings, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -26,23 +26,73 @@ COLORS = {"r": QColor(235, 80, 80), "g": QColor(80, 205, 95), "b": QColor(80, 13
 NAMES = {"r": "Red", "g": "Green", "b": "Blue", "l": "Luma"}
 
 
+#: the scale is clipped at this percentile of the bins when a spike stands above it
+CLIP_PERCENTILE = 99.5
+#: ... by more than this factor (a smooth peak is drawn whole)
+SPIKE_FACTOR = 1.25
+#: value ticks of an 8-bit histogram (16-bit ones are scaled to their range)
+TICKS = (0, 64, 128, 192, 255)
+
+
+def compact_count(n: float) -> str:
+    """Counts for an axis: 950, 12k, 1.3M.
+
+    Examples
+    --------
+    >>> compact_count(950), compact_count(12_400), compact_count(1_340_000)
+    ('950', '12k', '1.3M')
+    """
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M".replace(".0M", "M")
+    if n >= 1e4:
+        return f"{n / 1e3:.0f}k"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k".replace(".0k", "k")
+    return f"{n:.0f}"
+
+
+def nice_step(span: float) -> float:
+    """The round number (1, 2 or 5 times a power of ten) at or below ``span``.
+
+    Examples
+    --------
+    >>> nice_step(1047), nice_step(380), nice_step(0.3)
+    (1000.0, 200.0, 0.2)
+    """
+    if span <= 0:
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(span))
+    return float(max(m for m in (1, 2, 5) if m * power <= span * (1 + 1e-9)) * power)
+
+
 class HistogramView(QWidget):
-    """Draws the channel histograms."""
+    """Draws the channel histograms with value and count axes.
+
+    A spike (clipped shadows or highlights piling up in bin 0 or 255, a flat
+    background) would flatten everything else if the scale reached it, so the
+    scale stops at the 99.5th percentile of the bins when a bin stands above that
+    by more than a quarter; the clipped bins are drawn to the top and marked with a
+    cap and their count, as darktable does.
+    """
+
+    LEFT, BOTTOM, TOP = 34, 15, 4
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.histogram: Histogram | None = None
         self.log_scale = False
         self.visible_channels = {"r", "g", "b", "l"}
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_histogram(self, h: Histogram | None) -> None:
         self.histogram = h
         self.update()
 
-    def curves(self) -> dict[str, np.ndarray]:
-        """Heights in [0, 1] per shown channel, as drawn (tests read these)."""
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt override)
+        return QSize(300, 130)
+
+    def _data(self) -> dict[str, np.ndarray]:
         h = self.histogram
         if h is None:
             return {}
@@ -50,29 +100,95 @@ class HistogramView(QWidget):
         data = {c: h.display_counts(c).astype(np.float64) for c in shown}
         if self.log_scale:
             data = {c: np.log1p(v) for c, v in data.items()}
+        return data
+
+    def scale_top(self) -> tuple[float, bool]:
+        """The count at the top of the plot, and whether a spike is clipped by it."""
+        data = self._data()
+        if not data:
+            return 1.0, False
+        peak = max(float(v.max()) for v in data.values())
         if self.log_scale:
-            top = max((v.max() for v in data.values()), default=0.0)
-        else:
-            # clipped shadows/highlights pile up in the end bins; scaling to them
-            # would flatten everything else, so they are drawn cut off instead
-            top = 1.08 * max((v[1:-1].max() for v in data.values() if len(v) > 2),
-                             default=0.0)
-        top = top or 1.0
-        return {c: np.minimum(v / top, 1.0) for c, v in data.items()}
+            return (peak or 1.0) * 1.05, False
+        cut = float(np.percentile(np.concatenate(list(data.values())), CLIP_PERCENTILE))
+        if cut > 0 and peak > SPIKE_FACTOR * cut:
+            return cut * 1.05, True
+        return (peak or 1.0) * 1.05, False
+
+    def curves(self) -> dict[str, np.ndarray]:
+        """Heights in [0, 1] per shown channel, as drawn (tests read these)."""
+        top, _ = self.scale_top()
+        return {c: np.minimum(v / top, 1.0) for c, v in self._data().items()}
+
+    def clipped(self) -> dict[str, np.ndarray]:
+        """Indices of the bins that reach above the plot, per shown channel."""
+        top, clipped = self.scale_top()
+        if not clipped:
+            return {}
+        out = {c: np.flatnonzero(v > top) for c, v in self._data().items()}
+        return {c: i for c, i in out.items() if len(i)}
+
+    def x_ticks(self) -> list[tuple[float, str]]:
+        """``(fraction across the plot, label)`` of the value ticks."""
+        top = self.histogram.top if self.histogram is not None else 255
+        out = []
+        for t in TICKS:
+            v = round(t * top / 255) if t < 255 else top
+            out.append(((v + 0.5) / (top + 1), str(v)))
+        return out
+
+    def y_ticks(self) -> list[tuple[float, str]]:
+        """``(height in drawn units, label)`` of the count ticks: 0 and round counts."""
+        top, _ = self.scale_top()
+        if self.log_scale:  # powers of ten, drawn at log1p of the count
+            out, n = [(0.0, "0")], 10.0
+            while np.log1p(n) < top:
+                out.append((float(np.log1p(n)), compact_count(n)))
+                n *= 10 if len(out) < 8 else 100
+            return out[:1] + out[1:][-3:]
+        step = nice_step(top / 1.05 / 1.5)  # two or three ticks above 0
+        return [(v, compact_count(v)) for v in np.arange(0, top, step)][:4]
+
+    def plot_rect(self) -> QRectF:
+        return QRectF(self.LEFT, self.TOP, max(10, self.width() - self.LEFT - 4),
+                      max(10, self.height() - self.TOP - self.BOTTOM))
 
     def paintEvent(self, event) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(28, 28, 30))
-        w, h = self.width(), self.height()
+        r = self.plot_rect()
+        font = QFont(self.font())
+        font.setPixelSize(10)
+        p.setFont(font)
+        text = QColor(150, 150, 155)
         p.setPen(QPen(QColor(60, 60, 64), 1))
-        for i in range(1, 4):
-            x = round(w * i / 4)
-            p.drawLine(x, 0, x, h)
+        for frac, _label in self.x_ticks()[1:-1]:
+            x = round(r.left() + frac * r.width())
+            p.drawLine(x, round(r.top()), x, round(r.bottom()))
         curves = self.curves()
         if not curves:
             p.setPen(QColor(120, 120, 120))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No image")
             return
+        p.setPen(text)
+        for frac, label in self.x_ticks():  # value axis
+            x = r.left() + frac * r.width()
+            align = (Qt.AlignmentFlag.AlignLeft if frac < 0.1 else Qt.AlignmentFlag.AlignRight
+                     if frac > 0.9 else Qt.AlignmentFlag.AlignHCenter)
+            box = QRectF(x - 30, r.bottom() + 1, 60, self.BOTTOM)
+            if frac < 0.1:
+                box.moveLeft(x - 2)
+            elif frac > 0.9:
+                box.moveRight(x + 2)
+            p.drawText(box, align | Qt.AlignmentFlag.AlignTop, label)
+        top, clipped = self.scale_top()
+        for value, label in self.y_ticks():  # count axis
+            y = r.bottom() - value / top * r.height()
+            p.drawText(QRectF(0, y - 6, self.LEFT - 4, 12),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        p.setPen(QPen(QColor(70, 70, 76), 1))
+        p.drawLine(round(r.left()), round(r.bottom()), round(r.right()), round(r.bottom()))
+        p.setClipRect(r)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         for c in ("r", "g", "b"):
             if c not in curves:
@@ -82,7 +198,7 @@ class HistogramView(QWidget):
             p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Plus)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(color)
-            p.drawPolygon(self._polygon(curves[c], w, h, closed=True))
+            p.drawPolygon(self._polygon(curves[c], r))
         p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
         if "l" in curves:
             fill = QColor(COLORS["l"])
@@ -90,19 +206,64 @@ class HistogramView(QWidget):
             p.setBrush(fill)
             p.setPen(QPen(COLORS["l"], 1.2))
             path = QPainterPath()
-            path.addPolygon(self._polygon(curves["l"], w, h, closed=True))
+            path.addPolygon(self._polygon(curves["l"], r))
             p.drawPath(path)
+        p.setClipping(False)
+        if clipped:
+            self._mark_clipped(p, r, top)
         p.end()
 
+    def _mark_clipped(self, p: QPainter, r: QRectF, top: float) -> None:
+        """A cap over each run of clipped bins, with its highest count beside it."""
+        data = self._data()
+        n = len(next(iter(data.values())))
+        height = np.max(np.vstack(list(data.values())), axis=0)
+        bins = sorted({int(i) for idx in self.clipped().values() for i in idx})
+        runs: list[list[int]] = []
+        for i in bins:
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        gold = QColor(255, 200, 60)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        labelled: list[QRectF] = []
+        for run in runs[:6]:
+            x0 = r.left() + run[0] * r.width() / n
+            x1 = r.left() + (run[-1] + 1) * r.width() / n
+            cx = (x0 + x1) / 2
+            p.setPen(QPen(gold, 2))
+            p.drawLine(QPointF(x0, r.top() + 1), QPointF(x1, r.top() + 1))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(gold)
+            p.drawPolygon(QPolygonF([QPointF(cx - 4, r.top() + 7), QPointF(cx + 4, r.top() + 7),
+                                     QPointF(cx, r.top() + 1)]))
+            p.setPen(gold)
+            label = "↑ " + compact_count(float(height[run].max()))
+            box = p.fontMetrics().boundingRect(label).toRectF()
+            box.moveTop(r.top())
+            if cx > r.center().x():
+                box.moveRight(cx - 6)
+            else:
+                box.moveLeft(cx + 6)
+            if any(box.intersects(b) for b in labelled):
+                continue  # a neighbouring run's count is there: its cap says enough
+            labelled.append(box)
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
     @staticmethod
-    def _polygon(v: np.ndarray, w: int, h: int, closed: bool) -> QPolygonF:
+    def _polygon(v: np.ndarray, r: QRectF) -> QPolygonF:
         n = len(v)
-        xs = (np.arange(n) + 0.5) * (w / n)
-        ys = h - 2 - v * (h - 6)
+        xs = r.left() + (np.arange(n) + 0.5) * (r.width() / n)
+        ys = r.bottom() - v * (r.height() - 2)
         pts = [QPointF(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
-        if closed:
-            pts = [QPointF(0, h), *pts, QPointF(w, h)]
-        return QPolygonF(pts)
+        return QPolygonF([QPointF(r.left(), r.bottom()), *pts, QPointF(r.right(), r.bottom())])
+
+
+def tall_screen(min_height: int = 900) -> bool:
+    """True when the primary screen has ``min_height`` pixels of height to spare."""
+    screen = QGuiApplication.primaryScreen()
+    return screen is None or screen.availableGeometry().height() >= min_height
 
 
 class HistogramPanel(QWidget):
@@ -113,7 +274,8 @@ class HistogramPanel(QWidget):
         self.settings = settings
         self.view = HistogramView()
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(3)
         layout.addWidget(self.view, 1)
         controls = QHBoxLayout()
         self.channel_boxes: dict[str, QCheckBox] = {}
@@ -130,10 +292,16 @@ class HistogramPanel(QWidget):
         self.log_box.setToolTip("Logarithmic counts (shows sparse tones)")
         self.log_box.toggled.connect(self.set_log)
         controls.addWidget(self.log_box)
+        # the table can be folded away on a short screen, leaving the plot the room
+        self.stats_box = QCheckBox("Stats")
+        self.stats_box.setToolTip("Show mean, median, deviation, min and max per channel")
+        controls.addWidget(self.stats_box)
         layout.addLayout(controls)
-        grid = QGridLayout()
+        self.stats = QWidget()
+        grid = QGridLayout(self.stats)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(10)
-        grid.setVerticalSpacing(1)
+        grid.setVerticalSpacing(0)
         self.stat_labels: dict[tuple[str, str], QLabel] = {}
         for j, head in enumerate(("", "mean", "median", "std", "min", "max")):
             lab = QLabel(head)
@@ -149,9 +317,22 @@ class HistogramPanel(QWidget):
                 lab.setAlignment(Qt.AlignmentFlag.AlignRight)
                 grid.addWidget(lab, i, j)
                 self.stat_labels[(c, key)] = lab
-        layout.addLayout(grid)
+        layout.addWidget(self.stats)
         if settings is not None:
             self.log_box.setChecked(settings.value("histogram/log", False, type=bool))
+        # on a laptop-height screen the table starts folded (the tools need the height)
+        shown = (settings.value("histogram/stats", tall_screen(), type=bool)
+                 if settings is not None else tall_screen())
+        self.stats_box.setChecked(shown)
+        self.stats.setVisible(shown)
+        self.stats_box.toggled.connect(self.set_stats_visible)
+
+    def set_stats_visible(self, on: bool) -> None:
+        self.stats.setVisible(bool(on))
+        if self.stats_box.isChecked() != bool(on):
+            self.stats_box.setChecked(bool(on))
+        if self.settings is not None:
+            self.settings.setValue("histogram/stats", bool(on))
 
     def set_log(self, on: bool) -> None:
         self.view.log_scale = bool(on)

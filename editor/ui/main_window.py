@@ -29,6 +29,11 @@ from PySide6.QtWidgets import (
 from editor.ui.canvas import Canvas
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
+from editor.ui.input_rules import install_document_undo_keys
+from editor.ui.menus import NOT_COMMANDS, OpMenus, key_text
+from editor.ui.message_bar import install_message_bar
+from editor.ui.overlay import install_overlay
+from editor.ui.richtext import count
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -127,13 +132,16 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas)
         self.setCentralWidget(self.stack)
+        self.message_bar = install_message_bar(self)
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
         self._build_docks()
         self._build_status_bar()
         self._build_menus()
+        install_document_undo_keys()  # Ctrl+Z in a spin box undoes the document step
         self._connect()
+        self.overlay = install_overlay(self)  # detector overlays: bar, View actions
         self._restore_settings()
         self._update_actions()
         if install_panels:
@@ -162,7 +170,8 @@ class MainWindow(QMainWindow):
         self.history_view.setEmptyLabel("Original")
         self.history_dock = self._dock("History", self.history_view,
                                        Qt.DockWidgetArea.LeftDockWidgetArea, "historyDock")
-        self.resizeDocks([self.histogram_dock, self.tools_dock], [290, 600],
+        self.resizeDocks([self.histogram_dock, self.tools_dock],
+                         [self.histogram.sizeHint().height(), 600],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.histogram_dock, self.history_dock], [340, 190],
                          Qt.Orientation.Horizontal)
@@ -202,13 +211,36 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_menus(self) -> None:
+        """File, Edit, View, the op menus (Image, Filters, Analysis), Window, Help."""
+        self._build_file_menu()
+        self._build_edit_menu()
+        self._build_view_menu()
+        # filled from the registry once it has loaded (see load_registry)
+        self.op_menus = OpMenus(self)
         mb = self.menuBar()
-        f = mb.addMenu("&File")
+        self.window_menu = mb.addMenu("&Window")
+        for dock in (self.histogram_dock, self.tools_dock, self.history_dock):
+            self.window_menu.addAction(dock.toggleViewAction())
+        h = mb.addMenu("&Help")
+        self.shortcuts_action = self._action(h, "&Keyboard Shortcuts", self.show_shortcuts,
+                                             "Ctrl+/")
+        h.addSeparator()
+        self._action(h, "&About Convolve", self.about)
+        self._shortcut_tooltips()
+
+    def _build_file_menu(self) -> None:
+        f = self.menuBar().addMenu("&File")
+        self.file_menu = f
         self.open_action = self._action(f, "&Open…", self.open_dialog,
                                         QKeySequence.StandardKey.Open)
         self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.setProperty(NOT_COMMANDS, True)  # file names, not commands
         self._action(f, "Open &Sample Photo", self.open_sample)
         self._action(f, "New &Window", self.new_window, QKeySequence.StandardKey.New)
+        f.addSeparator()
+        self.save_action = self._action(f, "&Save", self.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action(f, "Save &As…", self.save_as_dialog,
+                                           QKeySequence.StandardKey.SaveAs)
         f.addSeparator()
         self.export_action = self._action(f, "&Export As…", self.export_dialog, "Ctrl+Shift+E")
         self.save_recipe_action = self._action(f, "Save Re&cipe…", self.save_recipe_dialog)
@@ -218,7 +250,9 @@ class MainWindow(QMainWindow):
         self.close_action = self._action(f, "&Close Image", self.close_image, "Ctrl+W")
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        e = mb.addMenu("&Edit")
+
+    def _build_edit_menu(self) -> None:
+        e = self.menuBar().addMenu("&Edit")
         self.undo_action = self.controller.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
         self.redo_action = self.controller.undo_stack.createRedoAction(self, "&Redo")
@@ -228,7 +262,9 @@ class MainWindow(QMainWindow):
         e.addSeparator()
         self.apply_action = self._action(e, "Apply &Tool", self.tools.apply, "Ctrl+Return")
         self.cancel_action = self._action(e, "&Cancel Job", self.controller.cancel_jobs, "Esc")
-        v = mb.addMenu("&View")
+
+    def _build_view_menu(self) -> None:
+        v = self.menuBar().addMenu("&View")
         self.zoom_in_action = self._action(v, "Zoom &In", self.canvas.zoom_in,
                                            ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action(v, "Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
@@ -245,11 +281,13 @@ class MainWindow(QMainWindow):
                                        checkable=True)
         self.log_action.setChecked(self.histogram.log_box.isChecked())
         self.histogram.log_box.toggled.connect(self.log_action.setChecked)
-        self.window_menu = mb.addMenu("&Window")
-        for dock in (self.histogram_dock, self.tools_dock, self.history_dock):
-            self.window_menu.addAction(dock.toggleViewAction())
-        h = mb.addMenu("&Help")
-        self._action(h, "&About Convolve", self.about)
+
+    def _shortcut_tooltips(self) -> None:
+        """Shortcuts in tool tips, read from the actions (so they cannot drift)."""
+        self.tools.apply_button.setToolTip(
+            f"Apply at full resolution ({key_text(self.apply_action)})")
+        self.cancel_button.setToolTip(f"Cancel the running job ({key_text(self.cancel_action)})")
+        self.tools.set_shortcuts(self.op_menus.tool_shortcuts())
 
     def _connect(self) -> None:
         c = self.controller
@@ -313,10 +351,12 @@ class MainWindow(QMainWindow):
         def done(result):
             specs, cats, errors = result
             self.tools.populate(specs, cats)
+            self.op_menus.populate(specs, cats)
+            self._shortcut_tooltips()
             self.registry_loaded = True
             if errors:
                 log.warning("op modules failed to import: %s", errors)
-                self.show_message(f"{len(errors)} tool module(s) failed to load; "
+                self.show_message(f"{count(len(errors), 'tool module')} failed to load; "
                                   f"see {len(specs)} others.")
 
         if sync:
@@ -330,6 +370,28 @@ class MainWindow(QMainWindow):
                         on_error=lambda msg: (self._error(f"Tools failed to load: {msg}"),
                                               lane.stop())))
         self._registry_lane = lane
+
+    def open_tool(self, name: str) -> QWidget | None:
+        """Show op ``name``'s form in the Tools dock, as choosing it there does.
+
+        The menus and their shortcuts use this. The keyboard focus stays where it
+        was (a field given the focus would commit when it loses it). Returns the
+        form (``None`` if the op is not listed).
+        """
+        self.tools_dock.show()
+        self.tools_dock.raise_()
+        return self.tools.select_op(name)
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard Shortcuts (built from the window's actions each time)."""
+        from editor.ui.shortcuts_dialog import ShortcutsDialog
+
+        dialog = getattr(self, "shortcuts_dialog", None)
+        if dialog is None:
+            dialog = self.shortcuts_dialog = ShortcutsDialog(self)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
 
     # -- files ----------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -395,10 +457,55 @@ class MainWindow(QMainWindow):
         start = str(Path(self.settings.value("exportDir", doc.directory)) / f"{stem}-edit.jpg")
         img = doc.image
         dlg = ExportDialog(start, {"alpha": img.ndim == 3 and img.shape[2] == 4,
-                                   "bits16": img.dtype == np.uint16}, self)
+                                   "bits16": img.dtype == np.uint16}, self,
+                           export=self.controller.export)  # open until written or cancelled
         if dlg.exec() and dlg.path():
             self.settings.setValue("exportDir", str(Path(dlg.path()).parent))
-            self.controller.export(dlg.path(), dlg.options())
+
+    # -- projects: the work with its history ------------------------------------------------
+    def save(self, wait: bool = False) -> bool:
+        """Save to the project the image came from, else ask where (Save As)."""
+        doc = self.controller.document
+        if doc is None:
+            return False
+        if doc.project_path:
+            return self.save_project(doc.project_path, wait)
+        return self.save_as_dialog(wait)
+
+    def save_as_dialog(self, wait: bool = False) -> bool:
+        """Ask for a ``.convolve`` file and save the image with its whole history."""
+        doc = self.controller.document
+        if doc is None:
+            return False
+        stem = Path(doc.project_path or doc.path or "untitled").stem
+        path, _ = QFileDialog.getSaveFileName(self, "Save Project",
+                                              str(Path(doc.directory) / f"{stem}.convolve"),
+                                              "Convolve projects (*.convolve)")
+        return bool(path) and self.save_project(path, wait)
+
+    def save_project(self, path: str, wait: bool = False) -> bool:
+        """Save as a project; with ``wait``, return once written (True) or failed (False)."""
+        from PySide6.QtCore import QEventLoop
+
+        loop, ok = QEventLoop(), []
+
+        def done(written: str) -> None:
+            self.add_recent(written)
+            ok.append(True)
+            loop.quit()
+
+        def failed(msg: str) -> None:
+            QMessageBox.warning(self, "Not saved", msg)
+            loop.quit()
+
+        job = self.controller.save_project(path, on_done=done, on_error=failed)
+        if job is None:
+            return False
+        if wait:
+            job.on_cancelled = loop.quit
+            loop.exec()  # the save runs on a worker; the window keeps painting
+            return bool(ok)
+        return True
 
     def save_recipe_dialog(self) -> None:
         doc = self.controller.document
@@ -420,7 +527,7 @@ class MainWindow(QMainWindow):
             return
         note = "" if doc.replayable() else \
             " Some steps (painted or AI edits without an op) are not in it."
-        self.show_message(f"Saved recipe with {len(doc.recipe_steps())} steps to "
+        self.show_message(f"Saved recipe with {count(len(doc.recipe_steps()), 'step')} to "
                           f"{Path(path).name}.{note}")
 
     def apply_recipe_dialog(self) -> None:
@@ -451,7 +558,8 @@ class MainWindow(QMainWindow):
             self.controller.close_document()
 
     def maybe_discard(self, doing: str) -> bool:
-        """True if there are no unsaved edits or the user agrees to lose them."""
+        """True if there are no unsaved edits, or once the user has saved, exported or
+        chosen to discard them; False on Cancel (or a save that failed)."""
         doc = self.controller.document
         if doc is None or not doc.dirty:
             return True
@@ -460,12 +568,17 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits",
                           f"{doc.name} has unsaved edits.",
                           QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText(f"Export them first, or discard them to {doing}.")
-        export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole)
+        box.setInformativeText(f"Save them as a project (with their history), export the "
+                               f"image, or discard them to {doing}.")
+        save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
+        export = box.addButton("Export…", QMessageBox.ButtonRole.ActionRole)
         discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(save)
         box.exec()
         if box.clickedButton() is discard:
             return True
+        if box.clickedButton() is save:
+            return self.save(wait=True) and not doc.dirty
         if box.clickedButton() is export:
             self.export_dialog()
             return not doc.dirty
@@ -531,6 +644,7 @@ class MainWindow(QMainWindow):
     def _error(self, text: str) -> None:
         self.last_error = text
         self.show_message(text, 15000)
+        self.message_bar.show_error(text)  # the status bar alone is easy to miss
 
     def about(self) -> None:
         from editor import __version__
@@ -564,10 +678,12 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self.controller.document is not None
-        for a in (self.export_action, self.save_recipe_action, self.apply_recipe_action,
+        for a in (self.export_action, self.save_action, self.save_as_action,
+                  self.save_recipe_action, self.apply_recipe_action,
                   self.close_action, self.zoom_in_action, self.zoom_out_action,
                   self.fit_action, self.actual_action, self.split_action):
             a.setEnabled(has)
+        self.op_menus.set_document(has)
         self.revert_action.setEnabled(bool(has and self.controller.document.path))
 
     def _busy_changed(self, busy: bool, title: str) -> None:
@@ -595,14 +711,7 @@ class MainWindow(QMainWindow):
                                  + " ".join(str(v) for v in value))
 
     def _extras_changed(self, extras: dict) -> None:
-        pts = extras.get("points") if extras else None
-        try:
-            arr = None if pts is None else np.asarray(pts, float)
-            if arr is not None and (arr.ndim != 2 or arr.shape[1] < 2):
-                arr = None
-        except (TypeError, ValueError):
-            arr = None
-        self.canvas.set_points(None if arr is None else arr[:, :2])
+        self.overlay.set_extras(extras)  # the current state's overlay, if its op made one
 
     # -- drag and drop -----------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802
@@ -642,3 +751,4 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.controller.shutdown()
         event.accept()
+

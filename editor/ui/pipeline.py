@@ -35,6 +35,7 @@ import numpy as np
 from editor.core.context import OpContext
 from editor.core.image import check_image
 from editor.ui.commands import EditCommand
+from editor.ui.richtext import count
 from editor.workers.lanes import Job, Lane
 from editor.workers.render import Rendered, render_state
 
@@ -330,12 +331,15 @@ class CommitPipeline:
 
 
 def _extras_sentence(title: str, extras: dict) -> str:
-    parts = []
-    for key, value in extras.items():
-        if key == "notes":
-            continue
-        try:
-            parts.append(f"{len(value)} {key}")
-        except TypeError:
-            parts.append(key)
+    """``"Harris corners: 248 corners."``: what a step found besides its pixels.
+
+    Things it found are an overlay (which describes itself) or lists of items
+    (``points``); other side outputs (a class, a device, a heat map) are for the
+    tool's own panel, not for a count.
+    """
+    described = [v.summary() for v in extras.values() if callable(getattr(v, "summary", None))]
+    if described:  # an overlay says what it shows (its points are the same things)
+        return f"{title}: {', '.join(described)}."
+    parts = [count(len(v), key.rstrip("s")) for key, v in extras.items()
+             if isinstance(v, list) and key != "notes"]
     return f"{title}: {', '.join(parts)}." if parts else f"{title} done."

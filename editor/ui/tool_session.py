@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 _tokens = itertools.count(1)
 
 
+def _same(spec: Any, a: dict | None, b: dict | None) -> bool:
+    """Equal as the op sees them (a form's list and a default tuple are the same matrix)."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return spec.bind(a) == spec.bind(b)
+    except ValueError:
+        return a == b
+
+
 @dataclass
 class Session:
     """One open adjustment with a tool: all its commits merge into one undo step."""
@@ -44,6 +54,8 @@ class ToolSessions:
         self.c = controller
         self.session: Session | None = None
         self._gen = 0
+        #: an undo, redo or history jump moved the document under the open tool
+        self._moved = False
 
     # -- the pipeline asks ----------------------------------------------------------
     def owns(self, token: int) -> bool:
@@ -63,6 +75,7 @@ class ToolSessions:
         self.clear_preview()
         doc = self.c.document
         self.session = Session(spec, doc.current_id if doc else None)
+        self._moved = False
 
     def end(self) -> None:
         self.clear_preview()
@@ -85,9 +98,9 @@ class ToolSessions:
         s.latest = dict(params)
         if s.spec.heavy or s.spec.ai or not s.spec.params:
             return  # these wait for Apply
-        if s.has_step and params == s.committed:
+        if s.has_step and _same(s.spec, params, s.committed):
             return
-        if params == s.spec.defaults() and s.request is None:
+        if _same(s.spec, params, s.spec.defaults()) and s.request is None:
             if s.has_step:
                 self.c.undo()  # back to the base: no step for a no-op
             self.clear_preview()
@@ -127,6 +140,7 @@ class ToolSessions:
         s = self.session
         if s is None:
             return
+        self._moved = self._moved or pushing is None  # see follow()
         if sid == s.base_id:
             s.has_step = False
         elif pushing is not None and pushing == s.token:
@@ -139,6 +153,43 @@ class ToolSessions:
                 and s.latest != (s.committed if s.has_step else s.spec.defaults()):
             # still dragging after a commit landed: keep the preview current
             self.request_preview(s.spec, s.latest, base_id=s.base_id)
+
+    # -- forms follow the document (issue 13) --------------------------------------------------
+    def follow(self) -> dict | None:
+        """After undo, redo or a history jump: re-open the step shown, say what the form shows.
+
+        Called once the document has settled (the Tools dock waits for the end of a
+        jump). When the current state was made by the open tool in an adjustment
+        session (its undo command has a merge token), that step is *re-opened*: the
+        session's base becomes the state the step started from and its commits merge
+        into that command, so the form can show the step's values and moving them
+        edits the step instead of stacking a second one on top. Otherwise the
+        session starts afresh from the state shown and the form shows the defaults.
+
+        Returns the parameters the form should show, or None when the document has
+        not moved under the tool since the last call (its own commits landing).
+        """
+        s, doc = self.session, self.c.document
+        moved, self._moved = self._moved, False
+        if s is None or doc is None or not moved:
+            return None
+        sid = doc.current_id
+        step = self.c.step_of(sid)
+        stack = self.c.undo_stack
+        cmd = stack.command(stack.index() - 1) if stack.index() > 0 else None
+        if step is not None and step[0] == s.spec.name and cmd is not None \
+                and getattr(cmd, "after", None) == sid and cmd.merge_token is not None:
+            params = step[1]
+            self.session = Session(s.spec, cmd.before, token=cmd.merge_token, has_step=True,
+                                   committed=dict(params), latest=dict(params))
+        else:
+            params = s.spec.defaults()
+            if s.base_id != sid or s.has_step or s.request is not None:
+                self.session = Session(s.spec, sid)
+            else:
+                s.latest = None
+        self.clear_preview()  # a preview of the values the form showed before is stale
+        return dict(params)
 
     # -- preview --------------------------------------------------------------------------------
     def request_preview(self, spec: Any, params: dict, base_id: int | None = None) -> None:

@@ -33,6 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.forms import form_class_for
+from editor.ui.input_rules import KEEP_TEXT_UNDO, guard_wheel_under
+from editor.ui.richtext import plain_text, rich_text
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,14 @@ class ToolsPanel(QWidget):
         self.form: QWidget | None = None
         self.spec = None
         self.canvas = None
+        #: menu shortcuts by op: [(menu text, keys, opens the form)], shown in tool tips
+        self.shortcuts: dict[str, list[tuple[str, str, bool]]] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tools…")
         self.search.setClearButtonEnabled(True)
+        self.search.setProperty(KEEP_TEXT_UNDO, True)  # Ctrl+Z edits the search text
         self.search.textChanged.connect(self._filter)
         layout.addWidget(self.search)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -129,11 +134,41 @@ class ToolsPanel(QWidget):
                 label = s.title + ("  ·  AI" if s.ai else "")
                 item = QTreeWidgetItem([label])
                 item.setData(0, Qt.ItemDataRole.UserRole, s.name)
-                tip = s.summary + ("\nRuns when you press Apply." if s.heavy or s.ai else "")
-                item.setToolTip(0, tip)
                 top.addChild(item)
             top.setExpanded(True)
+        self._update_tooltips()
         self._filter(self.search.text())
+
+    def set_shortcuts(self, shortcuts: dict[str, list[tuple[str, str, bool]]]) -> None:
+        """Menu shortcuts by op (``{op: [(menu text, keys, opens form)]}``) for tool tips."""
+        self.shortcuts = dict(shortcuts)
+        self._update_tooltips()
+
+    def tooltip(self, name: str) -> str:
+        """The tree's tool tip for op ``name``: "Curves (Ctrl+M)", then what it does."""
+        spec = self.specs[name]
+        first = spec.title
+        others = []
+        for text, keys, opens_form in self.shortcuts.get(name, []):
+            if opens_form or text == spec.title:
+                first = f"{spec.title} ({keys})"
+            else:  # a preset applied at once (Desaturate is grayscale, Auto Tone…)
+                others.append(f"{text} ({keys}) applies it at once.")
+        lines = [first, plain_text(spec.summary), *others]  # no raw ``markup``
+        if spec.heavy or spec.ai:
+            lines.append("Runs when you press Apply.")
+        return "\n".join(line for line in lines if line)
+
+    def _update_tooltips(self) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                item = top.child(j)
+                name = item.data(0, Qt.ItemDataRole.UserRole)
+                if name in self.specs:
+                    item.setToolTip(0, self.tooltip(name))
+        if self.spec is not None and self.spec.name in self.specs:
+            self.title.setToolTip(self.tooltip(self.spec.name))
 
     def _filter(self, text: str) -> None:
         text = text.strip().lower()
@@ -164,12 +199,21 @@ class ToolsPanel(QWidget):
 
     # -- the active op ----------------------------------------------------------------
     def select_op(self, name: str) -> QWidget | None:
-        """Make ``name`` the active tool; returns its form."""
+        """Make ``name`` the active tool and show it in the list; returns its form.
+
+        A search that hides the op is cleared first (a menu or a shortcut asked
+        for it by name).
+        """
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
             for j in range(top.childCount()):
-                if top.child(j).data(0, Qt.ItemDataRole.UserRole) == name:
-                    self.tree.setCurrentItem(top.child(j))
+                item = top.child(j)
+                if item.data(0, Qt.ItemDataRole.UserRole) == name:
+                    if item.isHidden():
+                        self.search.clear()
+                    top.setExpanded(True)
+                    self.tree.setCurrentItem(item)
+                    self.tree.scrollToItem(item)
                     return self.form
         return None
 
@@ -193,18 +237,20 @@ class ToolsPanel(QWidget):
             form = ParamForm(spec)
             self.controller.message.emit(f"The custom form for {spec.title} failed ({e}); "
                                          "showing the plain one.")
+        guard_wheel_under(form)  # the wheel scrolls the dock unless a field has the focus
         form.set_image(self._form_image())
         form.paramsChanged.connect(self.controller.session_changed)
         form.paramsCommitted.connect(self.controller.session_committed)
         self.form = form
         self.scroll.setWidget(form)
         self.title.setText(spec.title)
+        self.title.setToolTip(self.tooltip(spec.name) if spec.name in self.specs else "")
         note = ""
         if not spec.preview:
             note = " Preview is off for this tool; press Apply."
         elif spec.heavy or spec.ai:
             note = " Press Apply to run it at full size."
-        self.summary.setText(spec.summary + note)
+        self.summary.setText(rich_text(spec.summary + note))
         self.controller.begin_session(spec)
         self._find_canvas()
         self._set_buttons_enabled(True)
@@ -212,7 +258,7 @@ class ToolsPanel(QWidget):
         self.opSelected.emit(spec.name)
 
     def _fit_form(self) -> None:
-        """Give the form the room it asks for (up to four fifths), the list the rest."""
+        """Give the form the room it asks for (up to 88 %), the list the rest."""
         total = sum(self.splitter.sizes())
         if total <= 0:
             return
@@ -220,7 +266,7 @@ class ToolsPanel(QWidget):
         summary = self.summary.heightForWidth(max(1, self.summary.width()))
         chrome = (self.title.sizeHint().height() + max(summary, 0)
                   + self.apply_button.sizeHint().height() + 40)
-        want = min(int(total * 0.8), self.form.sizeHint().height() + chrome)
+        want = min(int(total * 0.88), self.form.sizeHint().height() + chrome)
         want = max(want, int(total * 0.3))
         self.splitter.setSizes([total - want, want])
 
@@ -231,6 +277,11 @@ class ToolsPanel(QWidget):
     def _image_changed(self) -> None:
         if self.form is not None:
             self.form.set_image(self._form_image())
+            shown = self.controller.session_follow()  # after undo/redo/jump: the step's values
+            if shown is not None:
+                self.form.blockSignals(True)
+                self.form.set_params(shown)
+                self.form.blockSignals(False)
 
     def _form_image(self):
         """The image the open adjustment applies to: its base while it has a step."""

@@ -212,15 +212,19 @@ def preview(ctx: OpContext, spec: Any, params: dict[str, Any], base_id: int, bas
     whole-image proxy run through the op again.
     """
     from editor.ops import run_op
+    from editor.ops.overlays import place_extras
 
     h, w = base.shape[:2]
     vw, vh = view.viewport
     if not spec.keeps_shape:
         proxy, scale = _whole_proxy(base_id, base, max(vw * vh, 64 * 64))
-        out = run_op(spec, proxy, params, _child(ctx, scale))
+        sub = _child(ctx, scale)
+        out = run_op(spec, proxy, params, sub)
         buf, alpha = to_display(out)
-        return PreviewResult(buf, alpha, None, compute_histogram(out), dict(ctx.extras),
-                             out.shape)
+        # the picture is replaced, fitted to the view: side outputs go back to the
+        # full-resolution output's pixels
+        return PreviewResult(buf, alpha, None, compute_histogram(out),
+                             place_extras(sub.extras, 1.0 / scale, (0.0, 0.0)), out.shape)
     scale = min(1.0, view.zoom)
     margin = int(np.ceil(PREVIEW_MARGIN / max(scale, 1e-6)))
     x0, y0, x1, y1 = view.visible
@@ -240,7 +244,10 @@ def preview(ctx: OpContext, spec: Any, params: dict[str, Any], base_id: int, bas
     else:
         hist_proxy, hscale = _whole_proxy(base_id, base, HIST_PROXY_PIXELS)
         hist = compute_histogram(run_op(spec, hist_proxy, params, _child(ctx, hscale)))
-    return PreviewResult(buf, alpha, region, hist, dict(sub.extras), out.shape)
+    # side outputs in image coordinates: the proxy covers ``region`` at its own size
+    sx = (rx1 - rx0) / max(1, out.shape[1])
+    return PreviewResult(buf, alpha, region, hist, place_extras(sub.extras, sx, (rx0, ry0)),
+                         out.shape)
 
 
 def _child(ctx: OpContext, scale: float) -> OpContext:

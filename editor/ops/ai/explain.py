@@ -171,18 +171,22 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
                 ) -> tuple[np.ndarray, int, float]:
     """Grad-CAM of EfficientNet-Lite0's last convolutional layer for one class.
 
-    The whole image is fed with its shorter side at ``size`` (no crop: the net
-    pools globally, so the heat map covers every pixel).
+    The class and its probability are the classifier's own reading of the image,
+    the one Classify and FGSM report (:func:`editor.ops.ai.classify.predict`: the
+    centre square at 224 px). The heat map is computed on the whole image with
+    its shorter side at ``size`` (no crop: the net pools globally, so the map
+    covers every pixel, the corners Classify does not see included).
 
     Returns
     -------
     cam : ndarray
         float32 ``(H, W)`` in [0, 1] at the image's size.
     class_index : int
-        The class explained (the top class when ``class_index`` is None).
+        The class explained (Classify's top class when ``class_index`` is None).
     probability : float
-        Its softmax probability.
+        Its probability as Classify reports it.
     """
+    from editor.ops.ai.classify import predict
     from editor.ops.ai.efficientnet import EFFNET_INPUT, shared_classifier
     from editor.ops.ai.models import run_on_device
 
@@ -198,8 +202,11 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
 
     def work(dev):
         model = shared_classifier(dev)
+        probs = predict(model, image, dev, ctx)  # the class as Classify sees it
+        idx = int(probs.argmax()) if class_index is None else int(class_index)
         x = (_util.to_tensor(small, dev) - EFFNET_INPUT["mean"][0]) / EFFNET_INPUT["std"][0]
-        return grad_cam(model.feature_map, model._fc, x, (h, w), class_index)
+        cam, _, _ = grad_cam(model.feature_map, model._fc, x, (h, w), idx)
+        return cam, idx, float(probs[idx])
 
     return run_on_device(work, ctx, device)
 
@@ -208,7 +215,7 @@ def gradcam_map(image: np.ndarray, class_index: int | None = None, size: int = 2
 def gradcam(
     image: np.ndarray, *,
     class_index: Annotated[int | None, Range(0, 999), Label("Class")] = None,
-    alpha: Annotated[float, Range(0.0, 1.0, step=0.05), Label("Overlay opacity")] = 0.5,
+    alpha: Annotated[float, Range(0.0, 1.0, step=0.01), Label("Overlay opacity")] = 0.5,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Overlay a Grad-CAM heat map: where the classifier looked for a class.
@@ -216,7 +223,8 @@ def gradcam(
     Parameters
     ----------
     class_index : int or None
-        ImageNet class to explain (0..999); None (auto) explains the top class.
+        ImageNet class to explain (0..999); None (auto) explains the class
+        Classify puts first.
     alpha : float
         Opacity of the heat map over the photo.
 
@@ -224,8 +232,9 @@ def gradcam(
     -------
     ndarray
         The photo with the JET-coloured heat map blended in, same size and dtype.
-        ``ctx.extras["class"]`` is ``(label, index, probability)``,
-        ``ctx.extras["cam"]`` the heat map in [0, 1].
+        ``ctx.extras["class"]`` is ``(label, index, probability)``, the
+        class explained with its probability as Classify reports it;
+        ``ctx.extras["cam"]`` is the heat map in [0, 1].
 
     References
     ----------

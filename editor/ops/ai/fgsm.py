@@ -163,7 +163,7 @@ def _psnr(a: np.ndarray, b: np.ndarray, ctx: OpContext) -> float:
              preview=False)
 def fgsm(
     image: np.ndarray, *,
-    epsilon: Annotated[float, Range(0.0, 32.0, ui=(0.0, 16.0), unit="/255", step=0.5)] = 2.0,
+    epsilon: Annotated[float, Range(0.0, 32.0, ui=(0.0, 16.0), unit="/255", step=0.1)] = 2.0,
     iterations: Annotated[int, Range(1, 200, ui=(1, 50))] = 5,
     target_class: Annotated[int | None, Range(0, 999), Label("Target class")] = None,
     ctx: OpContext | None = None,

@@ -8,7 +8,9 @@ so), choices a combo box, booleans a check box, paths a line edit with a file
 picker, colours a colour button, and points/matrix/kernel/text a line edit read
 by the parameter's kind. A new kind registers its widget with
 :func:`register_field`; a form can override one parameter's field (the AI
-dock's style picker does) without touching the others.
+dock's style picker does) without touching the others. Sliders, spin boxes and
+combo boxes take the mouse wheel only while they have the focus
+(:func:`editor.ui.input_rules.guard_wheel`): unfocused, the wheel scrolls the form.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.ops.params import Param, ParamError
+from editor.ops.params import Param, ParamError, SliderScale
+from editor.ui.input_rules import guard_wheel
+from editor.ui.richtext import rich_text
 
 if TYPE_CHECKING:
     from editor.ui.forms.param_form import ThrottledForm
@@ -80,6 +84,50 @@ def field_class(param: Param) -> type[Field]:
     return FIELDS.get(param.kind, TextField)
 
 
+def number_spin(param: Param, scale: SliderScale | None = None) -> QSpinBox | QDoubleSpinBox:
+    """A spin box over ``param``'s hard range whose arrows step as its slider does.
+
+    The one place a number's step, decimals and unit suffix are set from its spec
+    (:meth:`Param.slider`), for the generic fields and the custom forms alike.
+    """
+    p = param
+    scale = scale or p.slider()
+    lo = p.lo if p.lo is not None else -1e9
+    hi = p.hi if p.hi is not None else 1e9
+    if p.kind == "int":
+        spin = QSpinBox()
+        spin.setRange(int(max(lo, -2**31 + 1)), int(min(hi, 2**31 - 1)))
+        spin.setSingleStep(int(p.step or 1))
+    else:
+        spin = QDoubleSpinBox()
+        if scale.log:
+            # three significant digits at the bottom of the slider range
+            decimals = min(6, max(0, 2 - math.floor(math.log10(scale.lo))))
+        else:
+            decimals = min(6, max(1, -math.floor(math.log10(scale.step) + 1e-9)))
+        spin.setDecimals(decimals)
+        spin.setRange(lo, hi)
+        if not scale.log:
+            spin.setSingleStep(scale.step)
+    if scale.log:
+        # arrow keys change the value by about a tenth of its size, at any magnitude
+        spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+    spin.setKeyboardTracking(False)
+    if p.unit:
+        spin.setSuffix(p.unit if p.unit == "°" else f" {p.unit}")
+    return spin
+
+
+def number_slider(scale: SliderScale) -> QSlider:
+    """A slider over ``scale``'s positions: an arrow key moves one step of the parameter,
+    Page Up/Down a tenth of the range."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, scale.steps)
+    slider.setSingleStep(1)
+    slider.setPageStep(max(1, round(scale.steps / 10)))
+    return slider
+
+
 @register_field("float", "int")
 class NumberField(Field):
     """Slider over the UI range (linear or log) and spin box over the hard range."""
@@ -89,43 +137,20 @@ class NumberField(Field):
         p = param
         self.is_int = p.kind == "int"
         self.scale = p.slider()
-        lo = p.lo if p.lo is not None else -1e9
-        hi = p.hi if p.hi is not None else 1e9
-        log = p.scale == "log"
         self.widget = QWidget()
         row = QHBoxLayout(self.widget)
         row.setContentsMargins(0, 0, 0, 0)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, self.scale.steps)
+        self.slider = number_slider(self.scale)
         self.slider.setMinimumWidth(110)
-        if self.is_int:
-            self.spin = QSpinBox()
-            self.spin.setRange(int(max(lo, -2**31 + 1)), int(min(hi, 2**31 - 1)))
-        else:
-            self.spin = QDoubleSpinBox()
-            if log:
-                # three significant digits at the bottom of the slider range
-                decimals = min(6, max(0, 2 - math.floor(math.log10(self.scale.lo))))
-            else:
-                step = self.scale.step or (self.scale.hi - self.scale.lo) / 1000 or 0.01
-                decimals = min(4, max(1, -math.floor(math.log10(step)) if step > 0 else 2))
-            self.spin.setDecimals(decimals)
-            self.spin.setRange(lo, hi)
-            if not log:
-                self.spin.setSingleStep(step)
-        if log:
-            # arrow keys change the value by about a tenth of its size, at any magnitude
-            self.spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        self.spin.setKeyboardTracking(False)
+        self.spin = number_spin(p, self.scale)
         self.spin.setMinimumWidth(78)
-        if p.unit:
-            self.spin.setSuffix(f" {p.unit}")
         self.auto = None
         if p.optional:
             self.auto = QCheckBox("auto")
             self.auto.toggled.connect(self._auto_toggled)
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
+        guard_wheel(self.slider, self.spin)  # an unfocused wheel scrolls the form instead
         if self.auto is not None:
             row.addWidget(self.auto)
         self.slider.valueChanged.connect(self._slider_moved)
@@ -133,7 +158,10 @@ class NumberField(Field):
         # a click on the groove or a key press moves without a drag: commit at once
         self.slider.actionTriggered.connect(self._slider_action)
         self.spin.valueChanged.connect(self._spin_changed)
-        self.spin.editingFinished.connect(form._commit)
+        self.spin.editingFinished.connect(self._spin_finished)
+        # typed or stepped since the last commit: Qt also sends editingFinished when
+        # the focus merely leaves, which must not re-commit a value Ctrl+Z took back
+        self._edited = False
 
     def _to_slider(self, v: float) -> int:
         return self.scale.position(v)
@@ -149,9 +177,16 @@ class NumberField(Field):
 
     def _slider_action(self, action: int) -> None:
         if not self.slider.isSliderDown():
-            QTimer.singleShot(0, self.form._commit)
+            # the slider as context: a form closed meanwhile is not called
+            QTimer.singleShot(0, self.slider, self.form._commit)
+
+    def _spin_finished(self) -> None:
+        if self._edited:
+            self._edited = False
+            self.form._commit()
 
     def _spin_changed(self, v: float) -> None:
+        self._edited = True
         self.slider.blockSignals(True)
         self.slider.setValue(self._to_slider(v))
         self.slider.blockSignals(False)
@@ -199,6 +234,7 @@ class ChoiceField(Field):
     def __init__(self, param: Param, form: ThrottledForm) -> None:
         super().__init__(param, form)
         self.widget = QComboBox()
+        guard_wheel(self.widget)
         for c in param.choices:
             self.widget.addItem(choice_text(c), c)
         self.widget.currentIndexChanged.connect(lambda _i: (form._changed(), form._commit()))
@@ -250,7 +286,7 @@ class TextField(Field):
             self.edit.setToolTip(str(e))
             return
         self.edit.setStyleSheet("")
-        self.edit.setToolTip(self.param.description)
+        self.edit.setToolTip(rich_text(self.param.description))
         self._value = value
         self.form._changed()
         self.form._commit()

@@ -20,15 +20,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -37,8 +35,10 @@ from editor.core.image import luminance, max_value
 from editor.ops.frequency import filter_mask_display, log_spectrum, notch_mask
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
+from editor.ui.forms.fields import NumberField
 from editor.ui.forms.param_form import ThrottledForm
 from editor.ui.qimage import wrap_display
+from editor.ui.richtext import count, rich_text
 
 #: Longest side of the image the spectrum is computed from.
 PROXY_MAX = 512
@@ -99,12 +99,15 @@ class SpectrumView(QWidget):
         self._hover: tuple[float, float] | None = None
         self._down = False
         self.setMouseTracking(True)
-        # small enough that the whole form fits a laptop-height tools dock; it grows
-        # with the dock
-        self.setMinimumSize(220, 220)
+        # small enough that the whole form fits a laptop-height (720 px) tools dock;
+        # it grows with the dock
+        self.setMinimumSize(160, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         if paintable:
             self.setCursor(Qt.CursorShape.CrossCursor)
+
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt override: room when the dock has it)
+        return QSize(320, 280)
 
     def set_pixels(self, rgba: np.ndarray | None) -> None:
         self._rgba = None if rgba is None else np.ascontiguousarray(rgba)
@@ -191,6 +194,19 @@ class SpectrumView(QWidget):
         self.update()
 
 
+class _BrushHost:
+    """What the radius field calls on its form: the brush follows, the notches re-send."""
+
+    def __init__(self, form: NotchForm) -> None:
+        self.form = form
+
+    def _changed(self) -> None:
+        self.form._radius_changed()
+
+    def _commit(self) -> None:
+        self.form._radius_committed()
+
+
 @register_form("notch_filter")
 class NotchForm(ThrottledForm):
     """Paint notches on the spectrum; each stroke updates the live preview."""
@@ -211,24 +227,15 @@ class NotchForm(ThrottledForm):
         self.view.dragged.connect(self._stroke_move)
         self.view.released.connect(self._commit)
 
-        self.radius_slider = QSlider(Qt.Orientation.Horizontal)
+        # the brush radius: slider and spin box from its spec, like every op's; it only
+        # sends the form's parameters when there are notches for it to change
+        self.radius = NumberField(p_radius, _BrushHost(self))
+        self.editors = {"radius": self.radius}
+        self.radius_slider, self.radius_spin = self.radius.slider, self.radius.spin
         self.radius_slider.setObjectName("radius_slider")
-        self._slider_unit = p_radius.step or 0.0005
-        self.radius_slider.setRange(round(p_radius.ui_lo / self._slider_unit),
-                                    round(p_radius.ui_hi / self._slider_unit))
-        self.radius_spin = QDoubleSpinBox()
         self.radius_spin.setObjectName("param_radius")
-        self.radius_spin.setRange(p_radius.lo, p_radius.hi)
-        self.radius_spin.setSingleStep(self._slider_unit)
-        self.radius_spin.setDecimals(4)
         self.radius_spin.setSuffix(" c/px")
-        self.radius_spin.setKeyboardTracking(False)
-        self.radius_spin.setToolTip(p_radius.description)
-        self.radius_slider.valueChanged.connect(
-            lambda i: self.radius_spin.setValue(i * self._slider_unit))
-        self.radius_slider.sliderReleased.connect(self._commit)
-        self.radius_spin.valueChanged.connect(self._radius_changed)
-        self.radius_spin.editingFinished.connect(self._commit)
+        self.radius.widget.setToolTip(rich_text(p_radius.description))
 
         self.undo_button = QPushButton("Undo stroke")
         self.undo_button.setObjectName("undo_stroke")
@@ -241,8 +248,7 @@ class NotchForm(ThrottledForm):
 
         radius_row = QHBoxLayout()
         radius_row.addWidget(QLabel("Brush radius"))
-        radius_row.addWidget(self.radius_slider, 1)
-        radius_row.addWidget(self.radius_spin)
+        radius_row.addWidget(self.radius.widget, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.undo_button)
         buttons.addWidget(self.clear_button)
@@ -328,27 +334,23 @@ class NotchForm(ThrottledForm):
         self._changed()
 
     def _set_radius(self, r: float) -> None:
-        for w in (self.radius_spin, self.radius_slider):
-            w.blockSignals(True)
-        self.radius_spin.setValue(r)
-        self.radius_slider.setValue(round(r / self._slider_unit))
-        for w in (self.radius_spin, self.radius_slider):
-            w.blockSignals(False)
+        self.radius.set_value(r)
         self.view.brush_radius = self._view_radius(r)
 
-    def _radius_changed(self, r: float) -> None:
-        self.radius_slider.blockSignals(True)
-        self.radius_slider.setValue(round(r / self._slider_unit))
-        self.radius_slider.blockSignals(False)
-        self.view.brush_radius = self._view_radius(r)
+    def _radius_changed(self) -> None:
+        self.view.brush_radius = self._view_radius(self.radius_spin.value())
         self._redraw()
         if self.strokes:
             self._changed()
 
+    def _radius_committed(self) -> None:
+        if self.strokes:
+            self._commit()
+
     def _redraw(self) -> None:
         n = sum(len(s) for s in self.strokes)
-        self.status.setText(f"{len(self.strokes)} strokes, {n} notches" if n else
-                            "Paint on the spectrum")
+        self.status.setText(f"{count(len(self.strokes), 'stroke')}, "
+                            f"{count(n, 'notch', 'notches')}" if n else "Paint on the spectrum")
         self.undo_button.setEnabled(bool(self.strokes))
         self.clear_button.setEnabled(bool(self.strokes))
         if self._spectrum is None:

@@ -33,6 +33,7 @@ from editor.ui.forms import register_form
 from editor.ui.forms.fields import Field, NumberField, field_class
 from editor.ui.forms.param_form import ThrottledForm
 from editor.ui.qimage import to_qimage
+from editor.ui.richtext import rich_text
 
 MASTER = "master"
 #: the range box's entries: (key, label, parameter prefix, swatch hue in degrees)
@@ -145,7 +146,7 @@ class HueSaturationForm(ThrottledForm):
         self.colorize = field_class(spec.param("colorize"))(spec.param("colorize"), self)
         self.colorize.widget.setText("Colorize")
         self.colorize.widget.setObjectName("param_colorize")
-        self.colorize.widget.setToolTip(spec.param("colorize").description)
+        self.colorize.widget.setToolTip(rich_text(spec.param("colorize").description))
         self.editors["colorize"] = self.colorize
         top = QHBoxLayout()
         top.addWidget(QLabel("Range"))
@@ -168,7 +169,7 @@ class HueSaturationForm(ThrottledForm):
         rest.setContentsMargins(0, 0, 0, 0)
         rest.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.overlap_label = QLabel(spec.param("overlap").label)
-        self.overlap_label.setToolTip(spec.param("overlap").description)
+        self.overlap_label.setToolTip(rich_text(spec.param("overlap").description))
         rest.addRow(self.overlap_label, self.overlap.widget)
 
         layout = QVBoxLayout(self)
@@ -188,7 +189,7 @@ class HueSaturationForm(ThrottledForm):
         p = self.spec.param(name)
         ed = field_class(p)(p, self)
         ed.widget.setObjectName(f"param_{name}")
-        ed.widget.setToolTip(p.description + (f" ({p.unit})" if p.unit else ""))
+        ed.widget.setToolTip(rich_text(p.description + (f" ({p.unit})" if p.unit else "")))
         self.editors[name] = ed
         return ed
 
@@ -200,7 +201,7 @@ class HueSaturationForm(ThrottledForm):
         for name, amount in zip(names, AMOUNTS, strict=True):
             ed = self._field(name)
             label = QLabel(amount.capitalize())
-            label.setToolTip(self.spec.param(name).description)
+            label.setToolTip(rich_text(self.spec.param(name).description))
             label.setBuddy(ed.widget)
             rows.addRow(label, ed.widget)
         self.page_index[key] = self.pages.addWidget(page)

@@ -65,12 +65,15 @@ def colormap(values: np.ndarray) -> np.ndarray:
 class _Cell(QLineEdit):
     """One compact weight; shows ``2`` rather than ``2.0000``, accepts any number."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    #: the widest value shown in full, by grid size: a 9x9 grid fits a laptop-width dock
+    ROOM = {3: "-00.0", 5: "-00.0", 7: "-00.0", 9: "-000"}
+
+    def __init__(self, parent: QWidget | None = None, n: int = 3) -> None:
         super().__init__(parent)
         self.setValidator(QDoubleValidator(-99999.0, 99999.0, 4, self))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        # room for "-000.0" or "4900": a 9x9 grid then fits a laptop-width dock
-        self.setFixedWidth(self.fontMetrics().horizontalAdvance("-000.0") + 4)
+        self.setFixedWidth(self.fontMetrics().horizontalAdvance(self.ROOM.get(n, "-000"))
+                           + 4)
         self.setStyleSheet("padding: 2px 1px;")
 
     def value(self) -> float:
@@ -86,13 +89,15 @@ class _Cell(QLineEdit):
 class FrequencyResponseView(QWidget):
     """``|H(fx, fy)|`` as a colour image with axes in cycles per pixel and a colour bar."""
 
-    MARGIN_LEFT, MARGIN_TOP, MARGIN_BOTTOM, BAR = 34, 22, 30, 54
+    MARGIN_LEFT, MARGIN_TOP, MARGIN_BOTTOM, BAR = 34, 18, 28, 50
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.response = np.zeros((RESPONSE_SIZE, RESPONSE_SIZE))
         self._qimage: QImage | None = None
-        self.setMinimumSize(190, 180)
+        self.setMinimumSize(180, 150)
+        self.setToolTip("Magnitude of the kernel's 2-D Fourier transform: the centre is DC "
+                        "(flat areas), the edges the Nyquist frequency (½ cycle per pixel).")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_kernel(self, kernel: np.ndarray) -> None:
@@ -197,32 +202,28 @@ class KernelForm(ThrottledForm):
         self.grid.setSpacing(2)
         self.grid.setContentsMargins(0, 0, 0, 0)
 
-        self.auto_divisor = QCheckBox("auto (sum)")
+        self.auto_divisor = QCheckBox("auto")
         self.auto_divisor.setToolTip("Divide by the sum of the weights (when it is not 0), "
                                      "so a blur keeps the brightness")
         self.divisor = QDoubleSpinBox()
         self.divisor.setRange(-1e6, 1e6)
         self.divisor.setDecimals(2)
-        self.divisor.setFixedWidth(110)
+        self.divisor.setFixedWidth(86)
         self.divisor.setValue(1.0)
         self.offset = QDoubleSpinBox()
         self.offset.setRange(-255.0, 255.0)
         self.offset.setDecimals(0)
-        self.offset.setFixedWidth(110)
+        self.offset.setFixedWidth(64)
         self.offset.setToolTip("Added after the division, in 8-bit levels; 128 shows signed "
                                "results (edges) around mid-gray")
-        div_row = QHBoxLayout()
-        div_row.addWidget(QLabel("Divisor"))
-        div_row.addWidget(self.divisor)
-        div_row.addWidget(self.auto_divisor)
-        div_row.addStretch(1)
-        off_row = QHBoxLayout()
-        off_row.addWidget(QLabel("Offset"))
-        off_row.addWidget(self.offset)
-        off_row.addStretch(1)
-        for row in (div_row, off_row):  # line the two fields up
-            row.itemAt(0).widget().setFixedWidth(self.fontMetrics().horizontalAdvance("Divisor")
-                                                 + 8)
+        # divisor and offset share a row: the form fits a laptop-height tools dock
+        values_row = QHBoxLayout()
+        values_row.addWidget(QLabel("Divisor"))
+        values_row.addWidget(self.divisor)
+        values_row.addWidget(self.auto_divisor)
+        values_row.addStretch(1)
+        values_row.addWidget(QLabel("Offset"))
+        values_row.addWidget(self.offset)
 
         self.response_view = FrequencyResponseView()
         self.caption = QLabel()
@@ -231,17 +232,17 @@ class KernelForm(ThrottledForm):
         # only the grid sits beside its response; the other rows span the width, so
         # the form fits a laptop-width tools dock without a horizontal scroll bar
         self.middle = middle = QBoxLayout(QBoxLayout.Direction.LeftToRight)
-        middle.addWidget(self.grid_box, 0, Qt.AlignmentFlag.AlignVCenter)
+        middle.addWidget(self.grid_box, 0, Qt.AlignmentFlag.AlignCenter)
         middle.addSpacing(8)
         middle.addWidget(self.response_view, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         layout.addLayout(top)
         layout.addLayout(middle, 1)
         layout.addWidget(self.caption)
-        layout.addLayout(div_row)
-        layout.addLayout(off_row)
+        layout.addLayout(values_row)
 
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
@@ -323,12 +324,13 @@ class KernelForm(ThrottledForm):
         for row in self.cells:
             for cell in row:
                 self.grid.removeWidget(cell)
+                cell.hide()  # gone from view now, not when the event loop gets to it
                 cell.deleteLater()
         self.cells = []
         for i in range(n):
             row = []
             for j in range(n):
-                cell = _Cell(self.grid_box)
+                cell = _Cell(self.grid_box, n)
                 cell.setObjectName(f"cell_{i}_{j}")
                 cell.textEdited.connect(self._cell_edited)
                 cell.editingFinished.connect(self._commit)
@@ -336,9 +338,31 @@ class KernelForm(ThrottledForm):
                 row.append(cell)
             self.cells.append(row)
         self._size = n
-        # a 7x7 or 9x9 grid is too wide to share a dock's width with its response
-        self.middle.setDirection(QBoxLayout.Direction.TopToBottom if n >= 7
-                                 else QBoxLayout.Direction.LeftToRight)
+        self._choose_direction()
+
+    def _choose_direction(self) -> None:
+        """The grid beside its response when the room allows (a 3x3 in a laptop's dock),
+        above it otherwise (a 5x5 there, any 7x7 or 9x9), so nothing is cut sideways.
+
+        The room is the scroll area's viewport when the form sits in one: the form
+        itself grows to whatever its layout asks, so its own width would never say no.
+        """
+        if not self.cells:
+            return
+        host = self.parentWidget()
+        room = host.width() if host is not None and host.objectName() == \
+            "qt_scrollarea_viewport" else self.width()
+        beside = (self.grid_box.sizeHint().width() + 8
+                  + self.response_view.minimumWidth() <= room) and self._size < 7
+        direction = (QBoxLayout.Direction.LeftToRight if beside
+                     else QBoxLayout.Direction.TopToBottom)
+        if self.middle.direction() != direction:
+            self.middle.setDirection(direction)
+            self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802  (Qt override)
+        super().resizeEvent(event)
+        self._choose_direction()
 
     def _show(self, grid: np.ndarray, n: int, auto: bool, divisor: float, offset: float,
               preset: str | None) -> None:
@@ -371,8 +395,8 @@ class KernelForm(ThrottledForm):
         self.response_view.set_kernel(kernel)
         peak = kernel_frequency_response(kernel, RESPONSE_SIZE)
         dc = peak[RESPONSE_SIZE // 2, RESPONSE_SIZE // 2]
-        self.caption.setText(f"{describe_frequency_response(kernel)}. "
-                             f"Centre = DC (gain {dc:.2f}), edges = Nyquist (½ cycle/px).")
+        text = describe_frequency_response(kernel)
+        self.caption.setText(f"{text[:1].upper()}{text[1:]}; DC gain {dc:.2f}.")
 
     # -- user actions -------------------------------------------------------------
     def _size_chosen(self, _index: int) -> None:

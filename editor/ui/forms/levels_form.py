@@ -40,6 +40,7 @@ from editor.ui.forms.tone_graph import (
     eyedropper_button,
     picked_value,
 )
+from editor.ui.richtext import rich_text
 
 #: Percentages of the histogram Auto clips at the dark and light end (Photoshop: 0.1 %).
 AUTO_CLIP = (0.1, 99.9)
@@ -261,7 +262,7 @@ class LevelsForm(ToneForm):
             sb.setSingleStep(step)
             sb.setDecimals(max(0, -math.floor(math.log10(step))) if step < 1 else 0)
             sb.setKeyboardTracking(False)
-            sb.setToolTip(f"{p.label}: {p.description}")
+            sb.setToolTip(rich_text(f"{p.label}: {p.description}"))
             sb.setMinimumWidth(sb.fontMetrics().horizontalAdvance("255.00") + 30)
             sb.valueChanged.connect(lambda _v, n=name: self._spin_changed(n))
             sb.editingFinished.connect(self._commit)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from editor.ops.registry import OpSpec, Param
 from editor.ui.forms.fields import Field, NumberField, field_class
+from editor.ui.richtext import rich_text
 
 THROTTLE_MS = 30
 
@@ -99,7 +100,7 @@ class ParamForm(ThrottledForm):
             editor = fields.get(p.name, field_class(p))(p, self)
             editor.set_value(p.default)
             label = QLabel(p.label)
-            tip = p.description + (f" ({p.unit})" if p.unit else "")
+            tip = rich_text(p.description + (f" ({p.unit})" if p.unit else ""))
             label.setToolTip(tip)
             label.setBuddy(editor.widget)
             editor.widget.setToolTip(tip)

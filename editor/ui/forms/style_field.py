@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from editor.ops.params import Param
 from editor.ui.forms.fields import Field
 from editor.ui.forms.param_form import ThrottledForm
+from editor.ui.richtext import rich_text
 
 THUMB_SIDE = 96
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
@@ -123,7 +124,7 @@ class StyleImageField(Field):
         from editor.ui.ai_panels import to_pixmap  # the dock's array-to-pixmap helper
 
         path = self.value()
-        self.path.setToolTip(path or self.param.description)
+        self.path.setToolTip(path or rich_text(self.param.description))
         if not path or not os.path.exists(path):
             self.thumb.setText("no style")
             return

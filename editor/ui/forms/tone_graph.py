@@ -24,6 +24,7 @@ from editor.ops.registry import OpSpec
 from editor.ops.tone import histogram
 from editor.ui.forms.fields import choice_text
 from editor.ui.forms.param_form import ThrottledForm
+from editor.ui.richtext import rich_text
 
 #: How each channel choice reads in a combo box (unknown ones keep their name).
 CHANNEL_NAMES = {"all": "RGB", "r": "Red", "g": "Green", "b": "Blue", "luminance": "Luminance"}
@@ -262,7 +263,7 @@ class ToneForm(ThrottledForm):
         channel = spec.param("channel")
         self.channel_combo = QComboBox()
         self.channel_combo.setObjectName("param_channel")
-        self.channel_combo.setToolTip(channel.description)
+        self.channel_combo.setToolTip(rich_text(channel.description))
         for c in channel.choices:
             self.channel_combo.addItem(CHANNEL_NAMES.get(c, choice_text(c)), c)
         self.channel_combo.currentIndexChanged.connect(self._channel_chosen)

@@ -11,29 +11,39 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from editor.ops.geometry import compose_transform, decompose_transform
+from editor.ops.params import Param
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
+from editor.ui.forms.fields import NumberField, number_spin
 from editor.ui.forms.param_form import ThrottledForm
 
+#: The controls' specs (ranges, steps, units), read like any op parameter's.
+COMPONENTS = {p.name: p for p in (
+    Param("scale_x", "float", 1.0, lo=0.01, hi=10.0, step=0.01),
+    Param("scale_y", "float", 1.0, lo=0.01, hi=10.0, step=0.01),
+    Param("angle", "float", 0.0, lo=-360.0, hi=360.0, ui_lo=-45.0, ui_hi=45.0, step=0.1,
+          unit="°", label="Rotation"),
+    Param("shear_x", "float", 0.0, lo=-4.0, hi=4.0, step=0.01),
+    Param("shear_y", "float", 0.0, lo=-4.0, hi=4.0, step=0.01),
+    Param("dx", "float", 0.0, lo=-100_000.0, hi=100_000.0, step=1.0, unit="px"),
+    Param("dy", "float", 0.0, lo=-100_000.0, hi=100_000.0, step=1.0, unit="px"),
+)}
 DEFAULTS = dict(scale_x=1.0, scale_y=1.0, angle=0.0, shear_x=0.0, shear_y=0.0,
                 reflect_h=False, reflect_v=False, dx=0.0, dy=0.0)
 
@@ -49,37 +59,36 @@ class TransformForm(ThrottledForm):
         self._size = (1, 1)  # (width, height) of the document: sets the pivot
         self._has_image = False
 
-        def spin(lo, hi, step, decimals, suffix="", name=""):
-            s = QDoubleSpinBox()
-            s.setRange(lo, hi)
-            s.setSingleStep(step)
-            s.setDecimals(decimals)
-            s.setKeyboardTracking(False)
-            if suffix:
-                s.setSuffix(suffix)
+        def spin(name: str, decimals: int | None = None):
+            s = number_spin(COMPONENTS[name])
+            if decimals is not None:  # a decomposed matrix keeps its precision
+                s.setDecimals(decimals)
             s.setObjectName(name)
+            s.setPrefix(name[-1] + " ")  # "x 1.000": the row's label says what, this which
+            s.setToolTip(COMPONENTS[name].label)
             s.valueChanged.connect(self._changed)
-            s.editingFinished.connect(self._commit)
+            s.editingFinished.connect(self._spin_finished)
             return s
 
-        self.scale_x = spin(0.01, 10.0, 0.05, 3, "×", "scale_x")
-        self.scale_y = spin(0.01, 10.0, 0.05, 3, "×", "scale_y")
-        self.uniform = QCheckBox("uniform")
+        self.scale_x = spin("scale_x", 3)
+        self.scale_y = spin("scale_y", 3)
+        self.uniform = QCheckBox("x=y")
         self.uniform.setObjectName("uniform")
-        self.uniform.setToolTip("Keep scale y equal to scale x")
+        self.uniform.setToolTip("Uniform: keep scale y equal to scale x")
         self.uniform.toggled.connect(self._uniform_toggled)
         self.scale_x.valueChanged.connect(self._follow_uniform)
-        self.angle = spin(-360.0, 360.0, 1.0, 2, "°", "angle")
-        self.angle.setToolTip("Counter-clockwise, degrees")
-        self.angle_slider = QSlider(Qt.Orientation.Horizontal)
+        # the rotation's slider and spin box: steps from its spec, like every op's
+        self.rotation = _AngleField(COMPONENTS["angle"], self)
+        self.editors = {"angle": self.rotation}
+        self.angle, self.angle_slider = self.rotation.spin, self.rotation.slider
+        self.angle.setObjectName("angle")
+        self.angle.setDecimals(2)  # a decomposed matrix keeps its precision
         self.angle_slider.setObjectName("angle_slider")
-        self.angle_slider.setRange(-1800, 1800)  # tenths of a degree
-        self.angle_slider.valueChanged.connect(self._angle_slid)
-        self.angle_slider.sliderReleased.connect(self._commit)
-        self.angle.valueChanged.connect(self._angle_typed)
-        self.shear_x = spin(-4.0, 4.0, 0.05, 3, "", "shear_x")
+        self.rotation.widget.setToolTip("Counter-clockwise, degrees. The slider straightens "
+                                        "(±45°, 0.1° a key press); type any angle in the box.")
+        self.shear_x = spin("shear_x", 3)
         self.shear_x.setToolTip("x' = x + shear x · y")
-        self.shear_y = spin(-4.0, 4.0, 0.05, 3, "", "shear_y")
+        self.shear_y = spin("shear_y", 3)
         self.shear_y.setToolTip("y' = y + shear y · x")
         self.reflect_h = QCheckBox("left ↔ right")
         self.reflect_h.setObjectName("reflect_h")
@@ -87,8 +96,8 @@ class TransformForm(ThrottledForm):
         self.reflect_v.setObjectName("reflect_v")
         for box in (self.reflect_h, self.reflect_v):
             box.toggled.connect(self._changed_and_commit)
-        self.dx = spin(-100_000, 100_000, 1.0, 1, " px", "dx")
-        self.dy = spin(-100_000, 100_000, 1.0, 1, " px", "dy")
+        self.dx = spin("dx")
+        self.dy = spin("dy")
         self.interpolation = QComboBox()
         self.interpolation.setObjectName("interpolation")
         for choice in self.spec.param("interpolation").choices:
@@ -98,16 +107,18 @@ class TransformForm(ThrottledForm):
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        form.addRow("Scale x, y", _row(self.scale_x, self.scale_y, self.uniform))
-        form.addRow("Rotation", _row(self.angle_slider, self.angle, stretch_first=True))
-        form.addRow("Shear x, y", _row(self.shear_x, self.shear_y))
+        form.setVerticalSpacing(3)
+        form.addRow("Scale", _row(self.scale_x, self.scale_y, self.uniform))
+        form.addRow("Rotation", self.rotation.widget)
+        form.addRow("Shear", _row(self.shear_x, self.shear_y))
         form.addRow("Reflect", _row(self.reflect_h, self.reflect_v))
-        form.addRow("Translate x, y", _row(self.dx, self.dy))
-        form.addRow("Interpolation", self.interpolation)
+        form.addRow("Translate", _row(self.dx, self.dy))
 
         # -- the matrix, live ------------------------------------------------------
-        box = QGroupBox("Matrix (input → output pixel positions)")
+        box = QGroupBox("Matrix: input → output pixel positions")
         grid = QGridLayout()
+        grid.setContentsMargins(6, 3, 6, 3)
+        grid.setVerticalSpacing(0)
         grid.setHorizontalSpacing(14)
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.cells: list[QLabel] = []
@@ -122,26 +133,26 @@ class TransformForm(ThrottledForm):
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         frame.setLayout(grid)
-        self.order = QLabel("M = T · R · Sh · S · F about the pivot:\n"
-                            "reflect first, then scale, shear, rotate; translate last.")
-        self.order.setWordWrap(True)
+        # the order of composition, as a tool tip: the box stays short on a laptop screen
+        self.order = ("M = T · R · Sh · S · F about the pivot: reflect first, then scale, "
+                      "shear, rotate; translate last.")
+        box.setToolTip(self.order)
         self.pivot = QLabel()
         self.pivot.setObjectName("pivot")
         self.pivot.setEnabled(False)
         inner = QVBoxLayout(box)
+        inner.setContentsMargins(6, 4, 6, 4)
+        inner.setSpacing(2)
         inner.addWidget(frame)
-        inner.addWidget(self.order)
         inner.addWidget(self.pivot)
 
-        reset = QPushButton("Reset")
-        reset.setObjectName("reset")
-        reset.clicked.connect(self._reset_and_commit)
+        form.addRow("Interpolation", self.interpolation)  # Reset: the dock's button
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         layout.addLayout(form)
         layout.addWidget(box)
-        layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
 
         self._set_components(DEFAULTS, self.spec.defaults()["interpolation"])
 
@@ -193,15 +204,14 @@ class TransformForm(ThrottledForm):
 
     # -- internals ------------------------------------------------------------------
     def _set_components(self, comps: dict[str, Any], interpolation: str) -> None:
-        widgets = (self.scale_x, self.scale_y, self.angle, self.angle_slider, self.shear_x,
+        widgets = (self.scale_x, self.scale_y, self.shear_x,
                    self.shear_y, self.reflect_h, self.reflect_v, self.dx, self.dy,
                    self.interpolation)
         for wdg in widgets:
             wdg.blockSignals(True)
         self.scale_x.setValue(comps["scale_x"])
         self.scale_y.setValue(comps["scale_y"])
-        self.angle.setValue(comps["angle"])
-        self.angle_slider.setValue(round(_wrap180(comps["angle"]) * 10))
+        self.rotation.set_value(float(comps["angle"]))
         self.shear_x.setValue(comps["shear_x"])
         self.shear_y.setValue(comps["shear_y"])
         self.reflect_h.setChecked(bool(comps["reflect_h"]))
@@ -233,34 +243,33 @@ class TransformForm(ThrottledForm):
         if self.uniform.isChecked() and self.scale_y.value() != value:
             self.scale_y.setValue(value)  # its valueChanged runs _changed
 
-    def _angle_slid(self, tenths: int) -> None:
-        self.angle.blockSignals(True)
-        self.angle.setValue(tenths / 10.0)
-        self.angle.blockSignals(False)
-        self._changed()
-        if not self.angle_slider.isSliderDown():  # a click or key, not a drag
-            QTimer.singleShot(0, self._commit)
-
-    def _angle_typed(self, value: float) -> None:
-        self.angle_slider.blockSignals(True)
-        self.angle_slider.setValue(round(_wrap180(value) * 10))
-        self.angle_slider.blockSignals(False)
-
     def _changed(self, *_: Any) -> None:
+        self._edited = True
         self._show_matrix()
         super()._changed()
+
+    def _spin_finished(self) -> None:
+        # Qt also sends editingFinished when the focus merely leaves a box: only a value
+        # typed or stepped since the last commit is committed (else a click in and out
+        # would add an identity step, or re-commit one Ctrl+Z took back)
+        if getattr(self, "_edited", False):
+            self._edited = False
+            self._commit()
 
     def _changed_and_commit(self, *_: Any) -> None:
         self._changed()
         self._commit()
 
-    def _reset_and_commit(self) -> None:
-        self.reset()
-        self.paramsCommitted.emit(self.params())
-
 
 def _wrap180(angle: float) -> float:
     return (angle + 180.0) % 360.0 - 180.0
+
+
+class _AngleField(NumberField):
+    """The rotation: 350° shows on the slider as -10° (the same turn)."""
+
+    def _to_slider(self, v: float) -> int:
+        return super()._to_slider(_wrap180(v))
 
 
 def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:

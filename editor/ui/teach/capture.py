@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.core.context import OpError
+from editor.ui.richtext import count
 from editor.ui.teach.camera import RESOLUTIONS, camera_names
 from editor.ui.teach.widgets import ImageView, ThumbnailModel, class_color, thumbnail_view
 
@@ -103,7 +104,7 @@ class ClassCard(QFrame):
     def refresh(self) -> None:
         paths = self.panel.host.dataset.images(self.name)
         self.model.set_paths(paths)
-        self.count_label.setText(f"{len(paths)} images")
+        self.count_label.setText(count(len(paths), "image"))
         self.view.scrollToBottom()  # the newest thumbnails, at the end of the strip
 
     def delete_selected(self) -> None:
@@ -215,7 +216,7 @@ class CapturePanel(QGroupBox):
     def remove_class(self, name: str, confirm: bool = True) -> None:
         n = len(self.host.dataset.images(name))
         if confirm and n and QMessageBox.question(
-                self, "Remove class", f"Remove {name!r} and delete its {n} images?") \
+                self, "Remove class", f"Remove {name!r} and delete its {count(n, 'image')}?") \
                 != QMessageBox.StandardButton.Yes:
             return
         self.host.dataset.remove_class(name)
@@ -286,7 +287,7 @@ class CapturePanel(QGroupBox):
         ds = self.host.dataset
         ds.add_image(self.record_class, self.source.latest)
         self.card(self.record_class).count_label.setText(
-            f"{len(ds.images(self.record_class))} images")
+            count(len(ds.images(self.record_class)), "image"))
 
     def snap(self, name: str) -> None:
         if self.source.latest is None:
@@ -319,7 +320,7 @@ class CapturePanel(QGroupBox):
         def done(result) -> None:
             added, skipped = result
             self.card(name).refresh()
-            msg = f"Imported {len(added)} images into {name}"
+            msg = f"Imported {count(len(added), 'image')} into {name}"
             if skipped:
                 msg += f"; skipped {len(skipped)} unreadable ({skipped[0]})"
             self.host.status(msg)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from editor.core.context import OpError
 from editor.teach.config import SETTINGS, Setting, TrainConfig
+from editor.ui.richtext import count
 from editor.ui.teach.widgets import (
     TEST_COLOR,
     TRAIN_COLOR,
@@ -291,7 +292,7 @@ class TrainPanel(QGroupBox):
         where = "held-out" if ev.on_test_split else "training"
         parts = [f"<b>{n}</b> {a:.0%}" if a == a else f"<b>{n}</b> –"
                  for n, a in zip(names, ev.per_class, strict=True)]
-        self.per_class_label.setText(f"Accuracy on {len(ev.paths)} {where} images: "
+        self.per_class_label.setText(f"Accuracy on {count(len(ev.paths), where + ' image')}: "
                                      f"<b>{ev.accuracy:.1%}</b> — " + ", ".join(parts))
         self.confusion.set_matrix(names, ev.confusion)
         self.host.set_trained(result)
@@ -319,7 +320,7 @@ class TrainPanel(QGroupBox):
                 caps.append(Path(p).name)
             except UnreadableImage:
                 continue
-        title = f"True {names[true]}, predicted {names[predicted]} ({len(paths)} images)"
+        title = f"True {names[true]}, predicted {names[predicted]} ({count(len(paths), 'image')})"
         self.cell_dialog = ImageGridDialog(title, images, caps, parent=self)
         self.cell_dialog.show()
 

@@ -43,6 +43,9 @@ class UsePanel(QGroupBox):
     def __init__(self, host: ClassifierWindow) -> None:
         super().__init__("3  Use")
         self.host = host
+        #: Grad-CAM of the latest predicted frame, laid over every new frame
+        self.cam_heat: np.ndarray | None = None
+        #: the latest frame shown with it
         self.cam_overlay: np.ndarray | None = None
         self.live_fps = 0.0
         self._live_busy = False
@@ -105,7 +108,7 @@ class UsePanel(QGroupBox):
         self.bars.set_classes(names)
 
     def show_model(self, model) -> None:
-        self.cam_overlay = None
+        self.cam_heat = self.cam_overlay = None
         self._explained = None
         self.send_button.setEnabled(False)
         self.bars.set_classes(model.class_names)
@@ -120,9 +123,17 @@ class UsePanel(QGroupBox):
 
     # -- live -------------------------------------------------------------------------------
     def overlay_for(self, rgb: np.ndarray) -> np.ndarray:
-        """The frame to show: the latest Grad-CAM overlay when it matches, else the frame."""
-        if self.cam_box.isChecked() and self.cam_overlay is not None \
-                and self.cam_overlay.shape == rgb.shape:
+        """The frame to show: the current frame, with the latest Grad-CAM laid over it.
+
+        The heat map comes from the latest prediction (a frame or two behind at
+        most); the picture is always the frame just captured, so the view follows
+        the camera at its own rate instead of freezing on the predicted frame.
+        """
+        heat = self.cam_heat
+        if self.cam_box.isChecked() and heat is not None and heat.shape == rgb.shape[:2]:
+            from editor.teach.explain import overlay
+
+            self.cam_overlay = overlay(rgb, heat)
             return self.cam_overlay
         return rgb
 
@@ -138,20 +149,21 @@ class UsePanel(QGroupBox):
         model, cam = self.host.model, self.cam_box.isChecked()
 
         def work(_ctx):
-            if cam:
-                from editor.teach.predict import explain_image
+            probs = model.predict(rgb)
+            if cam:  # the heat map only: the GUI lays it over each new frame
+                from editor.teach.explain import gradcam
 
-                probs, _k, shown = explain_image(model, rgb)
-                return probs, shown
-            return model.predict(rgb), None
+                heat, _k, _p = gradcam(model, rgb, class_index=int(np.argmax(probs)))
+                return probs, heat
+            return probs, None
 
         self.host.live_lane.submit(Job(work, "live prediction", on_done=self._live_done,
                                        on_error=self._live_failed))
 
     def _live_done(self, result) -> None:
-        probs, overlay = result
+        probs, heat = result
         self.bars.set_probabilities(probs)
-        self.cam_overlay = overlay
+        self.cam_heat = heat
         now = time.perf_counter()
         self._live_times = [t for t in self._live_times if now - t < 2.0] + [now]
         if len(self._live_times) > 1:

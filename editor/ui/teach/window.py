@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QStandardPaths, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -32,15 +32,31 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QWidget,
 )
 
 from editor.core.context import OpError
 from editor.teach.dataset import Dataset
+from editor.ui.richtext import count
 from editor.ui.teach.camera import FrameSource
 from editor.ui.teach.capture import CapturePanel
 from editor.ui.teach.train_panel import TrainPanel
 from editor.ui.teach.use_panel import UsePanel
 from editor.workers.lanes import Job, Lane
+
+#: where the window's geometry is remembered, and its size on a screen with room
+GEOMETRY_KEY = "classifier/geometry"
+DEFAULT_SIZE = (1500, 900)
+
+
+def _settings_of(main_window) -> QSettings | None:
+    """The editor's settings; standalone, the application's (none in a bare test app)."""
+    settings = getattr(main_window, "settings", None)
+    if settings is not None:
+        return settings
+    if QCoreApplication.organizationName():
+        return QSettings()
+    return None
 
 
 def default_projects_dir() -> Path:
@@ -69,11 +85,11 @@ class ClassifierWindow(QMainWindow):
     busyChanged = Signal(bool)          # a job started (True) or the last one ended
 
     def __init__(self, main_window=None, project: str | Path | None = None,
-                 parent=None) -> None:
+                 parent=None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.main_window = main_window
+        self.settings = settings if settings is not None else _settings_of(main_window)
         self.setWindowTitle("Classifier — Convolve")
-        self.resize(1500, 900)
         self.dataset: Dataset | None = None
         self.model = None
         self.result = None
@@ -86,6 +102,7 @@ class ClassifierWindow(QMainWindow):
         self.use = UsePanel(self)
         self.source.frameReady.connect(self._on_frame)
         self._build()
+        self.place_on_screen()
         self.open_project(project or self._fresh_project_dir(), create=True)
 
     # -- construction ----------------------------------------------------------------
@@ -141,6 +158,32 @@ class ClassifierWindow(QMainWindow):
         for w in (self.job_label, self.progress, self.cancel_button):
             self.statusBar().addPermanentWidget(w)
         self._show_job_bar(False)
+
+    # -- geometry -----------------------------------------------------------------------
+    def place_on_screen(self) -> None:
+        """Where the window was last closed, else sized to the screen's free area.
+
+        The old fixed 1500 x 900 overflowed a 1280 x 720 laptop screen.
+        """
+        saved = self.settings.value(GEOMETRY_KEY) if self.settings is not None else None
+        if saved is not None and self.restoreGeometry(saved):
+            return  # Qt keeps a restored window on a screen that exists now
+        host = self.main_window if isinstance(self.main_window, QWidget) else None
+        screen = (host.screen() if host is not None else None) or \
+            QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(*DEFAULT_SIZE)
+            return
+        free = screen.availableGeometry()
+        self.resize(min(DEFAULT_SIZE[0], round(free.width() * 0.96)),
+                    min(DEFAULT_SIZE[1], round(free.height() * 0.94)))
+        frame = self.frameGeometry()
+        frame.moveCenter(free.center())
+        self.move(frame.topLeft())
+
+    def remember_geometry(self) -> None:
+        if self.settings is not None:
+            self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
 
     # -- project --------------------------------------------------------------------------
     def _fresh_project_dir(self) -> Path:
@@ -200,7 +243,7 @@ class ClassifierWindow(QMainWindow):
         self.set_model(result.model)
         notes = list(result.notes)
         if result.skipped:
-            notes.append(f"skipped {len(result.skipped)} unreadable image(s): "
+            notes.append(f"skipped {count(len(result.skipped), 'unreadable image')}: "
                          f"{result.skipped[0]}")
         self.use.show_notes(notes)
         self.trainingFinished.emit(result)
@@ -354,6 +397,7 @@ class ClassifierWindow(QMainWindow):
         self.status_label.setText(text)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.remember_geometry()
         self.source.stop()
         self.capture.stop()
         if self.main_window is None or getattr(self.main_window, "controller", None) is None:
