@@ -273,8 +273,11 @@ class LevelsForm(ToneForm):
         in_row.addWidget(self.spins["gamma"])
         in_row.addStretch(1)
         in_row.addWidget(self.spins["in_high"])
+        # the output numbers share the label's row: one row less on a laptop's dock
         out_row = QHBoxLayout()
         out_row.addWidget(self.spins["out_low"])
+        out_row.addStretch(1)
+        out_row.addWidget(QLabel("Output levels"))
         out_row.addStretch(1)
         out_row.addWidget(self.spins["out_high"])
 
@@ -285,7 +288,6 @@ class LevelsForm(ToneForm):
         layout.addWidget(self.input_view, 1)
         layout.addLayout(in_row)
         layout.addSpacing(4)
-        layout.addWidget(QLabel("Output levels"))
         layout.addWidget(self.output_view)
         layout.addLayout(out_row)
 
