@@ -57,6 +57,8 @@ HEAVY: dict[str, dict] = {
     "levels": dict(in_low=10, in_high=240, gamma=1.6, out_low=5, out_high=250),
     "match_histogram": dict(reference="{reference}"),
     "auto_contrast": dict(clip=2.0),
+    "hue_saturation": dict(hue=30.0, saturation=20.0, reds_hue=-15.0, overlap=50.0),
+    "brightness_contrast": dict(brightness=0.3, contrast=0.4),
     # Edges / Features
     "canny": dict(sigma=6.0),
     "hog": dict(cell=4, block=8, bins=36),

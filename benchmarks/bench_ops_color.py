@@ -25,7 +25,7 @@ from editor.ops import get_op
 from editor.ops.tone import histogram
 
 POINT_OPS = {"brightness", "contrast", "gamma", "invert", "posterize", "levels", "curves",
-             "threshold", "auto_contrast", "histogram"}
+             "threshold", "auto_contrast", "histogram", "brightness_contrast"}
 
 
 def main() -> None:
@@ -208,6 +208,32 @@ def main() -> None:
         "numpy lut[img]": t(lambda: curves_lut[img]),
         "numpy interp (linear)": t(lambda: np.interp(img, *zip(*points, strict=True)),
                                    max(1, r // 2)),
+    })
+
+    def cv2_curve_luma():
+        ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+        cv2.insertChannel(cv2.LUT(cv2.extractChannel(ycc, 0), curves_lut), ycc, 0)
+        return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+    row("curves luminance", ours("curves", points=points, channel="luminance"), {
+        "cv2 YCrCb+LUT on Y": t(cv2_curve_luma),
+    })
+    bc_lut = lut_of("brightness_contrast", brightness=0.2, contrast=0.3)
+    row("brightness_contrast", ours("brightness_contrast", brightness=0.2, contrast=0.3), {
+        "PIL point": t(pil_point(bc_lut)),
+        "numpy lut[img]": t(lambda: bc_lut[img]),
+    })
+
+    def cv2_hls_round_trip():  # the floor of any float HSL adjustment: there and back
+        f = img.astype(np.float32) * np.float32(1 / 255)
+        back = cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_RGB2HLS), cv2.COLOR_HLS2RGB)
+        return (back * 255 + 0.5).astype(np.uint8)
+
+    row("hue_saturation (range)", ours("hue_saturation", hue=20.0, saturation=15.0,
+                                       reds_hue=-10.0, overlap=40.0), {
+        "cv2 float HLS round trip": t(cv2_hls_round_trip),
+        "skimage hsv (float64)": slow(lambda: skimage.color.hsv2rgb(
+            skimage.color.rgb2hsv(img))),
     })
 
     def sk_autocontrast():

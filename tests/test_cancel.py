@@ -40,6 +40,7 @@ PARAMS = {
     "affine": {"matrix": [1.1, 0.2, -30, -0.1, 0.9, 40, 0.0, 0.0, 1.0]},
     "translate": {"dx": 40.5, "dy": -7.0},
     "resize": {"scale": 0.7, "interpolation": "lanczos"},
+    "hue_saturation": {"hue": 30.0, "reds_saturation": 20.0, "overlap": 30.0},
 }
 
 #: Ops that look only once (the registry's check before they start): each is one or
@@ -51,13 +52,13 @@ SINGLE_PASS = {
     "saturation", "threshold", "laplacian", "prewitt", "sobel", "convolve", "emboss",
     "max_filter", "mean_blur", "min_filter", "sharpen", "crop", "flip", "rotate90",
     "add_noise", "auto_contrast", "curves", "equalize", "levels", "match_histogram",
-    "canvas_size",
+    "brightness_contrast", "canvas_size",
 }
 
 #: Ops whose strips are a fixed number of pixels (filters size theirs by the estimated
 #: cost instead: see test_strips_bound_the_work_between_looks).
 STRIPED = ("bilateral", "hog", "rotate", "shear", "affine", "translate", "fgsm", "gradcam",
-           "deep_dream", "style_transfer")
+           "deep_dream", "style_transfer", "hue_saturation")
 
 
 class CountingEvent(threading.Event):

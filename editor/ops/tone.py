@@ -168,12 +168,41 @@ def levels(
     return _per_channel_lut(image, lut, channel)
 
 
+def curve_values(points, at: np.ndarray) -> np.ndarray:
+    """The tone curve through ``points`` at the inputs ``at`` (0..255 units, float64).
+
+    A monotone cubic (PCHIP) through the sorted points, held flat beyond the
+    first and last one; :func:`curves` builds its table from it and the curve
+    editor draws it, so what is drawn is what is applied.
+
+    Raises
+    ------
+    ParamError
+        With fewer than two points or two points at the same x.
+
+    Examples
+    --------
+    >>> curve_values([(0, 0), (255, 255)], np.array([0.0, 100.0])).tolist()
+    [0.0, 100.0]
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    pts = sorted((float(px), float(py)) for px, py in points)
+    if len(pts) < 2:
+        raise ParamError("curves: points needs at least two x:y pairs")
+    xs = [p[0] for p in pts]
+    if len(set(xs)) != len(xs):
+        raise ParamError("curves: points must have distinct x values")
+    # beyond the first and last point the curve is held flat, as in GIMP
+    return PchipInterpolator(xs, [p[1] for p in pts])(np.clip(at, xs[0], xs[-1]))
+
+
 @register_op("curves", title="Curves", category="Tone")
 def curves(
     image: np.ndarray, *,
     points: Annotated[list, Kind("points", hint="x:y pairs in 0..255, e.g. 0:0,64:40,255:255"),
                       Range(0.0, 255.0)] = ((0.0, 0.0), (255.0, 255.0)),
-    channel: Literal["all", "r", "g", "b"] = "all",
+    channel: Literal["all", "r", "g", "b", "luminance"] = "all",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Tone curve through control points, smooth and without overshoot.
@@ -188,8 +217,12 @@ def curves(
     points : list of (x, y)
         At least two control points with distinct x, both coordinates in
         0..255 (scaled by 257 for 16-bit); order does not matter.
-    channel : {"all", "r", "g", "b"}
-        Adjust every channel, or one channel of an RGB image only.
+    channel : {"all", "r", "g", "b", "luminance"}
+        Adjust every channel, one channel of an RGB image only, or the BT.601
+        luma Y' only: ``luminance`` maps Y' through the curve and adds the
+        change to R, G and B (Cb and Cr kept, see :mod:`editor.ops.tone`), so
+        contrast changes without the hue and saturation shifts a curve on R,
+        G and B brings. On a grayscale image ``luminance`` is ``all``.
 
     Returns
     -------
@@ -207,21 +240,41 @@ def curves(
     F. N. Fritsch and R. E. Carlson, "Monotone Piecewise Cubic Interpolation",
     SIAM J. Numer. Anal. 17(2), 1980.
     """
-    from scipy.interpolate import PchipInterpolator
-
-    pts = sorted((float(px), float(py)) for px, py in points)
-    if len(pts) < 2:
-        raise ParamError("curves: points needs at least two x:y pairs")
-    xs = [p[0] for p in pts]
-    if len(set(xs)) != len(xs):
-        raise ParamError("curves: points must have distinct x values")
-    _check_channel(image, channel, "curves")
+    if channel != "luminance":
+        _check_channel(image, channel, "curves")
     top = max_value(image.dtype)
-    # beyond the first and last point the curve is held flat, as in GIMP
-    at = np.clip(np.arange(top + 1, dtype=np.float64) * (255.0 / top), xs[0], xs[-1])
-    values = PchipInterpolator(xs, [p[1] for p in pts])(at) / 255.0
+    values = curve_values(points, np.arange(top + 1, dtype=np.float64) * (255.0 / top)) / 255.0
     lut = from_float(values.astype(np.float32), image.dtype)
-    return _per_channel_lut(image, lut, channel)
+    if channel == "luminance" and image.ndim == 3:
+        y = luma(image)
+        return _shift_luma(image, y, apply_lut(y, lut))
+    return _per_channel_lut(image, lut, "all" if channel == "luminance" else channel)
+
+
+def percentile_range(hist: np.ndarray, low: float = 0.1,
+                     high: float = 99.9) -> tuple[int, int]:
+    """Values below which ``low`` % and ``high`` % of the counted samples lie.
+
+    Photoshop's Auto levels rule (clip 0.1 % at each end): the first value
+    whose cumulative count exceeds ``low`` % of the total, and the last value
+    whose count from the top exceeds ``100 - high`` %. Returns bin indices
+    (0..255 for a 256-bin histogram); ``(0, len - 1)`` for an empty one.
+
+    Examples
+    --------
+    >>> percentile_range(np.array([0, 5, 990, 5, 0]), 1.0, 99.0)
+    (2, 2)
+    >>> percentile_range(np.array([0, 50, 900, 50, 0]), 1.0, 99.0)
+    (1, 3)
+    """
+    counts = np.asarray(hist, np.float64).ravel()
+    total = counts.sum()
+    if total <= 0:
+        return 0, counts.size - 1
+    lo = int(np.searchsorted(np.cumsum(counts), total * low / 100.0, side="right"))
+    hi = counts.size - 1 - int(np.searchsorted(np.cumsum(counts[::-1]),
+                                               total * (100.0 - high) / 100.0, side="right"))
+    return min(lo, counts.size - 1), max(hi, 0)
 
 
 # -- automatic stretches and equalisation ------------------------------------

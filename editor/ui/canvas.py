@@ -23,6 +23,7 @@ ZOOM_MIN, ZOOM_MAX = 0.01, 32.0
 ZOOM_STEP = 1.25
 BACKGROUND = QColor(38, 38, 40)
 DIVIDER_GRAB = 8  # px either side of the split divider that start a divider drag
+CLICK_SLOP = 3  # px a press may move and still count as a click
 
 
 class _Levels:
@@ -49,6 +50,7 @@ class Canvas(QWidget):
     """Paints the current state, an optional preview over it, and the original."""
 
     pixelHovered = Signal(int, int)  # image coordinates, (-1, -1) when outside
+    pixelClicked = Signal(int, int)  # a left click (no drag) on the image, image coordinates
     zoomChanged = Signal(float)
     viewChanged = Signal()  # visible region or zoom changed (previews follow it)
 
@@ -72,6 +74,7 @@ class Canvas(QWidget):
         self._drag: str | None = None
         self._drag_start = QPointF()
         self._drag_center = QPointF()
+        self._click_at: QPointF | None = None  # a left press that may end as a click
         self._space = False
         self._checker = _checker()
         self._view_timer = QTimer(self)
@@ -323,6 +326,9 @@ class Canvas(QWidget):
         elif event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
             self._drag = "pan"
             self._drag_start = pos
+            # a left press that ends where it began is a click (eyedroppers), not a pan
+            self._click_at = pos if event.button() == Qt.MouseButton.LeftButton \
+                and not self._space else None
             self._drag_center = QPointF(self.center)
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         event.accept()
@@ -350,6 +356,13 @@ class Canvas(QWidget):
             self.pixelHovered.emit(-1, -1)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        click, self._click_at = self._click_at, None
+        if click is not None and event.button() == Qt.MouseButton.LeftButton \
+                and (event.position() - click).manhattanLength() <= CLICK_SLOP:
+            pt = self.to_image(click)
+            size = self.image_size()
+            if size and 0 <= pt.x() < size[0] and 0 <= pt.y() < size[1]:
+                self.pixelClicked.emit(int(pt.x()), int(pt.y()))
         self._drag = None
         self.setCursor(Qt.CursorShape.OpenHandCursor if self._space
                        else Qt.CursorShape.CrossCursor)

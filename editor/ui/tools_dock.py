@@ -5,6 +5,12 @@ control previews on a proxy; releasing it commits at full resolution (light
 ops) into one merged undo step; Apply closes the session, Reset returns to the
 defaults, Cancel stops jobs and drops the adjustment. The form comes from
 :func:`editor.ui.forms.form_class_for`, so per-op overrides appear by existing.
+
+A form may also take the canvas's pointer: ``canvas_clicked(x, y)`` (eyedroppers)
+and ``canvas_hovered(x, y)`` get image coordinates from the canvas the panel is
+attached to. While the open adjustment has a step of its own, forms are shown the
+image it started from (its base), so a histogram or a picked value is the input's,
+not the adjusted result's.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class ToolsPanel(QWidget):
         self.specs: dict[str, object] = {}
         self.form: QWidget | None = None
         self.spec = None
+        self.canvas = None
         #: menu shortcuts by op: [(menu text, keys, opens the form)], shown in tool tips
         self.shortcuts: dict[str, list[tuple[str, str, bool]]] = {}
         layout = QVBoxLayout(self)
@@ -231,7 +238,7 @@ class ToolsPanel(QWidget):
             self.controller.message.emit(f"The custom form for {spec.title} failed ({e}); "
                                          "showing the plain one.")
         guard_wheel_under(form)  # the wheel scrolls the dock unless a field has the focus
-        form.set_image(self.controller.current_image())
+        form.set_image(self._form_image())
         form.paramsChanged.connect(self.controller.session_changed)
         form.paramsCommitted.connect(self.controller.session_committed)
         self.form = form
@@ -245,6 +252,7 @@ class ToolsPanel(QWidget):
             note = " Press Apply to run it at full size."
         self.summary.setText(rich_text(spec.summary + note))
         self.controller.begin_session(spec)
+        self._find_canvas()
         self._set_buttons_enabled(True)
         self._fit_form()
         self.opSelected.emit(spec.name)
@@ -268,12 +276,47 @@ class ToolsPanel(QWidget):
 
     def _image_changed(self) -> None:
         if self.form is not None:
-            self.form.set_image(self.controller.current_image())
+            self.form.set_image(self._form_image())
             shown = self.controller.session_follow()  # after undo/redo/jump: the step's values
             if shown is not None:
                 self.form.blockSignals(True)
                 self.form.set_params(shown)
                 self.form.blockSignals(False)
+
+    def _form_image(self):
+        """The image the open adjustment applies to: its base while it has a step."""
+        c = self.controller
+        s, doc = c.session, c.document
+        if s is not None and doc is not None and s.has_step and s.base_id in doc.store:
+            return doc.get(s.base_id)
+        return c.current_image()
+
+    # -- the canvas's pointer, for eyedroppers ---------------------------------------------
+    def attach_canvas(self, canvas) -> None:
+        """Forward the canvas's clicks and hovers to forms that take them."""
+        if canvas is self.canvas:
+            return
+        self.canvas = canvas
+        canvas.pixelClicked.connect(self._canvas_clicked)
+        canvas.pixelHovered.connect(self._canvas_hovered)
+
+    def _find_canvas(self) -> None:
+        if self.canvas is None:  # a window that did not attach one: its canvas
+            from editor.ui.canvas import Canvas
+
+            canvas = self.window().findChild(Canvas)
+            if canvas is not None:
+                self.attach_canvas(canvas)
+
+    def _canvas_clicked(self, x: int, y: int) -> None:
+        pick = getattr(self.form, "canvas_clicked", None)
+        if pick is not None:
+            pick(x, y)
+
+    def _canvas_hovered(self, x: int, y: int) -> None:
+        follow = getattr(self.form, "canvas_hovered", None)
+        if follow is not None:
+            follow(x, y)
 
     # -- buttons -------------------------------------------------------------------------
     def apply(self) -> None:
