@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         self.histogram = HistogramPanel(settings=self.settings)
         self.histogram_dock = self._dock("Histogram", self.histogram, right, "histogramDock")
         self.tools = ToolsPanel(self.controller)
+        self.tools.attach_canvas(self.canvas)  # eyedroppers and pickers read canvas clicks
         self.tools_dock = self._dock("Tools", self.tools, right, "toolsDock")
         self.history_view = QUndoView(self.controller.undo_stack)
         self.history_view.setEmptyLabel("Original")
