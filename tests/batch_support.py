@@ -101,6 +101,7 @@ class DaskServers:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.scheduler_file = folder / "scheduler.json"
+        self.scheduler_file.unlink(missing_ok=True)  # a stale address is not this scheduler's
         self.procs: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
         self.logs = []

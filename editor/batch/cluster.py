@@ -92,7 +92,7 @@ class ClusterError(RuntimeError):
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None,
-                timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+                timeout: float | None = None) -> Iterator[Any]:
     """A connected :class:`distributed.Client`, closed (with its local cluster) after the block.
 
     Parameters
@@ -103,14 +103,16 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
     workers : int, optional
         Worker processes of the local cluster (default: one per core). Ignored
         with ``scheduler``.
-    timeout : float
-        Seconds to wait for the scheduler and for a worker.
+    timeout : float, optional
+        Seconds to wait for the scheduler and for a worker (default
+        :data:`CONNECT_TIMEOUT`).
 
     Raises
     ------
     ClusterError
         No answer from the scheduler, no worker, or workers without Convolve.
     """
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
     with quiet_dask_logs():
         try:
             from distributed import Client, LocalCluster
