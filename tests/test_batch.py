@@ -20,10 +20,12 @@ from pathlib import Path
 import psutil
 import pytest
 from batch_support import (
-    SLOW_STEPS,
+    SLOW,
+    apply_reference,
+    assert_outputs_match,
     batch_command,
-    corrupt_file,
     env_for_children,
+    make_batch_set,
     make_photo_set,
     part_files,
     run_until,
@@ -39,31 +41,10 @@ from editor.io import verify_image
 
 pytestmark = pytest.mark.slow
 
-#: the slow recipe's extra step: a wide bilateral filter, ~50 ms per photo here
-SLOW = [*SLOW_STEPS[:-1], {"op": "bilateral", "params": {"sigma_space": 14}}]
-
-
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory):
     """50 photos in two folders (one nested) and one truncated JPEG beside them."""
-    root = tmp_path_factory.mktemp("batch")
-    inp = root / "in"
-    files = make_photo_set(inp / "a", 30) + make_photo_set(inp / "b" / "c", 20, start=30)
-    broken = corrupt_file(inp / "b" / "broken.jpg", files[0])
-    recipe = write_recipe(root / "look.recipe.json")
-    return root, inp, files, broken, recipe
-
-
-def apply_reference(files, recipe: Path, ref_dir: Path, inp: Path) -> dict[str, Path]:
-    """`convolve apply IN -o OUT --recipe R` for every file: relative path -> output."""
-    refs = {}
-    for f in files:
-        rel = f.relative_to(inp)
-        out = ref_dir / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        assert cli.main(["apply", str(f), "-o", str(out), "--recipe", str(recipe)]) == 0
-        refs[rel.as_posix()] = out
-    return refs
+    return make_batch_set(tmp_path_factory.mktemp("batch"))
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +59,6 @@ def slow_reference(photo_set):
     root, inp, files, _, _ = photo_set
     recipe = write_recipe(root / "slow.json", SLOW)
     return recipe, apply_reference(files, recipe, root / "ref-slow", inp)
-
-
-def assert_outputs_match(out_dir: Path, refs: dict[str, Path]) -> None:
-    for rel, ref in refs.items():
-        out = out_dir / rel
-        assert out.read_bytes() == ref.read_bytes(), rel
 
 
 def test_batch_matches_apply_bit_for_bit_and_records_the_corrupt_file(photo_set, reference,
