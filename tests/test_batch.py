@@ -120,6 +120,19 @@ def test_naming_pattern_and_format(photo_set, capsys):
     assert (out / f"002_{files[2].stem}_edit.webp").read_bytes() == ref.read_bytes()
 
 
+def test_a_photo_over_the_pixel_limit_is_refused_and_the_rest_done(photo_set, tmp_path,
+                                                                   capsys):
+    root, inp, files, _, recipe = photo_set
+    big = make_photo_set(tmp_path / "big", 1, long_side=(900, 900))[0]  # 900 x 600 px
+    out = tmp_path / "out"
+    code = cli.main(["batch", str(recipe), str(big), str(files[4]), "-o", str(out),
+                     "--max-pixels", "200000", "--workers", "1", "--name", "{stem}.{ext}"])
+    stdout, stderr = capsys.readouterr()
+    assert code == 1 and stdout.startswith("batch: 1 done, 1 failed")
+    assert f"{big}: " in stderr and "limit" in stderr
+    assert (out / files[4].name).exists() and not (out / big.name).exists()
+
+
 def test_ctrl_c_keeps_finished_files_and_resume_does_only_what_is_left(photo_set, tmp_path,
                                                                        slow_reference):
     root, inp, files, broken, _ = photo_set

@@ -56,7 +56,13 @@ NO_WORKER_TIMEOUT = 120.0
 
 @dataclass
 class BatchStatus:
-    """A progress snapshot (passed to ``on_status`` after every finished file)."""
+    """A progress snapshot (passed to ``on_status`` after every finished file).
+
+    Examples
+    --------
+    >>> BatchStatus(total=200, finished=37, failed=1, elapsed=9.0).line()
+    '37/200 · 1 failed · 4.1 files/s · ETA 0:40'
+    """
 
     total: int            # files this run processes
     finished: int         # of them, finished (done or failed)
@@ -91,7 +97,11 @@ class BatchStatus:
 
 
 def format_seconds(s: float) -> str:
-    """``0:07``, ``12:30``, ``3:05:00``."""
+    """Seconds as the clock shows them.
+
+    >>> format_seconds(7), format_seconds(750), format_seconds(11100)
+    ('0:07', '12:30', '3:05:00')
+    """
     s = int(round(max(0.0, s)))
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
@@ -311,6 +321,7 @@ class _Runner:
         next_pos = 0
         t_start = time.perf_counter()
         last_checkpoint = t_start
+        checkpoint_every = CHECKPOINT_SECONDS
         last_count = 0.0
         window = TASKS_PER_WORKER * max(1, worker_count(client))
         no_workers_since: float | None = None
@@ -350,9 +361,11 @@ class _Runner:
                         raise RuntimeError("the Dask cluster has had no workers for "
                                            f"{NO_WORKER_TIMEOUT:.0f} s; the batch stopped "
                                            "(resume it when workers are back)")
-                if now - last_checkpoint > CHECKPOINT_SECONDS:
-                    last_checkpoint = now
+                if now - last_checkpoint > checkpoint_every:
                     write_manifest(self.base, self.rows, self.header)
+                    last_checkpoint = time.perf_counter()
+                    # a million rows take seconds to write: never spend over 5 % on it
+                    checkpoint_every = max(CHECKPOINT_SECONDS, 20 * (last_checkpoint - now))
                 if not ready:
                     time.sleep(0.005)
         except BaseException:

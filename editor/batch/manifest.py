@@ -19,9 +19,10 @@ while any change of an operation or a value does.
 Examples
 --------
 >>> from editor.core.recipe import Recipe
->>> r = Recipe.from_json('[{"op": "invert"}]')
->>> recipe_sha256(r)[:12]
-'6bd2a36bd0b8'
+>>> a = Recipe.from_json('[{"op": "invert"}]')
+>>> b = Recipe.from_json('{"format": 1, "steps": [{"params": {}, "op": "invert"}]}')
+>>> recipe_sha256(a) == recipe_sha256(b), recipe_sha256(a)[:12]
+(True, '1f9767ad9145')
 """
 
 from __future__ import annotations
