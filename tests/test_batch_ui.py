@@ -74,7 +74,7 @@ def test_dialog_applies_the_edit_history_to_a_folder(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: dlg.result is not None, timeout=120000)
     result = dlg.result
     assert not result.cancelled and result.count("done") == 12 and result.count("failed") == 1
-    assert "12 done, 1 failed" in dlg.title_label.text()
+    assert dlg.title_label.text().startswith("Finished: 12 done, 1 failed")
     assert dlg.failures.count() == 1 and str(broken) in dlg.failures.item(0).text()
     assert dlg.outputs.count() == 12 and dlg.outputs.isVisible()
 
@@ -121,7 +121,7 @@ def test_settings_are_checked_and_cancel_keeps_finished_files(qtbot, window, tmp
     result = dlg.result
     assert result.cancelled and 0 < result.count("done") < len(files)
     assert result.count("pending") == len(files) - result.count("done")
-    assert "cancelled" in dlg.title_label.text()
+    assert dlg.title_label.text().startswith("Cancelled: ")
     assert part_files(out) == []
     for p in out.glob("photo_*"):
         verify_image(p)

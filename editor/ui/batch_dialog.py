@@ -260,6 +260,8 @@ class BatchDialog(QDialog):
         self.outputs = QListWidget()
         self.outputs.itemDoubleClicked.connect(self.open_output)
         col.addWidget(self.outputs, 2)
+        self.spacer = QWidget()  # holds the page together while the lists are hidden
+        col.addWidget(self.spacer, 1)
         row = QHBoxLayout()
         self.open_button = QPushButton("Open in Editor")
         self.open_button.clicked.connect(lambda: self.open_output(self.outputs.currentItem()))
@@ -443,6 +445,7 @@ class BatchDialog(QDialog):
         for w in (self.failures_label, self.failures, self.outputs_label, self.outputs,
                   self.open_button, self.folder_button, self.again_button, self.done_button):
             w.setVisible(False)
+        self.spacer.setVisible(True)
         self.cancel_button.setVisible(True)
         self.cancel_button.setEnabled(True)
 
@@ -460,7 +463,9 @@ class BatchDialog(QDialog):
         self.result = result
         self._finished_page()
         self.progress.setValue(1000 if not result.cancelled else self.progress.value())
-        self.title_label.setText(result.summary().replace("; manifest ", ".\nManifest: "))
+        head, _, manifest = result.summary().partition("; manifest ")
+        head = head.replace("batch cancelled: ", "Cancelled: ").replace("batch: ", "Finished: ")
+        self.title_label.setText(f"{head}.\nManifest: {manifest}")
         self.status_label.setText(f"Engine: {result.engine}.")
         fails = result.failures
         self.failures_label.setText(f"Failures ({len(fails)})")
@@ -477,6 +482,7 @@ class BatchDialog(QDialog):
             w.setVisible(bool(fails))
         for w in (self.outputs_label, self.outputs, self.open_button):
             w.setVisible(self.outputs.count() > 0)
+        self.spacer.setVisible(not fails and not self.outputs.count())
         if self.outputs.count():
             self.outputs.setCurrentRow(0)
 
