@@ -65,8 +65,10 @@ def test_batch_matches_apply_bit_for_bit_and_records_the_corrupt_file(photo_set,
                                                                        capsys):
     root, inp, files, broken, recipe = photo_set
     out = root / "out-local"
+    environ = dict(os.environ)
     code = cli.main(["batch", str(recipe), str(inp), "-o", str(out), "--workers", "2"])
     stdout, stderr = capsys.readouterr()
+    assert dict(os.environ) == environ  # Dask's nanny wrote OMP_NUM_THREADS=1... into it
     assert code == 1  # one file failed, the other 50 are done
     assert stdout.strip().startswith("batch: 50 done, 1 failed in ")
     assert len(stdout.strip().splitlines()) == 1
