@@ -99,3 +99,27 @@ def test_train_and_predict_on_the_cluster_match_this_machine(datasets, cluster, 
                      str(root / "there.csv"), "--scheduler", cluster.address])
     assert code == 0, capsys.readouterr().err
     assert (root / "there.csv").read_text() == (root / "here.csv").read_text()
+
+
+@pytest.mark.gui
+def test_classifier_window_trains_with_features_from_the_cluster(qtbot, tmp_path, cluster):
+    from test_teach_ui import lfw_frames
+
+    from editor.ui.teach.window import ClassifierWindow
+
+    win = ClassifierWindow(project=tmp_path / "p")
+    qtbot.addWidget(win)
+    for i, f in enumerate(lfw_frames(0, 8) + lfw_frames(100, 108)):
+        win.dataset.add_image("Class 1" if i < 8 else "Class 2", f)
+    panel = win.train_panel
+    panel.widget("epochs").setValue(5)
+    panel.cluster_box.setChecked(True)
+    panel.train()  # no address yet: one sentence, nothing starts
+    assert "scheduler's address" in win.status_label.text() and not win._jobs
+    panel.scheduler_edit.setText(cluster.address)
+    assert panel.scheduler() == cluster.address
+    panel.train()
+    qtbot.waitUntil(lambda: win.status_label.text().startswith("Trained in"), timeout=120000)
+    features = cached(win.dataset.root)
+    assert len(features) == 16 and all(v is not None and v.shape == (1280,)
+                                       for v in features.values())
