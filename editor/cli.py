@@ -86,15 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-recipe", metavar="RECIPE", help="also write the chain as a recipe")
     p.add_argument("--points", metavar="POINTS",
                    help="write the points an operation found (e.g. corners) as JSON")
-    p.add_argument("--format", help="PNG, JPEG, WEBP, TIFF or BMP")
-    p.add_argument("--quality", type=_quality, default=90, help="JPEG/WebP quality 1-100")
-    p.add_argument("--progressive", action="store_true", help="progressive JPEG")
-    p.add_argument("--lossless", action="store_true", help="lossless WebP")
-    p.add_argument("--strip-metadata", action="store_true", help="write no EXIF or ICC")
-    p.add_argument("--background", type=_color, default=(255, 255, 255),
-                   help="colour that alpha is flattened on for JPEG/BMP (default white)")
-    p.add_argument("--max-pixels", type=_count, metavar="N",
-                   help="refuse larger inputs (default 250000000 or $CONVOLVE_MAX_PIXELS)")
+    _add_save_options(p, "PNG, JPEG, WEBP, TIFF or BMP")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("info", help="describe an image file")
@@ -129,15 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="{dir}/{stem}.{ext}", metavar="PATTERN",
                    help="output name: {stem} {name} {ext} {n} (e.g. {n:04d}) {dir} {parent} "
                    "{recipe}; default '{dir}/{stem}.{ext}' mirrors the input folders")
-    p.add_argument("--format", help="PNG, JPEG, WEBP, TIFF or BMP (default: the input's)")
-    p.add_argument("--quality", type=_quality, default=90, help="JPEG/WebP quality 1-100")
-    p.add_argument("--progressive", action="store_true", help="progressive JPEG")
-    p.add_argument("--lossless", action="store_true", help="lossless WebP")
-    p.add_argument("--strip-metadata", action="store_true", help="write no EXIF or ICC")
-    p.add_argument("--background", type=_color, default=(255, 255, 255),
-                   help="colour that alpha is flattened on for JPEG/BMP (default white)")
-    p.add_argument("--max-pixels", type=_count, metavar="N",
-                   help="refuse larger inputs (default 250000000 or $CONVOLVE_MAX_PIXELS)")
+    _add_save_options(p, "PNG, JPEG, WEBP, TIFF or BMP (default: the input's)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group.add_argument("--skip-existing", action="store_true",
@@ -403,6 +387,19 @@ def _subcommand_names(parser: argparse.ArgumentParser) -> set[str]:
         if isinstance(action, argparse._SubParsersAction):
             return set(action.choices)
     return set()
+
+
+def _add_save_options(p: argparse.ArgumentParser, format_help: str) -> None:
+    """How the output is written and which inputs are refused (apply and batch)."""
+    p.add_argument("--format", help=format_help)
+    p.add_argument("--quality", type=_quality, default=90, help="JPEG/WebP quality 1-100")
+    p.add_argument("--progressive", action="store_true", help="progressive JPEG")
+    p.add_argument("--lossless", action="store_true", help="lossless WebP")
+    p.add_argument("--strip-metadata", action="store_true", help="write no EXIF or ICC")
+    p.add_argument("--background", type=_color, default=(255, 255, 255),
+                   help="colour that alpha is flattened on for JPEG/BMP (default white)")
+    p.add_argument("--max-pixels", type=_count, metavar="N",
+                   help="refuse larger inputs (default 250000000 or $CONVOLVE_MAX_PIXELS)")
 
 
 def _quality(text: str) -> int:

@@ -229,7 +229,7 @@ def run_batch(plan: BatchPlan, recipe, *, scheduler: str | None = None,
     finally:
         # After the local cluster is closed, no writer of ours is alive: every part
         # file left in the output folders is one a killed or cancelled write cut short.
-        _clean_parts(plan, todo, rows)
+        _clean_parts(plan, todo)
         header.update(engine=runner.engine, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                       cancelled=runner.cancelled)
         paths = write_manifest(base, rows, header)
@@ -283,7 +283,7 @@ def _initial_rows(plan: BatchPlan, digest: str, base: Path, resume: bool,
     return rows, todo
 
 
-def _clean_parts(plan: BatchPlan, todo: list[int], rows: list[Row]) -> None:
+def _clean_parts(plan: BatchPlan, todo: list[int]) -> None:
     folders = {os.path.dirname(os.path.abspath(plan.items[i].output)) for i in todo}
     for folder in sorted(folders):
         clean_orphan_parts(folder)

@@ -128,6 +128,8 @@ class ClusterFeatures:
     def extract(self, paths, variants, todo, feats, ok, keys, *, cache, size, dtype, seed,
                 augment_config, batch_size, ctx, skipped, label, frame) -> None:
         """Fill ``feats``/``ok`` at the ``todo`` rows and the cache (see ``extract``)."""
+        from editor.teach.features import store_chunk
+
         lo, hi = frame
         chunks = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
         futures = {}
@@ -144,15 +146,7 @@ class ClusterFeatures:
             part = chunks[k]
             rows, out, missed = value
             results[k] = missed
-            read = {part[j] for j in rows}
-            for i in part:
-                if i not in read:
-                    ok[i] = False
-            for j, row in enumerate(rows):
-                i = part[row]
-                feats[i] = out[j]
-                if cache is not None:
-                    cache.store(keys[i], out[j])
+            store_chunk(part, rows, out, feats, ok, cache, keys)
             done[0] += len(part)
             ctx.report(lo + (hi - lo) * done[0] / len(todo),
                        f"{label}: {done[0]}/{len(todo)} new images (cluster)")

@@ -162,19 +162,30 @@ def extract(stage, paths: Sequence[Path], variants: Sequence[int] | None = None,
                 stage, [paths[i] for i in part], [variants[i] for i in part], size=size,
                 seed=seed, augment_config=augment_config, device=device, dtype=dtype)
             skipped += missed
-            done = {part[j] for j in rows}
-            for i in part:
-                if i not in done:
-                    ok[i] = False
-            for j, row in enumerate(rows):
-                i = part[row]
-                feats[i] = out[j]
-                if cache is not None:
-                    cache.store(keys[i], out[j])
+            store_chunk(part, rows, out, feats, ok, cache, keys)
     for msg in skipped:
         warnings.warn(f"skipped {msg}", UserWarning, stacklevel=2)
     ctx.report(hi, f"{label}: done")
     return feats, ok
+
+
+def store_chunk(part: Sequence[int], rows: Sequence[int], out: np.ndarray | None,
+                feats: np.ndarray, ok: np.ndarray, cache: FeatureCache | None,
+                keys: Sequence[str]) -> None:
+    """Put one batch's features (from :func:`chunk_features`) at their rows, and cache them.
+
+    ``part`` holds the indices of the batch's images; ``rows`` the positions in it that
+    could be read. The others are marked not ``ok``.
+    """
+    read = {part[j] for j in rows}
+    for i in part:
+        if i not in read:
+            ok[i] = False
+    for j, row in enumerate(rows):
+        i = part[row]
+        feats[i] = out[j]
+        if cache is not None:
+            cache.store(keys[i], out[j])
 
 
 def chunk_features(stage, paths: Sequence[Path], variants: Sequence[int], *, size: int,
