@@ -7,6 +7,7 @@
     convolve apply IN -o OUT --op NAME [k=v ...] [--op ...] [--recipe R] [--points P]
     convolve info IN [--json] [--verify]      size, mode, bit depth, orientation, ICC
     convolve check FILE ...                   decode fully: truncated or damaged files
+    convolve batch RECIPE INPUT ... -o DIR    a recipe over many photos (Dask, resumable)
     convolve docs                             regenerate docs/ops.md
 
 Exit codes: 0 done, 1 processing or file error, 2 usage error (bad option,
@@ -85,15 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-recipe", metavar="RECIPE", help="also write the chain as a recipe")
     p.add_argument("--points", metavar="POINTS",
                    help="write the points an operation found (e.g. corners) as JSON")
-    p.add_argument("--format", help="PNG, JPEG, WEBP, TIFF or BMP")
-    p.add_argument("--quality", type=_quality, default=90, help="JPEG/WebP quality 1-100")
-    p.add_argument("--progressive", action="store_true", help="progressive JPEG")
-    p.add_argument("--lossless", action="store_true", help="lossless WebP")
-    p.add_argument("--strip-metadata", action="store_true", help="write no EXIF or ICC")
-    p.add_argument("--background", type=_color, default=(255, 255, 255),
-                   help="colour that alpha is flattened on for JPEG/BMP (default white)")
-    p.add_argument("--max-pixels", type=_count, metavar="N",
-                   help="refuse larger inputs (default 250000000 or $CONVOLVE_MAX_PIXELS)")
+    _add_save_options(p, "PNG, JPEG, WEBP, TIFF or BMP")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("info", help="describe an image file")
@@ -111,6 +104,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_count, metavar="N",
                    help="refuse larger images (default 250000000 or $CONVOLVE_MAX_PIXELS)")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("batch", help="run a recipe over many photos (in parallel, resumable)",
+                       description="Apply RECIPE to every INPUT (files, folders searched "
+                       "recursively, or .txt/.lst lists of files) and write the results to "
+                       "OUT_DIR, atomically, with a manifest (convolve-batch.csv/.json) to "
+                       "resume from. Runs on a local Dask cluster of one process per core, "
+                       "or on a running cluster with --scheduler. Exits 1 if any file "
+                       "failed (the others are done).")
+    p.add_argument("recipe", metavar="RECIPE", help="a recipe saved by the editor")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                   help="folder the results are written to (created if needed)")
+    p.add_argument("--glob", metavar="PATTERN",
+                   help="files of the input folders to take, e.g. '*.jpg' (default: images)")
+    p.add_argument("--name", default="{dir}/{stem}.{ext}", metavar="PATTERN",
+                   help="output name: {stem} {name} {ext} {n} (e.g. {n:04d}) {dir} {parent} "
+                   "{recipe}; default '{dir}/{stem}.{ext}' mirrors the input folders")
+    _add_save_options(p, "PNG, JPEG, WEBP, TIFF or BMP (default: the input's)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    group.add_argument("--skip-existing", action="store_true",
+                       help="leave existing outputs alone and skip their inputs")
+    p.add_argument("--resume", action="store_true",
+                   help="skip what an earlier run of the same recipe finished (per manifest)")
+    p.add_argument("--workers", type=_positive, metavar="N",
+                   help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use a running Dask cluster, e.g. tcp://host:8786 (workers need "
+                   "Convolve installed and the same paths)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser("docs", help="regenerate docs/ops.md from the registry")
     p.add_argument("--output", metavar="PATH", help="where to write (default docs/ops.md)")
@@ -315,6 +339,47 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from editor.batch import PlanError, SaveOptions, make_plan, run_batch
+    from editor.core.recipe import Recipe
+
+    if args.scheduler and args.workers:
+        raise UsageError("--workers sets the size of the local cluster; a cluster given by "
+                         "--scheduler has its own workers")
+    recipe = Recipe.load(args.recipe)
+    options = SaveOptions(format=args.format, quality=args.quality,
+                          progressive=args.progressive, lossless=args.lossless,
+                          strip_metadata=args.strip_metadata, background=args.background,
+                          max_pixels=args.max_pixels)
+    existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "refuse"
+    progress = Progress(quiet=args.quiet)
+    try:
+        plan = make_plan(args.inputs, args.output, pattern=args.name, glob=args.glob,
+                         options=options, recipe_name=Path(args.recipe).stem.split(".")[0])
+        result = run_batch(plan, recipe, scheduler=args.scheduler, workers=args.workers,
+                           resume=args.resume, existing=existing,
+                           ctx=progress.context())
+    except PlanError as e:
+        raise UsageError(str(e).replace("choose overwrite or skip existing files",
+                                        "use --overwrite or --skip-existing")
+                         .replace("resume the earlier batch", "--resume")) from None
+    except KeyboardInterrupt as e:
+        progress.clear()
+        interrupted = getattr(e, "batch_result", None)
+        if interrupted is not None:
+            print(f"{interrupted.summary()}; run again with --resume to finish")
+        raise
+    progress.clear()
+    failures = result.failures
+    for row in failures[:10]:
+        name = Path(row.input).name  # errors name the file; say which folder it is in
+        warning(f"{row.input}: {row.error.removeprefix(name + ': ')}")
+    if len(failures) > 10:
+        warning(f"{len(failures) - 10} more failures are listed in {result.manifest[0]}")
+    print(result.summary())
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
 # -- helpers ----------------------------------------------------------------
 
 def _subcommand_names(parser: argparse.ArgumentParser) -> set[str]:
@@ -322,6 +387,19 @@ def _subcommand_names(parser: argparse.ArgumentParser) -> set[str]:
         if isinstance(action, argparse._SubParsersAction):
             return set(action.choices)
     return set()
+
+
+def _add_save_options(p: argparse.ArgumentParser, format_help: str) -> None:
+    """How the output is written and which inputs are refused (apply and batch)."""
+    p.add_argument("--format", help=format_help)
+    p.add_argument("--quality", type=_quality, default=90, help="JPEG/WebP quality 1-100")
+    p.add_argument("--progressive", action="store_true", help="progressive JPEG")
+    p.add_argument("--lossless", action="store_true", help="lossless WebP")
+    p.add_argument("--strip-metadata", action="store_true", help="write no EXIF or ICC")
+    p.add_argument("--background", type=_color, default=(255, 255, 255),
+                   help="colour that alpha is flattened on for JPEG/BMP (default white)")
+    p.add_argument("--max-pixels", type=_count, metavar="N",
+                   help="refuse larger inputs (default 250000000 or $CONVOLVE_MAX_PIXELS)")
 
 
 def _quality(text: str) -> int:
@@ -342,6 +420,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return n
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
     return n
 
 

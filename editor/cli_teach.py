@@ -37,6 +37,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.safetensors)")
     _add_setting_flags(p)
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compute the backbone features on a running Dask cluster "
+                   "(tcp://host:8786); they are cached here and training runs here")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_train)
@@ -47,6 +50,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGES")
     p.add_argument("--csv", metavar="FILE", help="write path, class and probabilities")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the frozen network on a running Dask cluster (tcp://host:8786)")
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("export-model", help="export a model to ONNX / TorchScript",
@@ -116,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds = Dataset.open(root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = train(ds, cfg, progress.context())
+        result = train(ds, cfg, progress.context(), scheduler=args.scheduler)
     out = result.model.save(args.output)
     progress.clear()
     for w in caught:
@@ -155,7 +160,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return fail("no images given", EXIT_USAGE)
     progress = Progress()
     # Ctrl+C and Cancelled reach cli_common.run_command: exit 130, like every command
-    found = predict_files(model, files, progress.context(), batch_size=args.batch_size)
+    found = predict_files(model, files, progress.context(), batch_size=args.batch_size,
+                          scheduler=args.scheduler)
     progress.clear()
     for message in found.skipped:
         warning(f"skipped {message}")

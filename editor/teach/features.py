@@ -89,7 +89,8 @@ def extract(stage, paths: Sequence[Path], variants: Sequence[int] | None = None,
             dtype=np.float32, seed: int = 0, augment_config: AugmentConfig | None = None,
             batch_size: int = 32, device: Any = "cpu", ctx: OpContext | None = None,
             scratch: Path | None = None, label: str = "features",
-            frame: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+            frame: tuple[float, float] = (0.0, 1.0), remote: Any = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``stage`` (a torch module: ``[0, 1]`` input -> features) over images.
 
     Parameters
@@ -109,6 +110,10 @@ def extract(stage, paths: Sequence[Path], variants: Sequence[int] | None = None,
         File for a memory-mapped result when it would be large.
     frame : (float, float)
         Progress range this call reports into (for a larger job).
+    remote : ClusterFeatures, optional
+        Compute the features that are not cached on a Dask cluster's workers
+        instead (:class:`editor.teach.cluster.ClusterFeatures`): the same batches
+        through the same stage, gathered here and cached as if computed here.
 
     Returns
     -------
@@ -139,37 +144,95 @@ def extract(stage, paths: Sequence[Path], variants: Sequence[int] | None = None,
         if i % 256 == 0:
             ctx.check()
     lo, hi = frame
-    skipped = []
+    skipped: list[str] = []
+    if remote is not None and todo:
+        remote.extract(paths, variants, todo, feats, ok, keys, cache=cache, size=size,
+                       dtype=dtype, seed=seed, augment_config=augment_config,
+                       batch_size=batch_size, ctx=ctx, skipped=skipped, label=label,
+                       frame=frame)
+        todo = []
     from editor.teach.backbones import torch_threads
 
     with torch.inference_mode(), torch_threads():
         for start in range(0, len(todo), batch_size):
             ctx.report(lo + (hi - lo) * start / max(1, len(todo)),
                        f"{label}: {start}/{len(todo)} new images")
-            chunk, pixels = [], []
-            for i in todo[start:start + batch_size]:
-                try:
-                    rgb = read_rgb(paths[i], max_side=2 * size)
-                except UnreadableImage as e:
-                    ok[i] = False
-                    skipped.append(str(e))
-                    continue
-                if variants[i]:
-                    rgb = augment(rgb, sample_rng(seed, variants[i], Path(paths[i]).name),
-                                  augment_config)
-                chunk.append(i)
-                pixels.append(square_input(rgb, size))
-            if not chunk:
-                continue
-            x = torch.from_numpy(to_chw_float(pixels)).to(device)
-            # channels-last: the layout of inference_copy() stages (and harmless otherwise)
-            x = x.contiguous(memory_format=torch.channels_last)
-            out = stage(x).float().cpu().numpy().astype(dtype, copy=False)
-            for j, i in enumerate(chunk):
-                feats[i] = out[j]
-                if cache is not None:
-                    cache.store(keys[i], out[j])
+            part = todo[start:start + batch_size]
+            rows, out, missed = chunk_features(
+                stage, [paths[i] for i in part], [variants[i] for i in part], size=size,
+                seed=seed, augment_config=augment_config, device=device, dtype=dtype)
+            skipped += missed
+            store_chunk(part, rows, out, feats, ok, cache, keys)
     for msg in skipped:
         warnings.warn(f"skipped {msg}", UserWarning, stacklevel=2)
     ctx.report(hi, f"{label}: done")
     return feats, ok
+
+
+def store_chunk(part: Sequence[int], rows: Sequence[int], out: np.ndarray | None,
+                feats: np.ndarray, ok: np.ndarray, cache: FeatureCache | None,
+                keys: Sequence[str]) -> None:
+    """Put one batch's features (from :func:`chunk_features`) at their rows, and cache them.
+
+    ``part`` holds the indices of the batch's images; ``rows`` the positions in it that
+    could be read. The others are marked not ``ok``.
+    """
+    read = {part[j] for j in rows}
+    for i in part:
+        if i not in read:
+            ok[i] = False
+    for j, row in enumerate(rows):
+        i = part[row]
+        feats[i] = out[j]
+        if cache is not None:
+            cache.store(keys[i], out[j])
+
+
+def chunk_features(stage, paths: Sequence[Path], variants: Sequence[int], *, size: int,
+                   seed: int, augment_config: AugmentConfig | None, device: Any = "cpu",
+                   dtype=np.float32, channels_last: bool = True
+                   ) -> tuple[list[int], np.ndarray | None, list[str]]:
+    """Read, augment and square one batch of images and run ``stage`` on it.
+
+    The body of :func:`extract`'s loop, shared with the cluster workers
+    (:mod:`editor.teach.cluster`) so both compute a batch the same way. Call it
+    under ``torch.inference_mode()``.
+
+    Parameters
+    ----------
+    stage : torch.nn.Module or None
+        None returns the prepared input batch itself.
+    channels_last : bool
+        Hand the stage a channels-last batch (the layout of
+        :func:`~editor.ops.ai.efficientnet.inference_copy` stages).
+
+    Returns
+    -------
+    rows : list of int
+        Positions in ``paths`` of the images read.
+    features : ndarray or None
+        ``(len(rows), ...)``; None when no image could be read.
+    skipped : list of str
+        One sentence per unreadable image.
+    """
+    import torch
+
+    rows, pixels, skipped = [], [], []
+    for j, (p, v) in enumerate(zip(paths, variants, strict=True)):
+        try:
+            rgb = read_rgb(p, max_side=2 * size)
+        except UnreadableImage as e:
+            skipped.append(str(e))
+            continue
+        if v:
+            rgb = augment(rgb, sample_rng(seed, v, Path(p).name), augment_config)
+        rows.append(j)
+        pixels.append(square_input(rgb, size))
+    if not rows:
+        return rows, None, skipped
+    x = torch.from_numpy(to_chw_float(pixels)).to(device)
+    if channels_last:
+        # channels-last: the layout of inference_copy() stages (and harmless otherwise)
+        x = x.contiguous(memory_format=torch.channels_last)
+    out = x if stage is None else stage(x)
+    return rows, out.float().cpu().numpy().astype(dtype, copy=False), skipped

@@ -72,7 +72,7 @@ def image_files(items: Iterable[str | Path]) -> list[Path]:
 
 
 def predict_files(model, paths: Iterable[str | Path], ctx: OpContext | None = None,
-                  batch_size: int = BATCH_SIZE) -> Predictions:
+                  batch_size: int = BATCH_SIZE, scheduler: str | None = None) -> Predictions:
     """Classify image files with ``model``.
 
     Each file is read shrunk to at most twice the model's input size, then
@@ -89,6 +89,9 @@ def predict_files(model, paths: Iterable[str | Path], ctx: OpContext | None = No
         between files).
     batch_size : int
         Files per forward pass.
+    scheduler : str, optional
+        Address of a Dask scheduler: the frozen part of the network runs on its
+        workers (:func:`editor.teach.cluster.predict_on_cluster`), same answers.
 
     Returns
     -------
@@ -101,8 +104,12 @@ def predict_files(model, paths: Iterable[str | Path], ctx: OpContext | None = No
     """
     ctx = ctx or null_context()
     files = [Path(p) for p in paths]
-    out = Predictions(model.class_names)
     batch_size = max(1, int(batch_size))
+    if scheduler:
+        from editor.teach.cluster import predict_on_cluster
+
+        return predict_on_cluster(model, files, ctx, batch_size, scheduler)
+    out = Predictions(model.class_names)
     for start in range(0, len(files), batch_size):
         part, images = [], []
         for i, f in enumerate(files[start:start + batch_size], start):

@@ -121,7 +121,8 @@ def choose_backbone(config: TrainConfig) -> tuple[str, list[str]]:
 
 
 def train(dataset: Dataset, config: TrainConfig | None = None, ctx: OpContext | None = None,
-          on_epoch: Callable[[EpochStats], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[EpochStats], None] | None = None,
+          scheduler: str | None = None) -> TrainResult:
     """Train a classifier on every image of ``dataset``.
 
     Parameters
@@ -134,6 +135,11 @@ def train(dataset: Dataset, config: TrainConfig | None = None, ctx: OpContext | 
     on_epoch : callable, optional
         Called after every epoch with its :class:`EpochStats` (live curves).
         It runs on the training thread.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``): the backbone features
+        that are not cached yet are computed on its workers, then cached here
+        as usual (:mod:`editor.teach.cluster`); training itself runs here. The
+        result is the model trained without it.
 
     Returns
     -------
@@ -169,12 +175,16 @@ def train(dataset: Dataset, config: TrainConfig | None = None, ctx: OpContext | 
     net.head = make_head(info.feature_dim, n_classes, config.hidden)
     skipped: list[str] = []
     if backbone == SMALL_CNN:
+        if scheduler:
+            notes.append("the small CNN learns from the pixels themselves, so it trained on "
+                         "this machine; the cluster computes pretrained features only")
         history = _train_small_cnn(net, paths, labels, train_idx, test_idx, config, info.size,
                                    ctx, on_epoch, skipped)
         eval_probs = None
     else:
         history, eval_probs = _train_frozen(net, dataset, paths, labels, train_idx, test_idx,
-                                            config, info.size, ctx, on_epoch, skipped)
+                                            config, info.size, ctx, on_epoch, skipped,
+                                            scheduler)
     net.eval()
     meta = {
         "class_names": dataset.class_names,
@@ -214,21 +224,11 @@ def train(dataset: Dataset, config: TrainConfig | None = None, ctx: OpContext | 
 # -- frozen routes ---------------------------------------------------------------
 
 def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size, ctx,
-                  on_epoch, skipped) -> list[EpochStats]:
+                  on_epoch, skipped, scheduler=None) -> list[EpochStats]:
     import torch
 
-    from editor.ops.ai.efficientnet import inference_copy
-
     fine = config.fine_tune
-    if fine:
-        stage = inference_copy(torch.nn.Sequential(net.normalize, net.trunk))
-        with torch.inference_mode():
-            shape = tuple(stage(torch.zeros(1, 3, size, size)).shape[1:])
-        dtype, tag = np.float16, "efficientnet_lite0-trunk15"
-    else:
-        stage = inference_copy(_Pooled(net))
-        shape = (backbone_info(EFFICIENTNET).feature_dim,)
-        dtype, tag = np.float32, "efficientnet_lite0-pooled"
+    stage, shape, dtype, tag = frozen_stage(net, fine, size)
     cache = FeatureCache(dataset.cache_dir, tag)
     copies = config.augment_copies
     tr_paths = [paths[i] for i in train_idx for _ in range(1 + copies)]
@@ -238,12 +238,12 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
     all_vars = tr_vars + [0] * len(test_idx)
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _features_on(scheduler, tag) as remote:
         warnings.simplefilter("always")
         feats, ok = extract(stage, all_paths, all_vars, cache=cache, size=size, out_shape=shape,
                             dtype=dtype, seed=config.seed, augment_config=config.augment,
                             ctx=ctx, scratch=dataset.cache_dir / f"{tag}-batch.npy",
-                            label="features", frame=(0.0, 0.8))
+                            label="features", frame=(0.0, 0.8), remote=remote)
     for w in caught:
         skipped.append(str(w.message))
         warnings.warn(w.message, stacklevel=2)
@@ -280,6 +280,39 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
     if not len(test_idx):
         rows = rows // (1 + copies)  # row of the un-augmented copy -> index into train_idx
     return history, (rows, np.concatenate(probs) if probs else np.zeros((0, 1), np.float32))
+
+
+def frozen_stage(net, fine: bool, size: int):
+    """The frozen part of EfficientNet-Lite0 whose outputs are cached, and how they are kept.
+
+    Returns ``(stage, feature shape, dtype, cache tag)``: the trunk (192x7x7 maps,
+    float16) for fine-tuning, else the pooled 1280-d features (float32). The same
+    function builds the stage on cluster workers (:mod:`editor.teach.cluster`), so
+    features computed there are the ones computed here.
+    """
+    import torch
+
+    from editor.ops.ai.efficientnet import inference_copy
+
+    if fine:
+        stage = inference_copy(torch.nn.Sequential(net.normalize, net.trunk))
+        with torch.inference_mode():
+            shape = tuple(stage(torch.zeros(1, 3, size, size)).shape[1:])
+        return stage, shape, np.float16, "efficientnet_lite0-trunk15"
+    stage = inference_copy(_Pooled(net))
+    return stage, (backbone_info(EFFICIENTNET).feature_dim,), np.float32, \
+        "efficientnet_lite0-pooled"
+
+
+def _features_on(scheduler: str | None, tag: str):
+    """A context giving the cluster feature extractor (or None to compute here)."""
+    import contextlib
+
+    if not scheduler:
+        return contextlib.nullcontext(None)
+    from editor.teach.cluster import cluster_features
+
+    return cluster_features(scheduler, tag)
 
 
 def _threads(n: int):

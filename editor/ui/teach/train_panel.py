@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -221,6 +222,7 @@ class TrainPanel(QGroupBox):
                 self.widgets[s.name] = w
                 form.addRow("" if s.kind is bool else s.label, w)
             groups.add(gb)
+        groups.add(self._build_cluster())
         reset = QPushButton("Restore defaults")
         reset.clicked.connect(self.restore_defaults)
         row = QHBoxLayout()
@@ -237,6 +239,27 @@ class TrainPanel(QGroupBox):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(inner)
         return scroll
+
+    def _build_cluster(self) -> QGroupBox:
+        """Where the backbone features are computed: here, or a Dask cluster's workers."""
+        gb = QGroupBox("Features")
+        form = QFormLayout(gb)
+        self.cluster_box = QCheckBox("Compute features on a Dask cluster")
+        self.cluster_box.setToolTip("The photos' backbone features are computed on the "
+                                    "cluster's workers (Convolve installed there, the photos "
+                                    "on shared storage), then cached and trained on here")
+        self.scheduler_edit = QLineEdit()
+        self.scheduler_edit.setPlaceholderText("tcp://host:8786")
+        self.scheduler_edit.setEnabled(False)
+        self.cluster_box.toggled.connect(self.scheduler_edit.setEnabled)
+        form.addRow("", self.cluster_box)
+        form.addRow("Scheduler", self.scheduler_edit)
+        return gb
+
+    def scheduler(self) -> str | None:
+        """The Dask scheduler address when the cluster option is on, else None."""
+        text = self.scheduler_edit.text().strip()
+        return text if self.cluster_box.isChecked() and text else None
 
     # -- settings -------------------------------------------------------------------------
     def widget(self, name: str) -> QWidget:
@@ -272,6 +295,11 @@ class TrainPanel(QGroupBox):
         cfg = self._config_or_say()
         if cfg is None:
             return
+        if self.cluster_box.isChecked() and not self.scheduler():
+            self.host.status("Give the Dask scheduler's address (tcp://host:8786), or turn "
+                             "the cluster option off.")
+            return
+        scheduler = self.scheduler()
         ds = self.host.dataset
         self.loss_plot.clear()
         self.acc_plot.clear()
@@ -282,7 +310,7 @@ class TrainPanel(QGroupBox):
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return train(ds, cfg, ctx, on_epoch=ctx.emit_partial)
+                return train(ds, cfg, ctx, on_epoch=ctx.emit_partial, scheduler=scheduler)
 
         self.host.submit(work, "Training", on_done=self._trained, on_partial=self._epoch)
 
