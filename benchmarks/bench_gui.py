@@ -195,9 +195,8 @@ def main() -> None:
 
     # -- undo / redo ---------------------------------------------------------------------------
     for op, params in (("invert", {}), ("brightness", {"amount": 0.1}), ("flip", {})):
-        n = c.undo_stack.count()
-        c.apply_op(op, params)
-        pump_until(lambda n=n: c.undo_stack.count() > n)
+        req = c.apply_op(op, params)  # lands once its request has an outcome
+        pump_until(lambda req=req: req.outcome is not None)
     pump_until(lambda: not c.apply_lane.busy())
     app.processEvents()
 
@@ -221,11 +220,10 @@ def main() -> None:
     rss0 = proc.memory_info().rss
     t = time.perf_counter()
     for i in range(args.edits):
-        n = c.undo_stack.count()
         op, params = (("brightness", {"amount": 0.02 * ((i % 5) - 2)}) if i % 2 else
                       ("invert", {}))
-        c.apply_op(op, params)
-        pump_until(lambda n=n: c.undo_stack.count() > n, timeout=120)
+        req = c.apply_op(op, params)
+        pump_until(lambda req=req: req.outcome is not None, timeout=120)
     pump_until(lambda: not c.apply_lane.busy())
     app.processEvents()
     store = c.document.store
