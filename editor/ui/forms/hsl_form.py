@@ -228,11 +228,6 @@ class HueSaturationForm(ThrottledForm):
                 self.editors[name].set_value(value)
         self._refresh()
 
-    def reset(self) -> None:
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
-
     def set_image(self, image) -> None:
         """The hue bars show hues, not the image."""
 

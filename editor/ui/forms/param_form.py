@@ -31,7 +31,8 @@ class ThrottledForm(QWidget):
     """Base of every op form: ``paramsChanged`` throttled, ``paramsCommitted`` on release.
 
     Subclasses call :meth:`_changed` on every edit and :meth:`_commit` when the user
-    lets go, and implement ``params()``.
+    lets go, keep their op's spec in ``self.spec``, and implement ``params()`` and
+    ``set_params()``.
     """
 
     paramsChanged = Signal(dict)
@@ -46,6 +47,15 @@ class ThrottledForm(QWidget):
 
     def params(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Back to the op's defaults; emits ``paramsChanged`` once."""
+        self.set_params(self.spec.defaults())
+        self._timer.stop()
+        self.paramsChanged.emit(self.params())
 
     def _changed(self) -> None:
         # throttle, not debounce: a change after a quiet spell is sent at once
@@ -128,12 +138,6 @@ class ParamForm(ThrottledForm):
         for name, value in params.items():
             if name in self.editors:
                 self.editors[name].set_value(value)
-
-    def reset(self) -> None:
-        """Back to the defaults; emits ``paramsChanged`` once."""
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
 
     def set_image(self, image) -> None:
         """The generic form does not show the image."""
