@@ -27,6 +27,15 @@ THROTTLE_MS = 30
 FieldFactory = Callable[[Param, "ThrottledForm"], Field]
 
 
+def line_up_spins(editors: dict[str, Field]) -> None:
+    """Give the number fields' spin boxes one width, so the sliders beside them end in
+    one column."""
+    spins = [e.spin for e in editors.values() if isinstance(e, NumberField)]
+    width = max((sp.sizeHint().width() for sp in spins), default=0)
+    for sp in spins:
+        sp.setMinimumWidth(width)
+
+
 class ThrottledForm(QWidget):
     """Base of every op form: ``paramsChanged`` throttled, ``paramsCommitted`` on release.
 
@@ -118,11 +127,7 @@ class ParamForm(ThrottledForm):
             layout.addRow(label, editor.widget)
             self.editors[p.name] = editor
             self.labels[p.name] = label
-        # spin boxes of one width, so the sliders beside them end in one column
-        spins = [e.spin for e in self.editors.values() if isinstance(e, NumberField)]
-        width = max((sp.sizeHint().width() for sp in spins), default=0)
-        for sp in spins:
-            sp.setMinimumWidth(width)
+        line_up_spins(self.editors)
         if not spec.params:
             note = QLabel("No settings: press Apply.")
             note.setEnabled(False)
