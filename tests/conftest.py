@@ -222,13 +222,22 @@ def wait_until_idle(qtbot, busy, timeout: int = 10000) -> None:
 
 
 @pytest.fixture
-def photo_window(qtbot, tmp_path, monkeypatch, coffee):
-    """A shown main window (recovery in ``tmp_path``) with a 250 x 160 crop of the coffee
-    photo open."""
+def window(qtbot, tmp_path, monkeypatch):
+    """A shown main window (:func:`make_main_window`) with crash recovery in ``tmp_path``.
+
+    A test module that needs more (panels installed, the window active) overrides this
+    fixture with one of the same name that asks for this one.
+    """
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    return make_main_window(qtbot, tmp_path)
+
+
+@pytest.fixture
+def photo_window(window, qtbot, tmp_path, coffee):
+    """The :func:`window` with a 250 x 160 crop of the coffee photo open."""
     from PIL import Image
 
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    w = make_main_window(qtbot, tmp_path)
+    w = window
     path = tmp_path / "coffee-small.png"
     Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
     w.open_path(str(path))

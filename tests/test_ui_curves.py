@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
+from conftest import wait_until_idle
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from test_ui_main import open_and_wait
@@ -164,12 +164,6 @@ def test_text_field_reads_the_command_line_form(qtbot, form):
 
 
 # -- in the real window ----------------------------------------------------------------
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
 
 @pytest.fixture
 def photo_file(tmp_path, astronaut):

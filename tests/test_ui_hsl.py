@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_main_window
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
 from test_ui_curves import settle
@@ -90,12 +89,6 @@ def test_colorize_swaps_the_sliders(qtbot, form):
 
 
 # -- in the real window ------------------------------------------------------------------
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
 
 @pytest.fixture
 def photo_file(tmp_path, astronaut):

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_main_window
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from test_ui_curves import canvas_point, settle
@@ -129,12 +128,6 @@ def test_auto_uses_the_histograms_0_1_and_99_9_percent_points(qtbot, form, coffe
 
 
 # -- in the real window ------------------------------------------------------------------
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
 
 @pytest.fixture
 def photo_file(tmp_path, coffee):

@@ -19,12 +19,6 @@ from editor.ops.registry import Range, register_op, unregister_op
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
 def open_and_wait(qtbot, w, path):
     before = w.controller.document
     w.open_path(str(path))

@@ -40,12 +40,6 @@ def photo_file(tmp_path, astronaut):
     return path
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
 def settle(qtbot, w, timeout=20000):
     c = w.controller
     wait_until_idle(qtbot, lambda: c.preview_lane.busy() or c.apply_lane.busy()
