@@ -232,14 +232,18 @@ def window(qtbot, tmp_path, monkeypatch):
     return make_main_window(qtbot, tmp_path)
 
 
+def open_image(qtbot, w, image: np.ndarray, path: Path) -> None:
+    """Save ``image`` as a PNG at ``path`` and open it in main window ``w``; return once
+    it is the document."""
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
+    w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+
+
 @pytest.fixture
 def photo_window(window, qtbot, tmp_path, coffee):
     """The :func:`window` with a 250 x 160 crop of the coffee photo open."""
-    from PIL import Image
-
-    w = window
-    path = tmp_path / "coffee-small.png"
-    Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
-    w.open_path(str(path))
-    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
-    return w
+    open_image(qtbot, window, coffee[100:260, 150:400], tmp_path / "coffee-small.png")
+    return window

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
-from PIL import Image
+from conftest import make_main_window, open_image
 from PySide6.QtCore import Qt
+from test_ai_ui import idle
 
 from editor.ops import get_op
 from editor.ui.forms import form_class_for
@@ -76,17 +75,8 @@ def window(qtbot, tmp_path, monkeypatch, chelsea):
     monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
     w = make_main_window(qtbot, tmp_path, size=(1280, 720))
     ai_panels.install(w)
-    path = tmp_path / "cat.png"
-    Image.fromarray(np.ascontiguousarray(chelsea)).save(path)
-    w.open_path(str(path))
-    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    open_image(qtbot, w, chelsea, tmp_path / "cat.png")
     return w
-
-
-def idle(qtbot, w, timeout=60000):
-    c = w.controller
-    wait_until_idle(qtbot, lambda: w.ai_panel.job is not None or c.apply_lane.busy()
-                    or c.job_lane.busy(), timeout=timeout)
 
 
 def test_classify_grad_cam_and_fgsm_tabs_name_the_same_class(qtbot, window):
