@@ -221,6 +221,15 @@ def wait_until_idle(qtbot, busy, timeout: int = 10000) -> None:
     qtbot.waitUntil(idle, timeout=timeout)
 
 
+def settle(qtbot, w, timeout: int = 10000) -> None:
+    """Wait until every edit in main window ``w`` has landed (the pipeline's queue too: a
+    request that supersedes a running one waits there while no lane is busy) and the
+    lanes rest."""
+    c = w.controller
+    wait_until_idle(qtbot, lambda: c.busy() or c.preview_lane.busy() or c.apply_lane.busy()
+                    or c.job_lane.busy(), timeout=timeout)
+
+
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     """A shown main window (:func:`make_main_window`) with crash recovery in ``tmp_path``.

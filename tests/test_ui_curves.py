@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import wait_until_idle
+from conftest import settle
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from test_ui_main import open_and_wait
@@ -170,14 +170,6 @@ def photo_file(tmp_path, astronaut):
     path = tmp_path / "astronaut-crop.png"
     Image.fromarray(np.ascontiguousarray(astronaut[40:260, 120:420])).save(path)
     return path
-
-
-def settle(qtbot, w, timeout: int = 10000) -> None:
-    """Wait until every edit has landed (the pipeline's queue too: a request that
-    supersedes a running one waits there while no lane is busy) and the lanes rest."""
-    c = w.controller
-    wait_until_idle(qtbot, lambda: c.busy() or c.preview_lane.busy() or c.apply_lane.busy()
-                    or c.job_lane.busy(), timeout=timeout)
 
 
 def canvas_point(canvas, x: int, y: int) -> QPoint:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import settle
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
-from test_ui_curves import settle
 from test_ui_main import drag_slider, open_and_wait
 
 from editor.ops import get_op

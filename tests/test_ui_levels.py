@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import settle
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from test_ui_curves import canvas_point, settle
+from test_ui_curves import canvas_point
 from test_ui_main import open_and_wait
 
 from editor.ops import get_op

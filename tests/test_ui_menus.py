@@ -12,11 +12,11 @@ from typing import Annotated
 
 import numpy as np
 import pytest
+from conftest import settle
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMenu
 from test_ui_main import open_and_wait as open_photo
-from test_ui_main import settle
 
 from editor.ops import all_ops, categories, get_op, run_op
 from editor.ops.registry import Kind, Range, register_op, unregister_op
