@@ -175,6 +175,26 @@ def assert_alpha_passes_through(name: str, rgb: np.ndarray, params: dict) -> Non
 # -- helpers shared by the window tests ----------------------------------------------
 
 
+def make_form(qtbot, op: str, size: tuple[int, int] | None = None,
+              image: np.ndarray | None = None):
+    """The form registered for op ``op``, owned by ``qtbot``; shown at ``size`` (and
+    waited for until exposed) when given, and showing ``image`` when given."""
+    from editor.ops import get_op
+    from editor.ui.forms import form_class_for
+
+    form = form_class_for(op)(get_op(op))
+    qtbot.addWidget(form)
+    if size is not None:
+        form.resize(*size)
+        form.show()
+    if image is not None:
+        form.set_image(image)
+    if size is not None:
+        qtbot.waitExposed(form)
+    return form
+
+
+
 @pytest.fixture
 def small_photo(tmp_path, coffee) -> Path:
     """A 300x200 PNG cut from a real photo (coffee), for window tests."""

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_main_window, open_image
+from conftest import make_form, make_main_window, open_image
 from PySide6.QtCore import Qt
 from test_ai_ui import idle
 
-from editor.ops import get_op
-from editor.ui.forms import form_class_for
 from editor.ui.forms.class_field import GradCamForm, ImageNetClassField, imagenet_names
 
 pytestmark = pytest.mark.gui
@@ -16,9 +14,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def gradcam_form(qtbot):
-    form = form_class_for("gradcam")(get_op("gradcam"))
-    qtbot.addWidget(form)
-    return form
+    return make_form(qtbot, "gradcam")
 
 
 def test_the_tools_docks_grad_cam_form_picks_the_class_by_name(qtbot, gradcam_form):
@@ -60,8 +56,7 @@ def test_every_class_has_one_entry(gradcam_form):
 
 
 def test_fgsm_target_is_picked_by_name(qtbot):
-    form = form_class_for("fgsm")(get_op("fgsm"))
-    qtbot.addWidget(form)
+    form = make_form(qtbot, "fgsm")
     combo = form.editors["target_class"].combo
     assert combo.itemText(0) == "auto: any other class"
     combo.setCurrentIndex(combo.findData(954))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import settle
+from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from test_ui_main import open_and_wait
 
 from editor.ops import get_op
 from editor.ops.color import luma
-from editor.ui.forms import form_class_for
 from editor.ui.forms.curves_form import PRESETS, CurvesForm
 from editor.ui.forms.tone_graph import channel_histogram
 
@@ -27,13 +26,7 @@ LEFT = Qt.MouseButton.LeftButton
 
 @pytest.fixture
 def form(qtbot, coffee):
-    f = form_class_for("curves")(get_op("curves"))
-    qtbot.addWidget(f)
-    f.resize(340, 520)
-    f.show()
-    f.set_image(coffee)
-    qtbot.waitExposed(f)
-    return f
+    return make_form(qtbot, "curves", (340, 520), coffee)
 
 
 def at(view, x: float, y: float) -> QPoint:

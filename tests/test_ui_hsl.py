@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import settle
+from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
 from test_ui_main import drag_slider, open_and_wait
 
 from editor.ops import get_op
 from editor.ops.color import HUE_RANGES
-from editor.ui.forms import form_class_for
 from editor.ui.forms.hsl_form import HueSaturationForm
 from editor.ui.forms.param_form import ParamForm
 
@@ -21,11 +20,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def form(qtbot):
-    f = form_class_for("hue_saturation")(get_op("hue_saturation"))
-    qtbot.addWidget(f)
-    f.resize(340, 300)
-    f.show()
-    return f
+    return make_form(qtbot, "hue_saturation", (340, 300))
 
 
 def move_slider(qtbot, field, position: int) -> None:

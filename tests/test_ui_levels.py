@@ -7,14 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from conftest import settle
+from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from test_ui_curves import canvas_point
 from test_ui_main import open_and_wait
 
 from editor.ops import get_op
-from editor.ui.forms import form_class_for
 from editor.ui.forms.levels_form import LevelsForm, grey_position
 
 pytestmark = pytest.mark.gui
@@ -24,13 +23,7 @@ LEFT = Qt.MouseButton.LeftButton
 
 @pytest.fixture
 def form(qtbot, chelsea):
-    f = form_class_for("levels")(get_op("levels"))
-    qtbot.addWidget(f)
-    f.resize(340, 380)
-    f.show()
-    f.set_image(chelsea)
-    qtbot.waitExposed(f)
-    return f
+    return make_form(qtbot, "levels", (340, 380), chelsea)
 
 
 def tip(view, value: float) -> QPoint:
