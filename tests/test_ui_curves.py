@@ -165,6 +165,14 @@ def photo_file(tmp_path, astronaut):
     return path
 
 
+def open_with_tool(qtbot, w, path, op: str):
+    """Open ``path`` in ``w``, let it settle and pick ``op`` in the Tools dock; returns
+    the document, a copy of its opened pixels and the op's form."""
+    doc = open_and_wait(qtbot, w, path)
+    settle(qtbot, w)
+    return doc, doc.image.copy(), w.tools.select_op(op)
+
+
 def canvas_point(canvas, x: int, y: int) -> QPoint:
     p = canvas.to_widget(QPointF(x + 0.5, y + 0.5))
     return QPoint(round(p.x()), round(p.y()))
@@ -172,10 +180,7 @@ def canvas_point(canvas, x: int, y: int) -> QPoint:
 
 def test_mouse_edits_commit_what_the_curves_op_makes(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("curves")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "curves")
     assert isinstance(form, CurvesForm)
     view = form.view
     qtbot.waitUntil(lambda: view.width() > 100, timeout=2000)
@@ -200,10 +205,7 @@ def test_mouse_edits_commit_what_the_curves_op_makes(qtbot, window, photo_file):
 
 def test_eyedropper_puts_a_point_at_the_clicked_pixels_value(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("curves")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "curves")
     form.preset_actions["S-curve"].trigger()  # a step of the session: the image changes
     qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
     settle(qtbot, w)

@@ -8,7 +8,8 @@ import pytest
 from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
-from test_ui_main import drag_slider, open_and_wait
+from test_ui_curves import open_with_tool
+from test_ui_main import drag_slider
 
 from editor.ops import get_op
 from editor.ops.color import HUE_RANGES
@@ -96,10 +97,7 @@ def test_per_range_edit_commits_the_op_and_leaves_other_hues(qtbot, window, phot
     from skimage.color import rgb2hsv
 
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("hue_saturation")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "hue_saturation")
     assert isinstance(form, HueSaturationForm)
     form.select_range("reds")
     sat = form.sliders()["saturation"]
@@ -129,10 +127,7 @@ def test_per_range_edit_commits_the_op_and_leaves_other_hues(qtbot, window, phot
 
 def test_brightness_contrast_is_one_form(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("brightness_contrast")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "brightness_contrast")
     assert isinstance(form, ParamForm) and set(form.editors) == {"brightness", "contrast"}
     b = form.editors["brightness"].slider
     drag_slider(qtbot, form, "brightness", range(b.value() + 10, b.value() + 31, 10))

@@ -10,8 +10,7 @@ import pytest
 from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from test_ui_curves import canvas_point
-from test_ui_main import open_and_wait
+from test_ui_curves import canvas_point, open_with_tool
 
 from editor.ops import get_op
 from editor.ui.forms.levels_form import LevelsForm, grey_position
@@ -132,10 +131,7 @@ def photo_file(tmp_path, coffee):
 
 def test_triangles_commit_what_the_levels_op_makes(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("levels")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "levels")
     assert isinstance(form, LevelsForm)
     iv = form.input_view
     qtbot.waitUntil(lambda: iv.width() > 100, timeout=2000)
@@ -153,10 +149,7 @@ def test_triangles_commit_what_the_levels_op_makes(qtbot, window, photo_file):
 @pytest.mark.parametrize("which", ["black", "white", "grey"])
 def test_eyedroppers_take_the_clicked_pixel(qtbot, window, photo_file, which):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("levels")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "levels")
     form.droppers[which].click()
     assert [n for n, b in form.droppers.items() if b.isChecked()] == [which]
     x, y = {"black": (40, 200), "white": (175, 60), "grey": (175, 60)}[which]
