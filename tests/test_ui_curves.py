@@ -173,6 +173,13 @@ def open_with_tool(qtbot, w, path, op: str):
     return doc, doc.image.copy(), w.tools.select_op(op)
 
 
+def one_step_settled(qtbot, w) -> None:
+    """Wait until the session is one undo step with no apply running, then settle."""
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
+                    and not w.controller.apply_lane.busy(), timeout=5000)
+    settle(qtbot, w)
+
+
 def canvas_point(canvas, x: int, y: int) -> QPoint:
     p = canvas.to_widget(QPointF(x + 0.5, y + 0.5))
     return QPoint(round(p.x()), round(p.y()))
@@ -195,9 +202,7 @@ def test_mouse_edits_commit_what_the_curves_op_makes(qtbot, window, photo_file):
     np.testing.assert_array_equal(view.counts, channel_histogram(original, "all"))
     # on luminance: one merged step, the image as the op makes it
     form.channel_combo.setCurrentIndex(form.channel_combo.findData("luminance"))
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     np.testing.assert_array_equal(doc.image, get_op("curves")(original, **form.params()))
     w.undo_action.trigger()
     np.testing.assert_array_equal(doc.image, original)

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
-from test_ui_curves import open_with_tool
+from test_ui_curves import one_step_settled, open_with_tool
 from test_ui_main import drag_slider
 
 from editor.ops import get_op
@@ -102,9 +102,7 @@ def test_per_range_edit_commits_the_op_and_leaves_other_hues(qtbot, window, phot
     form.select_range("reds")
     sat = form.sliders()["saturation"]
     move_slider(qtbot, sat, sat.slider.minimum())
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     p = form.params()
     assert p["reds_saturation"] == -100.0
     np.testing.assert_array_equal(doc.image, get_op("hue_saturation")(original, **p))

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_form, settle
+from conftest import make_form
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from test_ui_curves import canvas_point, open_with_tool
+from test_ui_curves import canvas_point, one_step_settled, open_with_tool
 
 from editor.ops import get_op
 from editor.ui.forms.levels_form import LevelsForm, grey_position
@@ -137,9 +137,7 @@ def test_triangles_commit_what_the_levels_op_makes(qtbot, window, photo_file):
     qtbot.waitUntil(lambda: iv.width() > 100, timeout=2000)
     drag(qtbot, iv, tip(iv, 0), [iv.to_px(15), iv.to_px(30)])
     drag(qtbot, iv, tip(iv, 255), [iv.to_px(220)])
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     p = form.params()
     assert 28 <= p["in_low"] <= 32 and 218 <= p["in_high"] <= 222
     np.testing.assert_array_equal(doc.image, get_op("levels")(original, **p))
@@ -155,9 +153,7 @@ def test_eyedroppers_take_the_clicked_pixel(qtbot, window, photo_file, which):
     x, y = {"black": (40, 200), "white": (175, 60), "grey": (175, 60)}[which]
     px = original[y, x].astype(float)
     qtbot.mouseClick(w.canvas, LEFT, pos=canvas_point(w.canvas, x, y))
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     p = form.params()
     np.testing.assert_array_equal(doc.image, get_op("levels")(original, **p))
     out = doc.image[y, x]
