@@ -175,6 +175,26 @@ def assert_alpha_passes_through(name: str, rgb: np.ndarray, params: dict) -> Non
 # -- helpers shared by the window tests ----------------------------------------------
 
 
+def make_form(qtbot, op: str, size: tuple[int, int] | None = None,
+              image: np.ndarray | None = None):
+    """The form registered for op ``op``, owned by ``qtbot``; shown at ``size`` (and
+    waited for until exposed) when given, and showing ``image`` when given."""
+    from editor.ops import get_op
+    from editor.ui.forms import form_class_for
+
+    form = form_class_for(op)(get_op(op))
+    qtbot.addWidget(form)
+    if size is not None:
+        form.resize(*size)
+        form.show()
+    if image is not None:
+        form.set_image(image)
+    if size is not None:
+        qtbot.waitExposed(form)
+    return form
+
+
+
 @pytest.fixture
 def small_photo(tmp_path, coffee) -> Path:
     """A 300x200 PNG cut from a real photo (coffee), for window tests."""
@@ -221,16 +241,38 @@ def wait_until_idle(qtbot, busy, timeout: int = 10000) -> None:
     qtbot.waitUntil(idle, timeout=timeout)
 
 
+def settle(qtbot, w, timeout: int = 10000) -> None:
+    """Wait until every edit in main window ``w`` has landed (the pipeline's queue too: a
+    request that supersedes a running one waits there while no lane is busy) and the
+    lanes rest."""
+    c = w.controller
+    wait_until_idle(qtbot, lambda: c.busy() or c.preview_lane.busy() or c.apply_lane.busy()
+                    or c.job_lane.busy(), timeout=timeout)
+
+
 @pytest.fixture
-def photo_window(qtbot, tmp_path, monkeypatch, coffee):
-    """A shown main window (recovery in ``tmp_path``) with a 250 x 160 crop of the coffee
-    photo open."""
+def window(qtbot, tmp_path, monkeypatch):
+    """A shown main window (:func:`make_main_window`) with crash recovery in ``tmp_path``.
+
+    A test module that needs more (panels installed, the window active) overrides this
+    fixture with one of the same name that asks for this one.
+    """
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    return make_main_window(qtbot, tmp_path)
+
+
+def open_image(qtbot, w, image: np.ndarray, path: Path) -> None:
+    """Save ``image`` as a PNG at ``path`` and open it in main window ``w``; return once
+    it is the document."""
     from PIL import Image
 
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    w = make_main_window(qtbot, tmp_path)
-    path = tmp_path / "coffee-small.png"
-    Image.fromarray(np.ascontiguousarray(coffee[100:260, 150:400])).save(path)
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
     w.open_path(str(path))
     qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
-    return w
+
+
+@pytest.fixture
+def photo_window(window, qtbot, tmp_path, coffee):
+    """The :func:`window` with a 250 x 160 crop of the coffee photo open."""
+    open_image(qtbot, window, coffee[100:260, 150:400], tmp_path / "coffee-small.png")
+    return window

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
-from PIL import Image
+from conftest import make_main_window, open_image, wait_until_idle
 from PySide6.QtCore import Qt
 
 from editor.ops.ai import models
@@ -22,10 +21,7 @@ def window(qtbot, tmp_path, monkeypatch, chelsea):
     monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
     w = make_main_window(qtbot, tmp_path, size=(1200, 800))
     ai_panels.install(w)
-    path = tmp_path / "cat.png"
-    Image.fromarray(np.ascontiguousarray(chelsea[::2, ::2])).save(path)
-    w.open_path(str(path))
-    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    open_image(qtbot, w, chelsea[::2, ::2], tmp_path / "cat.png")
     return w
 
 

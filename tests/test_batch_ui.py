@@ -17,7 +17,7 @@ from batch_support import (
     part_files,
     write_recipe,
 )
-from conftest import make_main_window, wait_until_idle
+from conftest import wait_until_idle
 
 from editor.io import verify_image
 from editor.ui.batch_dialog import BatchDialog, install, open_batch_dialog
@@ -26,9 +26,8 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    w = make_main_window(qtbot, tmp_path)
+def window(window, qtbot):
+    w = window
     install(w)
     yield w
     dlg = getattr(w, "batch_dialog", None)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
-from PIL import Image
+from conftest import make_form, make_main_window, open_image
 from PySide6.QtCore import Qt
+from test_ai_ui import idle
 
-from editor.ops import get_op
-from editor.ui.forms import form_class_for
 from editor.ui.forms.class_field import GradCamForm, ImageNetClassField, imagenet_names
 
 pytestmark = pytest.mark.gui
@@ -17,9 +14,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def gradcam_form(qtbot):
-    form = form_class_for("gradcam")(get_op("gradcam"))
-    qtbot.addWidget(form)
-    return form
+    return make_form(qtbot, "gradcam")
 
 
 def test_the_tools_docks_grad_cam_form_picks_the_class_by_name(qtbot, gradcam_form):
@@ -61,8 +56,7 @@ def test_every_class_has_one_entry(gradcam_form):
 
 
 def test_fgsm_target_is_picked_by_name(qtbot):
-    form = form_class_for("fgsm")(get_op("fgsm"))
-    qtbot.addWidget(form)
+    form = make_form(qtbot, "fgsm")
     combo = form.editors["target_class"].combo
     assert combo.itemText(0) == "auto: any other class"
     combo.setCurrentIndex(combo.findData(954))
@@ -76,17 +70,8 @@ def window(qtbot, tmp_path, monkeypatch, chelsea):
     monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
     w = make_main_window(qtbot, tmp_path, size=(1280, 720))
     ai_panels.install(w)
-    path = tmp_path / "cat.png"
-    Image.fromarray(np.ascontiguousarray(chelsea)).save(path)
-    w.open_path(str(path))
-    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    open_image(qtbot, w, chelsea, tmp_path / "cat.png")
     return w
-
-
-def idle(qtbot, w, timeout=60000):
-    c = w.controller
-    wait_until_idle(qtbot, lambda: w.ai_panel.job is not None or c.apply_lane.busy()
-                    or c.job_lane.busy(), timeout=timeout)
 
 
 def test_classify_grad_cam_and_fgsm_tabs_name_the_same_class(qtbot, window):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
+from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from test_ui_main import open_and_wait
 
 from editor.ops import get_op
 from editor.ops.color import luma
-from editor.ui.forms import form_class_for
 from editor.ui.forms.curves_form import PRESETS, CurvesForm
 from editor.ui.forms.tone_graph import channel_histogram
 
@@ -27,13 +26,7 @@ LEFT = Qt.MouseButton.LeftButton
 
 @pytest.fixture
 def form(qtbot, coffee):
-    f = form_class_for("curves")(get_op("curves"))
-    qtbot.addWidget(f)
-    f.resize(340, 520)
-    f.show()
-    f.set_image(coffee)
-    qtbot.waitExposed(f)
-    return f
+    return make_form(qtbot, "curves", (340, 520), coffee)
 
 
 def at(view, x: float, y: float) -> QPoint:
@@ -166,24 +159,25 @@ def test_text_field_reads_the_command_line_form(qtbot, form):
 # -- in the real window ----------------------------------------------------------------
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
-@pytest.fixture
 def photo_file(tmp_path, astronaut):
     path = tmp_path / "astronaut-crop.png"
     Image.fromarray(np.ascontiguousarray(astronaut[40:260, 120:420])).save(path)
     return path
 
 
-def settle(qtbot, w, timeout: int = 10000) -> None:
-    """Wait until every edit has landed (the pipeline's queue too: a request that
-    supersedes a running one waits there while no lane is busy) and the lanes rest."""
-    c = w.controller
-    wait_until_idle(qtbot, lambda: c.busy() or c.preview_lane.busy() or c.apply_lane.busy()
-                    or c.job_lane.busy(), timeout=timeout)
+def open_with_tool(qtbot, w, path, op: str):
+    """Open ``path`` in ``w``, let it settle and pick ``op`` in the Tools dock; returns
+    the document, a copy of its opened pixels and the op's form."""
+    doc = open_and_wait(qtbot, w, path)
+    settle(qtbot, w)
+    return doc, doc.image.copy(), w.tools.select_op(op)
+
+
+def one_step_settled(qtbot, w) -> None:
+    """Wait until the session is one undo step with no apply running, then settle."""
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
+                    and not w.controller.apply_lane.busy(), timeout=5000)
+    settle(qtbot, w)
 
 
 def canvas_point(canvas, x: int, y: int) -> QPoint:
@@ -193,10 +187,7 @@ def canvas_point(canvas, x: int, y: int) -> QPoint:
 
 def test_mouse_edits_commit_what_the_curves_op_makes(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("curves")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "curves")
     assert isinstance(form, CurvesForm)
     view = form.view
     qtbot.waitUntil(lambda: view.width() > 100, timeout=2000)
@@ -211,9 +202,7 @@ def test_mouse_edits_commit_what_the_curves_op_makes(qtbot, window, photo_file):
     np.testing.assert_array_equal(view.counts, channel_histogram(original, "all"))
     # on luminance: one merged step, the image as the op makes it
     form.channel_combo.setCurrentIndex(form.channel_combo.findData("luminance"))
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     np.testing.assert_array_equal(doc.image, get_op("curves")(original, **form.params()))
     w.undo_action.trigger()
     np.testing.assert_array_equal(doc.image, original)
@@ -221,10 +210,7 @@ def test_mouse_edits_commit_what_the_curves_op_makes(qtbot, window, photo_file):
 
 def test_eyedropper_puts_a_point_at_the_clicked_pixels_value(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("curves")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "curves")
     form.preset_actions["S-curve"].trigger()  # a step of the session: the image changes
     qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=5000)
     settle(qtbot, w)

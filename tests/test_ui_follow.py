@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import wait_until_idle
+from conftest import settle
 from PySide6.QtCore import Qt
 
 from editor.ops import get_op, run_op
@@ -15,12 +15,6 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def opened(photo_window):
     return photo_window
-
-
-def settle(qtbot, w, timeout=10000):
-    c = w.controller
-    wait_until_idle(qtbot, lambda: c.preview_lane.busy() or c.apply_lane.busy()
-                    or c.job_lane.busy() or c.pipeline.busy(), timeout=timeout)
 
 
 def apply_tool(qtbot, w, name, **params):

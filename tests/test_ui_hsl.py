@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_main_window
+from conftest import make_form, settle
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
-from test_ui_curves import settle
-from test_ui_main import drag_slider, open_and_wait
+from test_ui_curves import one_step_settled, open_with_tool
+from test_ui_main import drag_slider
 
 from editor.ops import get_op
 from editor.ops.color import HUE_RANGES
-from editor.ui.forms import form_class_for
 from editor.ui.forms.hsl_form import HueSaturationForm
 from editor.ui.forms.param_form import ParamForm
 
@@ -22,11 +21,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def form(qtbot):
-    f = form_class_for("hue_saturation")(get_op("hue_saturation"))
-    qtbot.addWidget(f)
-    f.resize(340, 300)
-    f.show()
-    return f
+    return make_form(qtbot, "hue_saturation", (340, 300))
 
 
 def move_slider(qtbot, field, position: int) -> None:
@@ -92,12 +87,6 @@ def test_colorize_swaps_the_sliders(qtbot, form):
 # -- in the real window ------------------------------------------------------------------
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
-@pytest.fixture
 def photo_file(tmp_path, astronaut):
     path = tmp_path / "astronaut-crop.png"
     Image.fromarray(np.ascontiguousarray(astronaut[0:240, 100:420])).save(path)
@@ -108,17 +97,12 @@ def test_per_range_edit_commits_the_op_and_leaves_other_hues(qtbot, window, phot
     from skimage.color import rgb2hsv
 
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("hue_saturation")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "hue_saturation")
     assert isinstance(form, HueSaturationForm)
     form.select_range("reds")
     sat = form.sliders()["saturation"]
     move_slider(qtbot, sat, sat.slider.minimum())
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     p = form.params()
     assert p["reds_saturation"] == -100.0
     np.testing.assert_array_equal(doc.image, get_op("hue_saturation")(original, **p))
@@ -141,10 +125,7 @@ def test_per_range_edit_commits_the_op_and_leaves_other_hues(qtbot, window, phot
 
 def test_brightness_contrast_is_one_form(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("brightness_contrast")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "brightness_contrast")
     assert isinstance(form, ParamForm) and set(form.editors) == {"brightness", "contrast"}
     b = form.editors["brightness"].slider
     drag_slider(qtbot, form, "brightness", range(b.value() + 10, b.value() + 31, 10))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_form
 from PySide6.QtCore import Qt
 from scipy import ndimage as ndi
 
 from editor.ops import get_op
 from editor.ops.filters import kernel_frequency_response, kernel_preset
-from editor.ui.forms import form_class_for
 from editor.ui.forms.kernel_form import KernelForm
 
 pytestmark = pytest.mark.gui
@@ -17,9 +17,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def form(qtbot):
-    f = form_class_for("convolve")(get_op("convolve"))
-    qtbot.addWidget(f)
-    return f
+    return make_form(qtbot, "convolve")
 
 
 def choose(combo, text: str) -> None:

@@ -7,14 +7,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_main_window
+from conftest import make_form
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from test_ui_curves import canvas_point, settle
-from test_ui_main import open_and_wait
+from test_ui_curves import canvas_point, one_step_settled, open_with_tool
 
 from editor.ops import get_op
-from editor.ui.forms import form_class_for
 from editor.ui.forms.levels_form import LevelsForm, grey_position
 
 pytestmark = pytest.mark.gui
@@ -24,13 +22,7 @@ LEFT = Qt.MouseButton.LeftButton
 
 @pytest.fixture
 def form(qtbot, chelsea):
-    f = form_class_for("levels")(get_op("levels"))
-    qtbot.addWidget(f)
-    f.resize(340, 380)
-    f.show()
-    f.set_image(chelsea)
-    qtbot.waitExposed(f)
-    return f
+    return make_form(qtbot, "levels", (340, 380), chelsea)
 
 
 def tip(view, value: float) -> QPoint:
@@ -131,12 +123,6 @@ def test_auto_uses_the_histograms_0_1_and_99_9_percent_points(qtbot, form, coffe
 # -- in the real window ------------------------------------------------------------------
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
-@pytest.fixture
 def photo_file(tmp_path, coffee):
     path = tmp_path / "coffee-crop.png"
     Image.fromarray(np.ascontiguousarray(coffee[60:300, 100:460])).save(path)
@@ -145,18 +131,13 @@ def photo_file(tmp_path, coffee):
 
 def test_triangles_commit_what_the_levels_op_makes(qtbot, window, photo_file):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("levels")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "levels")
     assert isinstance(form, LevelsForm)
     iv = form.input_view
     qtbot.waitUntil(lambda: iv.width() > 100, timeout=2000)
     drag(qtbot, iv, tip(iv, 0), [iv.to_px(15), iv.to_px(30)])
     drag(qtbot, iv, tip(iv, 255), [iv.to_px(220)])
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     p = form.params()
     assert 28 <= p["in_low"] <= 32 and 218 <= p["in_high"] <= 222
     np.testing.assert_array_equal(doc.image, get_op("levels")(original, **p))
@@ -166,18 +147,13 @@ def test_triangles_commit_what_the_levels_op_makes(qtbot, window, photo_file):
 @pytest.mark.parametrize("which", ["black", "white", "grey"])
 def test_eyedroppers_take_the_clicked_pixel(qtbot, window, photo_file, which):
     w = window
-    doc = open_and_wait(qtbot, w, photo_file)
-    settle(qtbot, w)
-    original = doc.image.copy()
-    form = w.tools.select_op("levels")
+    doc, original, form = open_with_tool(qtbot, w, photo_file, "levels")
     form.droppers[which].click()
     assert [n for n, b in form.droppers.items() if b.isChecked()] == [which]
     x, y = {"black": (40, 200), "white": (175, 60), "grey": (175, 60)}[which]
     px = original[y, x].astype(float)
     qtbot.mouseClick(w.canvas, LEFT, pos=canvas_point(w.canvas, x, y))
-    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1
-                    and not w.controller.apply_lane.busy(), timeout=5000)
-    settle(qtbot, w)
+    one_step_settled(qtbot, w)
     p = form.params()
     np.testing.assert_array_equal(doc.image, get_op("levels")(original, **p))
     out = doc.image[y, x]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
+from conftest import make_main_window, settle
 from PIL import Image
 from PySide6.QtCore import QCoreApplication, QPoint, QPointF, Qt
 
@@ -19,25 +19,12 @@ from editor.ops.registry import Range, register_op, unregister_op
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
 def open_and_wait(qtbot, w, path):
     before = w.controller.document
     w.open_path(str(path))
     qtbot.waitUntil(lambda: w.controller.document is not None
                     and w.controller.document is not before, timeout=10000)
     return w.controller.document
-
-
-def settle(qtbot, w, timeout=10000):
-    """Wait until no lane has work and queued results are delivered."""
-    c = w.controller
-    wait_until_idle(qtbot, lambda: c.preview_lane.busy() or c.apply_lane.busy()
-                    or c.job_lane.busy(), timeout=timeout)
 
 
 def canvas_pixels(w) -> np.ndarray:

@@ -12,12 +12,11 @@ from typing import Annotated
 
 import numpy as np
 import pytest
-from conftest import make_main_window
+from conftest import settle
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMenu
 from test_ui_main import open_and_wait as open_photo
-from test_ui_main import settle
 
 from editor.ops import all_ops, categories, get_op, run_op
 from editor.ops.registry import Kind, Range, register_op, unregister_op
@@ -27,9 +26,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    w = make_main_window(qtbot, tmp_path)
+def window(window, qtbot):
+    w = window
     w.activateWindow()  # window shortcuts need the active window
     qtbot.waitUntil(w.isActiveWindow, timeout=5000)
     return w

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import partial
 
 import numpy as np
 import pytest
-from conftest import make_main_window, wait_until_idle
+from conftest import make_main_window
+from conftest import settle as settle_within
 from PIL import Image
 
 from editor.core.context import OpContext
@@ -33,6 +35,10 @@ DETECTORS = {
 }
 
 
+# this module has always given its edits 20 s to settle (the default is 10 s)
+settle = partial(settle_within, timeout=20000)
+
+
 @pytest.fixture
 def photo_file(tmp_path, astronaut):
     path = tmp_path / "astronaut.png"
@@ -40,16 +46,6 @@ def photo_file(tmp_path, astronaut):
     return path
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    return make_main_window(qtbot, tmp_path)
-
-
-def settle(qtbot, w, timeout=20000):
-    c = w.controller
-    wait_until_idle(qtbot, lambda: c.preview_lane.busy() or c.apply_lane.busy()
-                    or c.job_lane.busy() or c.pipeline.busy(), timeout=timeout)
 
 
 def open_photo(qtbot, w, path):

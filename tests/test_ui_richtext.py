@@ -56,11 +56,8 @@ def test_generic_form_tooltip_shows_code(qtbot):
     assert "<code>in_low &lt; in_high</code>" in tip and "``" not in tip
 
 
-def test_tools_dock_summary_and_tree_tips_are_rich(qtbot, tmp_path, monkeypatch):
-    from conftest import make_main_window
-
-    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
-    w = make_main_window(qtbot, tmp_path)
+def test_tools_dock_summary_and_tree_tips_are_rich(window):
+    w = window
     w.tools.select_op("median")
     text = w.tools.summary.text()
     assert "<code>size</code>" in text and "``" not in text

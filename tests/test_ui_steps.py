@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import make_form
 from PySide6.QtWidgets import QAbstractSlider, QSlider
 
 from editor.ops import all_ops
@@ -57,12 +58,7 @@ def test_every_slider_steps_fit_its_range(qtbot, spec):
 
 
 def test_transform_rotation_steps_a_tenth_of_a_degree(qtbot):
-    from editor.ops import get_op
-
-    form = form_class_for("affine")(get_op("affine"))
-    qtbot.addWidget(form)
-    form.resize(360, 500)
-    form.show()
+    form = make_form(qtbot, "affine", (360, 500))
     rotation = form.editors["angle"]
     assert one_step(rotation) == pytest.approx(0.1)
     # a drag: the slider spans the straightening range, so a pixel is a fraction of a

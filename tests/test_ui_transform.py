@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_form
 
 from editor.ops import get_op
 from editor.ops.geometry import compose_transform
@@ -20,10 +21,7 @@ def photo(astronaut):
 
 @pytest.fixture
 def form(qtbot, photo):
-    f = form_class_for("affine")(get_op("affine"))
-    qtbot.addWidget(f)
-    f.set_image(photo)
-    return f
+    return make_form(qtbot, "affine", image=photo)
 
 
 def shown_matrix(form):

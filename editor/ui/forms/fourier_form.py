@@ -274,11 +274,6 @@ class NotchForm(ThrottledForm):
             self._set_radius(float(params["radius"]))
         self._redraw()
 
-    def reset(self) -> None:
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
-
     def set_image(self, image: np.ndarray | None) -> None:
         self._spectrum = spectrum_proxy(image)
         if image is not None:

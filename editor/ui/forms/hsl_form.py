@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 from editor.ops.color import HUE_RANGES
 from editor.ops.registry import OpSpec
 from editor.ui.forms import register_form
-from editor.ui.forms.fields import Field, NumberField, field_class
-from editor.ui.forms.param_form import ThrottledForm
+from editor.ui.forms.fields import Field, field_class
+from editor.ui.forms.param_form import ThrottledForm, line_up_spins
 from editor.ui.qimage import to_qimage
 from editor.ui.richtext import rich_text
 
@@ -208,10 +208,7 @@ class HueSaturationForm(ThrottledForm):
 
     def _line_up(self) -> None:
         """Spin boxes of one width and labels of one width, so every page aligns."""
-        spins = [e.spin for e in self.editors.values() if isinstance(e, NumberField)]
-        width = max(sp.sizeHint().width() for sp in spins)
-        for sp in spins:
-            sp.setMinimumWidth(width)
+        line_up_spins(self.editors)
         names = ("Hue", "Saturation", "Lightness", self.overlap_label.text())
         labels = [lb for lb in self.findChildren(QLabel) if lb.text() in names]
         lw = max(lb.sizeHint().width() for lb in labels)
@@ -227,11 +224,6 @@ class HueSaturationForm(ThrottledForm):
             if name in self.editors:
                 self.editors[name].set_value(value)
         self._refresh()
-
-    def reset(self) -> None:
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
 
     def set_image(self, image) -> None:
         """The hue bars show hues, not the image."""

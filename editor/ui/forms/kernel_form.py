@@ -273,12 +273,6 @@ class KernelForm(ThrottledForm):
                                          bool(values["normalize"]), 1.0,
                                          float(values["offset"]), preset=None))
 
-    def reset(self) -> None:
-        """Back to the defaults; emits ``paramsChanged`` once."""
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
-
     def set_image(self, image) -> None:
         """Kept for the protocol; the response does not depend on the image."""
         self._image = image

@@ -27,11 +27,21 @@ THROTTLE_MS = 30
 FieldFactory = Callable[[Param, "ThrottledForm"], Field]
 
 
+def line_up_spins(editors: dict[str, Field]) -> None:
+    """Give the number fields' spin boxes one width, so the sliders beside them end in
+    one column."""
+    spins = [e.spin for e in editors.values() if isinstance(e, NumberField)]
+    width = max((sp.sizeHint().width() for sp in spins), default=0)
+    for sp in spins:
+        sp.setMinimumWidth(width)
+
+
 class ThrottledForm(QWidget):
     """Base of every op form: ``paramsChanged`` throttled, ``paramsCommitted`` on release.
 
     Subclasses call :meth:`_changed` on every edit and :meth:`_commit` when the user
-    lets go, and implement ``params()``.
+    lets go, keep their op's spec in ``self.spec``, and implement ``params()`` and
+    ``set_params()``.
     """
 
     paramsChanged = Signal(dict)
@@ -46,6 +56,15 @@ class ThrottledForm(QWidget):
 
     def params(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Back to the op's defaults; emits ``paramsChanged`` once."""
+        self.set_params(self.spec.defaults())
+        self._timer.stop()
+        self.paramsChanged.emit(self.params())
 
     def _changed(self) -> None:
         # throttle, not debounce: a change after a quiet spell is sent at once
@@ -108,11 +127,7 @@ class ParamForm(ThrottledForm):
             layout.addRow(label, editor.widget)
             self.editors[p.name] = editor
             self.labels[p.name] = label
-        # spin boxes of one width, so the sliders beside them end in one column
-        spins = [e.spin for e in self.editors.values() if isinstance(e, NumberField)]
-        width = max((sp.sizeHint().width() for sp in spins), default=0)
-        for sp in spins:
-            sp.setMinimumWidth(width)
+        line_up_spins(self.editors)
         if not spec.params:
             note = QLabel("No settings: press Apply.")
             note.setEnabled(False)
@@ -128,12 +143,6 @@ class ParamForm(ThrottledForm):
         for name, value in params.items():
             if name in self.editors:
                 self.editors[name].set_value(value)
-
-    def reset(self) -> None:
-        """Back to the defaults; emits ``paramsChanged`` once."""
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
 
     def set_image(self, image) -> None:
         """The generic form does not show the image."""

@@ -274,11 +274,6 @@ class ToneForm(ThrottledForm):
     def show_histogram(self, counts: np.ndarray, channel: str) -> None:
         raise NotImplementedError
 
-    def reset(self) -> None:
-        self.set_params(self.spec.defaults())
-        self._timer.stop()
-        self.paramsChanged.emit(self.params())
-
     def set_image(self, image: np.ndarray | None) -> None:
         if image is self._image:
             return
