@@ -343,10 +343,16 @@ def _sources(known: np.ndarray, r: int) -> np.ndarray:
 
 
 def _telea_float(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Telea fill of a float image, channel by channel (the starting guess)."""
+    """Telea fill of a float image in [0, 1], channel by channel (the starting guess).
+
+    Through 16 bits: OpenCV's float32 inpainting returns garbage (values far outside
+    the input's range) where the surroundings are flat.
+    """
     m8 = hole.view(np.uint8)
-    return np.dstack([cv2.inpaint(np.ascontiguousarray(img[..., c]), m8, 3, cv2.INPAINT_TELEA)
-                      for c in range(img.shape[2])])
+    q = np.rint(np.clip(img, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    out = np.dstack([cv2.inpaint(np.ascontiguousarray(q[..., c]), m8, 3, cv2.INPAINT_TELEA)
+                     for c in range(img.shape[2])])
+    return out.astype(np.float32) * np.float32(1.0 / 65535.0)
 
 
 #: base of the vote's confidence falloff with depth into the hole (Wexler et al. use 1.3;
