@@ -103,6 +103,7 @@ def quality(sizes: list[int], save: Path | None) -> None:
                                                                    for n in names)
     print(f"{'image':<18}{'hole':>6}{head}{'ex s':>7}")
     table = {n: [] for n in names}
+    by_size = {(n, size): [] for n in names for size in sizes}
     wins = 0
     for name, img in images().items():
         for size in sizes:
@@ -115,6 +116,7 @@ def quality(sizes: list[int], save: Path | None) -> None:
                     took = time.perf_counter() - t0
                 row[n], maes[n] = score(img, out, mask, box)
                 table[n].append(row[n])
+                by_size[n, size].append(row[n])
                 if save is not None:
                     y0, y1, x0, x1 = box
                     pad = size
@@ -131,7 +133,10 @@ def quality(sizes: list[int], save: Path | None) -> None:
                     strip = np.dstack([strip] * 3)
                 cv2.imwrite(str(save / f"{Path(name).stem}_{size}.png"), strip[..., ::-1])
     n_holes = len(table["telea"])
-    print(f"{'mean':<18}{'':>6}" + "".join(f"{np.mean(table[n]):>20.3f}" for n in names))
+    for size in sizes:
+        print(f"{'mean':<18}{size:>6}"
+              + "".join(f"{np.mean(by_size[n, size]):>20.3f}" for n in names))
+    print(f"{'mean':<18}{'all':>6}" + "".join(f"{np.mean(table[n]):>20.3f}" for n in names))
     print(f"exemplar beats Telea on SSIM in {wins} of {n_holes} holes; "
           f"mean SSIM exemplar {np.mean(table['exemplar']):.3f} vs Telea "
           f"{np.mean(table['telea']):.3f} (goal: exemplar above Telea)")

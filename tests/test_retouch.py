@@ -120,6 +120,21 @@ def test_exemplar_reproduces_a_periodic_texture():
     assert err < 6, err
 
 
+def test_exemplar_fills_a_huge_box_at_lower_resolution(monkeypatch):
+    """Past the working-box limit the fill runs smaller and is scaled up: softer,
+    still the texture, and still nothing changed outside the hole."""
+    import editor.ops.retouch as retouch
+
+    monkeypatch.setattr(retouch, "_MAX_REGION", 10_000)  # this box is ~37 000 pixels
+    img = periodic()
+    mask = disc(img.shape, 96, 96, 20)
+    out = fill_exemplar(img, mask, 9)
+    np.testing.assert_array_equal(out[~mask], img[~mask])
+    small = hole_ssim(img, out, mask)
+    assert 0.7 < small < 0.99, small  # not the exact fill of the full resolution
+    assert small > hole_ssim(img, fill_telea(img, mask, 5), mask) + 0.2
+
+
 def test_exemplar_copies_texture_not_a_blur():
     """On real grass the fill keeps much of the texture's detail; Telea's fill is flat.
 

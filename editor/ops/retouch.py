@@ -176,7 +176,10 @@ def fill_exemplar(image: np.ndarray, mask: np.ndarray, patch: int = 9,
 
     Each connected part of the hole is filled on its own box grown by
     ``context`` times its size on every side (plus two patches), so the cost
-    depends on the hole, not on the photo. In that box an image pyramid is
+    depends on the hole, not on the photo. A box over two megapixels (a hole
+    of some 800x800 pixels and more) is filled at half or quarter resolution
+    and scaled up into the hole, which keeps memory and time bounded but
+    makes the fill softer. In that box an image pyramid is
     built down to where the hole is about two patches wide; the coarsest hole
     starts as a Telea fill. On each level, from coarse to fine, a few
     expectation–maximisation steps (Wexler et al. 2007) alternate:
@@ -264,7 +267,20 @@ def fill_exemplar(image: np.ndarray, mask: np.ndarray, patch: int = 9,
         region = out[ry0:ry1, rx0:rx1]
         src = region.reshape(region.shape[0], region.shape[1], -1).astype(np.float32) / top
         known = ~hole[ry0:ry1, rx0:rx1]
-        done = _complete(src, part, known, p, rng, ctx, spans[k], spans[k + 1])
+        shrink = 0
+        while src.shape[0] * src.shape[1] > _MAX_REGION * 4 ** shrink:
+            shrink += 1
+        if shrink:
+            # a huge hole: fill at a lower resolution (memory and time stay bounded;
+            # the fill is softer) and scale the result up into the hole
+            small, sh, sk = src, part, known
+            for _ in range(shrink):
+                small, sh, sk = _down(small, sh, sk)
+            done = _complete(small, sh, sk, p, rng, ctx, spans[k], spans[k + 1])
+            done = cv2.resize(done, (src.shape[1], src.shape[0]), interpolation=cv2.INTER_LINEAR)
+            done = done.reshape(src.shape)
+        else:
+            done = _complete(src, part, known, p, rng, ctx, spans[k], spans[k + 1])
         vals = np.clip(np.rint(done[part] * top), 0, top).astype(image.dtype)
         view = out[ry0:ry1, rx0:rx1]
         if image.ndim == 2:
@@ -273,6 +289,11 @@ def fill_exemplar(image: np.ndarray, mask: np.ndarray, patch: int = 9,
             view[part] = vals
     ctx.report(1.0, "Filled")
     return out
+
+
+#: the most pixels a hole's working box may have at full resolution (about 16 bytes a
+#: pixel of patch features per level): larger boxes are filled at half, quarter... size
+_MAX_REGION = 2_000_000
 
 
 def _down(img: np.ndarray, hole: np.ndarray, known: np.ndarray):
