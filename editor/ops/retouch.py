@@ -179,22 +179,25 @@ def fill_exemplar(image: np.ndarray, mask: np.ndarray, patch: int = 9,
     depends on the hole, not on the photo. A box over two megapixels (a hole
     of some 800x800 pixels and more) is filled at half or quarter resolution
     and scaled up into the hole, which keeps memory and time bounded but
-    makes the fill softer. In that box an image pyramid is
-    built down to where the hole is about two patches wide; the coarsest hole
-    starts as a Telea fill. On each level, from coarse to fine, a few
-    expectation–maximisation steps (Wexler et al. 2007) alternate:
+    makes the fill softer. In that box an image pyramid is built down to
+    where the hole is about two patches wide; the coarsest hole starts as a
+    Telea fill. On each level, from coarse to fine, a few
+    expectation–maximisation steps (Wexler, Shechtman and Irani 2007)
+    alternate:
 
     1. find for every patch touching the hole its most similar patch lying
        wholly outside it — a nearest-neighbour field found by PatchMatch
-       (Barnes et al. 2009): the field of the coarser level doubled, then
-       propagation from neighbours (at jumps of 8, 4, 2, 1 pixels, all pixels
-       at once) and random search in shrinking windows. Patches are compared
-       by their squared distance over their first 16 principal components
-       (fitted on the level's own patches), which keeps every comparison a
-       short vector;
+       (Barnes et al. 2009): on a finer level the coarser field doubled and
+       voted once, then propagation from neighbours (jumps of 4, 2 and 1
+       pixels, every target at once) and random search in windows shrinking
+       fourfold. Patches are compared by the squared distance of their
+       lowest 2-D DCT frequencies (ten of luminance, three of each colour
+       difference), so every comparison is a 16-number vector;
     2. set every hole pixel to the average of what the patches covering it
-       propose, weighted by ``exp(-d / 2σ²)`` of their distance ``d`` (σ² the
-       median distance), so the good matches win.
+       propose, weighted by their similarity ``exp(-d / 2σ²)`` (σ² the 75th
+       percentile of the distances) times a confidence ``2^-depth`` of the
+       patch centre's depth into the hole, so matches anchored at the hole's
+       edge lead.
 
     Parameters
     ----------
