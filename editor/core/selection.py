@@ -146,3 +146,22 @@ def mask_from_image(image: np.ndarray, shape: tuple[int, ...] | None = None) -> 
             image = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32) / top
     shape = shape if shape is not None else image.shape
     return check_mask(image, shape)
+
+
+def quantize(mask: np.ndarray) -> np.ndarray:
+    """``mask`` as it reads back from its 16-bit PNG, so a replay from the file is exact."""
+    return check_mask(mask_to_image(mask), mask.shape)
+
+
+def mask_sha256(mask: np.ndarray) -> str:
+    """SHA-256 (hex) of a mask's 16-bit form: ``"HxW:"``, then its samples little-endian.
+
+    A mask and its 16-bit PNG read back give the same digest, so a recipe can
+    check that the file it names is the mask it recorded.
+    """
+    import hashlib
+
+    img = np.ascontiguousarray(mask_to_image(mask).astype("<u2"))
+    digest = hashlib.sha256(f"{img.shape[0]}x{img.shape[1]}:".encode())
+    digest.update(img.tobytes())
+    return digest.hexdigest()

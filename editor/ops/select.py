@@ -33,7 +33,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Annotated, Literal
 
@@ -42,7 +41,7 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError
 from editor.core.image import max_value
-from editor.core.selection import SelectionError, check_mask, mask_from_image, mask_to_image
+from editor.core.selection import SelectionError, mask_from_image, mask_sha256
 from editor.ops.registry import Kind, Label, Range, register_op
 
 Mode = Literal["replace", "add", "subtract", "intersect"]
@@ -729,23 +728,6 @@ def select_transform(image: np.ndarray, *,
 
 
 # -- painted and loaded masks --------------------------------------------------------------------
-
-def quantize_mask(mask: np.ndarray) -> np.ndarray:
-    """``mask`` as it reads back from its 16-bit PNG (what a recipe replays)."""
-    return check_mask(mask_to_image(mask), mask.shape)
-
-
-def mask_sha256(mask: np.ndarray) -> str:
-    """SHA-256 (hex) of a mask's 16-bit form: its shape, then its samples little-endian.
-
-    The same for a mask and for its PNG read back, so a recipe can check the
-    file it names.
-    """
-    img = mask_to_image(mask).astype("<u2")
-    h = hashlib.sha256(f"{img.shape[0]}x{img.shape[1]}:".encode())
-    h.update(np.ascontiguousarray(img).tobytes())
-    return h.hexdigest()
-
 
 def load_mask(path, shape: tuple[int, ...], sha256: str = "") -> np.ndarray:
     """Read a selection mask from an image file (white = inside).
