@@ -333,8 +333,8 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             raise OpError(str(e)) from None
         masks[mask_sha256(selection)] = selection
     progress = Progress()
-    ctx = OpContext(progress=progress.callback)
-    result = recipe.apply(image.pixels, ctx, selection=selection)
+    ctx = OpContext(progress=progress.callback, selection=selection)
+    result = recipe.apply(image.pixels, ctx)  # starts from ctx.selection
     progress.clear()
     points_json = None
     if args.points:

@@ -179,7 +179,8 @@ class Recipe:
                             selection=None if spec.transforms else mask)
             sub.extras = ctx.extras  # side outputs pass through to the caller
             if spec.selects:
-                mask = registry.run_select(spec, out, self.resolved(step.params, spec), mask, sub)
+                mask = registry.run_select(spec, out, self.resolved(spec.name, step.params),
+                                           mask, sub)
                 continue
             out = ops.run_op(spec, out, step.params, sub)
             if spec.transforms:
@@ -188,9 +189,13 @@ class Recipe:
         ctx.selection_result = mask
         return out
 
-    def resolved(self, params: dict[str, Any], spec: Any = None) -> dict[str, Any]:
-        """``params`` with a relative mask ``file`` made relative to :attr:`folder`."""
-        name = params.get("file") if spec is None or spec.name == "select_mask" else None
+    def resolved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` of step ``op`` with a mask ``file`` found in :attr:`folder`.
+
+        A ``select_mask`` step names its mask file relative to the recipe;
+        other parameters are returned as they are.
+        """
+        name = params.get("file") if op == "select_mask" else None
         if not name or self.folder is None or Path(name).is_absolute():
             return params
         return {**params, "file": str(Path(self.folder) / name)}

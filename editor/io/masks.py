@@ -103,7 +103,7 @@ def _placed_mask(recipe: Recipe, params: dict, path: Path, folder: Path,
     source = params.get("file")
     if not source:
         raise ValueError("A painted selection in this recipe has no mask to save with it.")
-    resolved = Path(recipe.resolved(params)["file"]).resolve()
+    resolved = Path(recipe.resolved(MASK_OP, params)["file"]).resolve()
     try:
         return {**params, "file": os.path.relpath(resolved, folder)}
     except ValueError:  # another drive (Windows): keep it absolute
