@@ -374,7 +374,7 @@ def transform_mask(spec: OpSpec, params: dict[str, Any] | None, mask: np.ndarray
     """
     if mask is None or not spec.transforms:
         return mask
-    fill = {p.name: (0, 0, 0, 0) for p in spec.params if p.kind == "color"}
+    fill = {p.name: (0, 0, 0) for p in spec.params if p.kind == "color"}  # black: outside
     params = {**(params or {}), **fill}
     sub = OpContext(cancel_event=(ctx or null_context()).cancel_event,
                     preview_scale=(ctx or null_context()).preview_scale)
