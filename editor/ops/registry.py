@@ -45,7 +45,6 @@ from editor.core.selection import (
     bbox,
     blend,
     check_mask,
-    is_empty,
     is_full,
     mask_to_image,
 )
@@ -270,14 +269,16 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
         # geometry runs on the whole image; the caller moves the selection along
         return _run_bound(spec, image, bound, ctx, None)
     mask = check_mask(mask, image.shape)
-    if is_empty(mask):
-        raise OpError("The selection is empty: select an area first, or use Select ▸ All.")
-    if is_full(mask) and not spec.uses_mask:
-        return _run_bound(spec, image, bound, ctx, None)
     h, w = image.shape[:2]
-    inner = bbox(mask)
+    inner = bbox(mask)  # one pass over the mask tells empty, full-box and where
+    if inner is None:
+        raise OpError("The selection is empty: select an area first, or use Select ▸ All.")
+    if inner == (0, h, 0, w) and is_full(mask) and not spec.uses_mask:
+        return _run_bound(spec, image, bound, ctx, None)
     margin = spec.margin_for(bound)
-    y0, y1, x0, x1 = (0, h, 0, w) if margin is None else bbox(mask, margin)
+    y0, y1, x0, x1 = (0, h, 0, w) if margin is None else (
+        max(0, inner[0] - margin), min(h, inner[1] + margin),
+        max(0, inner[2] - margin), min(w, inner[3] + margin))
     if (y0, y1, x0, x1) != (0, h, 0, w):
         # a local op: run on the selection's box plus what the op reads around it
         sub = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
