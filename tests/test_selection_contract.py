@@ -97,3 +97,27 @@ def test_blend_is_exact_for_16_bit_and_alpha():
     top = max_value(image.dtype)
     expected = np.floor(0.5 * (top - image.astype(np.float64)) + 0.5 * image + 0.5)
     np.testing.assert_array_equal(out, expected.astype(np.uint16))
+
+
+@pytest.mark.parametrize("name", ["harris", "shi_tomasi", "moravec"])
+def test_detectors_report_only_points_inside_the_selection(name, astronaut):
+    from editor.ops import get_op
+    from editor.ops.overlays import find_overlay
+
+    image = np.ascontiguousarray(astronaut[:200, :240])
+    spec = get_op(name)
+    whole = OpContext()
+    run_op(spec, image, {}, whole)
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[40:140, 60:200] = 1.0
+    mask[40:140, 60:70] = 0.5
+    ctx = OpContext(selection=mask)
+    out = run_op(spec, image, {}, ctx)
+    np.testing.assert_array_equal(out, image)  # an overlay: the pixels stay
+    all_pts = np.asarray(whole.extras["points"])
+    pts = np.asarray(ctx.extras["points"])
+    inside = mask[all_pts[:, 1].round().astype(int), all_pts[:, 0].round().astype(int)] > 0
+    assert 0 < len(pts) < len(all_pts)
+    np.testing.assert_array_equal(pts, all_pts[inside])
+    overlay = find_overlay(ctx.extras)
+    np.testing.assert_array_equal(overlay.image_points(), all_pts[inside])

@@ -48,6 +48,7 @@ from editor.core.selection import (
     is_full,
     mask_to_image,
 )
+from editor.ops.overlays import confine_extras
 from editor.ops.params import (  # noqa: F401  (re-exported: ops declare with these)
     PARAM_KINDS,
     Kind,
@@ -279,15 +280,22 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
     y0, y1, x0, x1 = (0, h, 0, w) if margin is None else (
         max(0, inner[0] - margin), min(h, inner[1] + margin),
         max(0, inner[2] - margin), min(w, inner[3] + margin))
+    outer, own = ctx.extras, {}
     if (y0, y1, x0, x1) != (0, h, 0, w):
         # a local op: run on the selection's box plus what the op reads around it
         sub = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
                         preview_scale=ctx.preview_scale, partial=None,
                         selection=mask[y0:y1, x0:x1])
-        sub.extras = ctx.extras
+        sub.extras = own
         done = _run_bound(spec, image[y0:y1, x0:x1], bound, sub, sub.selection)
     else:
-        done = _run_bound(spec, image, bound, ctx, mask)
+        ctx.extras = own
+        try:
+            done = _run_bound(spec, image, bound, ctx, mask)
+        finally:
+            ctx.extras = outer
+    # what it found (corners) is reported where it was allowed to look
+    outer.update(confine_extras(own, mask, (x0, y0)))
     iy0, iy1, ix0, ix1 = inner
     out = image.copy()
     out[iy0:iy1, ix0:ix1] = blend(image[iy0:iy1, ix0:ix1],
