@@ -269,7 +269,11 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
     if mask is None or spec.transforms or spec.selects:
         # geometry runs on the whole image; the caller moves the selection along
         return _run_bound(spec, image, bound, ctx, None)
-    mask = check_mask(mask, image.shape)
+    if not (isinstance(mask, np.ndarray) and mask.dtype == np.float32
+            and mask.shape == image.shape[:2]):
+        # a float32 mask of the right size was made by check_mask (selection ops, the
+        # pipeline, --mask): reading 12 MP twice more per op to check it again is waste
+        mask = check_mask(mask, image.shape)
     h, w = image.shape[:2]
     inner = bbox(mask)  # one pass over the mask tells empty, full-box and where
     if inner is None:

@@ -41,7 +41,7 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError
 from editor.core.image import max_value
-from editor.core.selection import SelectionError, mask_from_image, mask_sha256
+from editor.core.selection import SelectionError, bbox, mask_from_image, mask_sha256
 from editor.ops.registry import Kind, Label, Range, register_op
 
 Mode = Literal["replace", "add", "subtract", "intersect"]
@@ -698,35 +698,33 @@ def gaussian_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     """
     if sigma <= 0:
         return mask.copy()
-    h, w = mask.shape
-    rows = np.flatnonzero(np.any(mask > 0, axis=1))
-    if rows.size == 0:
-        return mask.copy()
-    cols = np.flatnonzero(np.any(mask[rows[0]:rows[-1] + 1] > 0, axis=0))
     reach = int(math.ceil(4 * sigma)) + 2
-    y0, y1 = max(0, rows[0] - reach), min(h, rows[-1] + 1 + reach)
-    x0, x1 = max(0, cols[0] - reach), min(w, cols[-1] + 1 + reach)
-    box = np.ascontiguousarray(mask[y0:y1, x0:x1])
+    box = bbox(mask, reach)
+    if box is None:
+        return mask.copy()
+    y0, y1, x0, x1 = box
+    part = mask[y0:y1, x0:x1]
     f = int(sigma // FEATHER_STEP) if sigma > 2 * FEATHER_STEP else 1
     if f <= 1:
-        part = cv2.GaussianBlur(box, (0, 0), sigma)
+        part = cv2.GaussianBlur(part, (0, 0), sigma)
     else:
         # reflect at full resolution, as the blur does at the image's border (inside
         # the image the box's outer band is zero, and reflects as zeros), to whole
         # blocks of f, average down, blur, and scale back up
-        bh, bw = box.shape
+        bh, bw = part.shape
         pad = -(-reach // f) * f
-        padded = cv2.copyMakeBorder(box, pad, pad + (-bh % f), pad, pad + (-bw % f),
+        padded = cv2.copyMakeBorder(part, pad, pad + (-bh % f), pad, pad + (-bw % f),
                                     cv2.BORDER_REFLECT_101)
         ph, pw = padded.shape
         small = cv2.resize(padded, (pw // f, ph // f), interpolation=cv2.INTER_AREA)
         # the block average and the linear scaling blur too: take their variance off
         s = math.sqrt(max((sigma / f) ** 2 - FEATHER_VARIANCE(f), 0.25))
         small = cv2.GaussianBlur(small, (0, 0), s)
-        big = cv2.resize(small, (pw, ph), interpolation=cv2.INTER_LINEAR)
-        part = big[pad:pad + bh, pad:pad + bw]
+        part = cv2.resize(small, (pw, ph), interpolation=cv2.INTER_LINEAR)[pad:pad + bh,
+                                                                              pad:pad + bw]
     out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = np.clip(part, 0.0, 1.0)
+    # averages of values in [0, 1] stay there, up to rounding: clip on the way in
+    np.clip(part, 0.0, 1.0, out=out[y0:y1, x0:x1])
     return out
 
 
