@@ -198,9 +198,10 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.to_json() for s in specs], indent=2, default=_json_default))
         return EXIT_OK
-    for cat in categories():
+    selects = all_ops(selects=True)  # steps that change the selection the ops after obey
+    for cat in categories() + (["Select"] if selects else []):
         print(cat)
-        for spec in (s for s in specs if s.category == cat):
+        for spec in (s for s in specs + selects if s.category == cat):
             print(f"  {spec.name:<22} {spec.title}: {spec.summary}")
             for p in spec.params:
                 parts = [f"{p.name}={p.format(p.default)}", p.describe()]

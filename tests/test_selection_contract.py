@@ -121,3 +121,25 @@ def test_detectors_report_only_points_inside_the_selection(name, astronaut):
     np.testing.assert_array_equal(pts, all_pts[inside])
     overlay = find_overlay(ctx.extras)
     np.testing.assert_array_equal(overlay.image_points(), all_pts[inside])
+
+
+#: AI ops cheap enough here with these parameters (the packaged classifier, one step)
+CHEAP_AI = {"fgsm": {"epsilon": 2.0, "iterations": 1}}
+
+
+@pytest.mark.parametrize("layout", ["rgb8", "rgba8"])
+@pytest.mark.parametrize("name", sorted(CHEAP_AI))
+def test_heavy_ai_op_writes_only_inside_the_selection(name, layout):
+    from editor.ops import get_op
+
+    spec = get_op(name)
+    image = INPUTS[layout]
+    mask = MASKS[layout]
+    params = CHEAP_AI[name]
+    masked = run_op(spec, image, params, OpContext(selection=mask))
+    whole = run_op(spec, image, params)
+    assert not np.array_equal(whole, image)
+    np.testing.assert_array_equal(masked[mask == 0], image[mask == 0])
+    m = mask[..., None]
+    expected = m * whole.astype(np.float64) + (1 - m) * image.astype(np.float64)
+    assert np.abs(masked.astype(np.float64) - expected).max() <= 1.0
