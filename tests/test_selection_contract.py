@@ -143,3 +143,20 @@ def test_heavy_ai_op_writes_only_inside_the_selection(name, layout):
     m = mask[..., None]
     expected = m * whole.astype(np.float64) + (1 - m) * image.astype(np.float64)
     assert np.abs(masked.astype(np.float64) - expected).max() <= 1.0
+
+
+def test_points_of_a_box_run_are_placed_in_the_image_and_confined():
+    """An op run on the selection's box publishes box coordinates: they are moved to the
+    image's and only those inside the selection are kept."""
+    from editor.ops.overlays import PointsOverlay, confine_extras, find_overlay
+
+    mask = np.zeros((100, 120), np.float32)
+    mask[20:60, 30:90] = 1.0
+    mask[20:60, 30:40] = 0.0  # a hole at the box's left
+    found = np.array([[2.0, 3.0, 9.0], [15.0, 10.0, 8.0], [70.0, 45.0, 7.0]])  # box coords
+    extras = {"points": found.tolist(), "overlay": PointsOverlay("harris", {}, found)}
+    out = confine_extras(extras, mask, origin=(30, 20))
+    # (2, 3) -> (32, 23) falls in the hole, (70, 45) -> (100, 65) outside the selection
+    assert out["points"] == [[45.0, 30.0, 8.0]]
+    np.testing.assert_array_equal(find_overlay(out).image_points(), [[45.0, 30.0, 8.0]])
+    assert extras["points"] == found.tolist()  # the op's own dict is left as it was
