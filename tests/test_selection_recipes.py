@@ -283,3 +283,34 @@ def test_painted_mask_png_round_trip_is_exact(tmp_path):
     from editor.ops.select import load_mask
 
     np.testing.assert_array_equal(load_mask(path, (200, 300), mask_sha256(m)), m)
+
+
+def test_batch_replays_selection_steps_and_mask_files(photo, tmp_path, monkeypatch, capsys):
+    """convolve batch runs the recipe's selection steps like apply does; a mask file is
+    read from the recipe's folder on the workers; a photo of another size fails alone."""
+    photos = tmp_path / "in"
+    photos.mkdir()
+    save_image(photos / "a.png", photo)
+    save_image(photos / "b.png", np.ascontiguousarray(photo[::-1]))
+    save_image(photos / "c.png", np.ascontiguousarray(photo[:100]))
+    mask = painted(photo.shape)
+    sha = mask_sha256(mask)
+    recipe = Recipe()
+    recipe.append("select_rect", {"x": 20, "y": 10, "width": 120.5, "height": 90})
+    recipe.append("select_mask", {"sha256": sha})
+    recipe.append("invert", {})
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    save_recipe(recipe, folder / "look.json", {sha: mask})
+    monkeypatch.chdir(tmp_path)
+    code = main(["batch", str(folder / "look.json"), str(photos), "-o", str(tmp_path / "out"),
+                 "--workers", "1", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "2 done, 1 failed" in out, out + err
+    assert "c.png" in err and "is 300×200 pixels but the image is 300×100" in err
+    for name in ("a.png", "b.png"):
+        assert main(["apply", str(photos / name), "-o", str(tmp_path / f"ref-{name}"),
+                     "--recipe", str(folder / "look.json")]) == 0
+        np.testing.assert_array_equal(load_image(tmp_path / "out" / name).pixels,
+                                      load_image(tmp_path / f"ref-{name}").pixels)
+    assert not (tmp_path / "out" / "c.png").exists()
