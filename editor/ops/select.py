@@ -45,6 +45,8 @@ from editor.core.selection import SelectionError, bbox, mask_from_image, mask_sh
 from editor.ops.registry import Kind, Label, Range, register_op
 
 Mode = Literal["replace", "add", "subtract", "intersect"]
+#: a position or length in image pixels
+Px = Annotated[float, Range(-1e6, 1e6, unit="px")]
 
 #: sub-rows sampled per pixel row by the antialiased polygon rasteriser
 SUBROWS = 16
@@ -390,10 +392,10 @@ def select_invert(image: np.ndarray, *, ctx: OpContext) -> np.ndarray | None:
 
 @register_op("select_rect", title="Rectangle Select", category="Select", selects=True)
 def select_rect(image: np.ndarray, *,
-                x: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                y: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                width: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                height: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                x: Px = 0.0,
+                y: Px = 0.0,
+                width: Px = 0.0,
+                height: Px = 0.0,
                 mode: Mode = "replace", antialias: bool = True,
                 ctx: OpContext) -> np.ndarray | None:
     """Select a rectangle.
@@ -421,10 +423,10 @@ def select_rect(image: np.ndarray, *,
 
 @register_op("select_ellipse", title="Ellipse Select", category="Select", selects=True)
 def select_ellipse(image: np.ndarray, *,
-                   x: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                   y: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                   width: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                   height: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                   x: Px = 0.0,
+                   y: Px = 0.0,
+                   width: Px = 0.0,
+                   height: Px = 0.0,
                    mode: Mode = "replace", antialias: bool = True,
                    ctx: OpContext) -> np.ndarray | None:
     """Select the ellipse inscribed in a box.
@@ -485,8 +487,8 @@ def _seed(image: np.ndarray, x: float, y: float) -> tuple[int, int]:
 
 @register_op("select_wand", title="Magic Wand", category="Select", selects=True)
 def select_wand(image: np.ndarray, *,
-                x: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                y: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                x: Px = 0.0,
+                y: Px = 0.0,
                 tolerance: Annotated[float, Range(0, 255)] = 32.0,
                 contiguous: bool = True, mode: Mode = "replace", antialias: bool = True,
                 ctx: OpContext) -> np.ndarray | None:
@@ -752,12 +754,12 @@ def select_feather(image: np.ndarray, *,
 @register_op("select_transform", title="Transform Selection", category="Select",
              selects=True)
 def select_transform(image: np.ndarray, *,
-                     dx: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                     dy: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                     dx: Px = 0.0,
+                     dy: Px = 0.0,
                      scale_x: Annotated[float, Range(-100, 100)] = 1.0,
                      scale_y: Annotated[float, Range(-100, 100)] = 1.0,
-                     cx: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                     cy: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                     cx: Px = 0.0,
+                     cy: Px = 0.0,
                      ctx: OpContext) -> np.ndarray | None:
     """Move and scale the selection (its handles), the image unchanged.
 
