@@ -81,6 +81,8 @@ class Canvas(QWidget):
         self.tool = None
         #: painters run after the image and overlay, before the tool (marching ants)
         self.decorations: list = []
+        #: the selection's outline (editor.ui.marching_ants.MarchingAnts), once installed
+        self.ants = None
         self._checker = _checker()
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
