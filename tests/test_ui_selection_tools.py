@@ -255,6 +255,7 @@ def test_color_range_selects_every_similar_pixel(sel_window, qtbot):
 def test_quick_mask_paints_and_erases_then_commits(sel_window, qtbot):
     w = sel_window
     tool = use(w, "quick_mask")
+    qtbot.waitUntil(tool.ready, timeout=5000)
     tool.options_widget()
     tool.size_box.setValue(20)
     tool.hardness_box.setValue(100)
@@ -279,6 +280,7 @@ def test_quick_mask_paints_and_erases_then_commits(sel_window, qtbot):
 def test_quick_mask_shows_red_over_the_painted_area(sel_window, qtbot):
     w = sel_window
     tool = use(w, "quick_mask")
+    qtbot.waitUntil(tool.ready, timeout=5000)
     tool.options_widget()
     tool.size_box.setValue(30)
     drag(w.canvas, (60, 60), (100, 60))
@@ -453,3 +455,27 @@ def test_marching_ants_follow_the_zoom(sel_window, qtbot, zoom):
         # exact: on the pixel boundary, within one screen pixel
         col = ants[rows, xs - 3:xs + 4].sum(axis=0)
         assert abs(int(np.argmax(col)) - 3) <= 1
+
+
+def test_speckled_selection_paints_ants_from_the_raster(sel_window, qtbot):
+    w = sel_window
+    c = w.canvas
+    use(w, "pan")
+    rng = np.random.default_rng(2)
+    speckle = rng.random((200, 300)) > 0.85  # ~6000 specks
+    w.controller.set_selection(speckle.astype(np.float32), "Speckle")
+    selection(qtbot, w)
+    qtbot.waitUntil(lambda: c.ants.pyramid is not None, timeout=10000)
+    c.set_zoom(1.0)
+    look_at(c, 150, 100)
+    assert c.ants.outline_for_view().raster is not None
+    ants = ant_pixels(ants_image(c))
+    # every inside pixel with an outside neighbour shows as an ant, nothing deep inside
+    pad = np.pad(speckle, 1)
+    edge = speckle & ~(pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:])
+    tl = at(c, 0, 0)
+    shown = ants[tl.y():tl.y() + 200, tl.x():tl.x() + 300]
+    assert shown[edge].mean() > 0.95
+    interior = speckle.copy()
+    interior[edge] = False
+    assert shown[interior].mean() < 0.05

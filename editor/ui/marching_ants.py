@@ -18,7 +18,10 @@ computed off the GUI thread whenever the selection changes:
 Points reach the painter as ready ``QPolygonF`` objects (filled through their
 buffer on the worker), each with its bounding box so only the visible ones
 are drawn; painting is two cosmetic pens (white, then black dashes offset by
-the animation phase).
+the animation phase). A view with more than ``POINT_BUDGET`` points (a
+speckled mask: tens of thousands of specks) is drawn instead from the level's
+boundary pixels, an 8-bit raster whose colour table carries the dash phase,
+so painting costs the same whatever the selection's shape.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QObject, QRectF, QTimer
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF, QTransform
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF, QTransform
 
 from editor.workers.lanes import Job
 
@@ -41,6 +44,15 @@ EXACT_ZOOM = 2.0
 #: animation step (ms) and dash length (screen px)
 STEP_MS = 120
 DASH = 4.0
+#: most outline points drawn as lines in one paint; a busier view (a wand on
+#: noise, a speckled mask) is drawn from the level's boundary raster instead
+POINT_BUDGET = 12_000
+#: most outlines drawn as lines in one paint (each is two dashed strokes)
+POLY_BUDGET = 1_500
+#: levels with more points than this keep only their raster (no polygons built)
+VECTOR_MAX = 300_000
+#: the exact trace is skipped for views with more points than this
+EXACT_MAX = 60_000
 
 
 def polygon(points: np.ndarray) -> QPolygonF:
@@ -56,30 +68,45 @@ def polygon(points: np.ndarray) -> QPolygonF:
 
 @dataclass
 class Outline:
-    """Closed polylines in image coordinates, with their bounding boxes."""
+    """Closed outlines of one level in image coordinates, with their bounding boxes,
+    and (for busy levels) the level's boundary pixels as a raster."""
 
-    polys: list[QPolygonF] = field(default_factory=list)
+    polys: list[QPolygonF] | None = field(default_factory=list)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # x0, y0, x1, y1
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     points: int = 0
+    #: boundary pixels of the level: 1 + (x + y) % 8 (the dash phase), 0 elsewhere
+    raster: np.ndarray | None = None
+    scale: int = 1  # image pixels per raster pixel
 
     @classmethod
-    def from_arrays(cls, arrays: list[np.ndarray]) -> Outline:
+    def from_arrays(cls, arrays: list[np.ndarray], build: bool = True) -> Outline:
+        """From ``(n, 2)`` point arrays; ``build=False``: boxes and counts only."""
         arrays = [a for a in arrays if len(a) >= 2]
-        polys, boxes = [], np.zeros((len(arrays), 4))
-        for i, a in enumerate(arrays):
-            closed = np.vstack([a, a[:1]]).astype(np.float64)
-            polys.append(polygon(closed))
-            boxes[i] = (a[:, 0].min(), a[:, 1].min(), a[:, 0].max(), a[:, 1].max())
-        return cls(polys, boxes, sum(len(a) for a in arrays))
+        if not arrays:
+            return cls()
+        counts = np.array([len(a) for a in arrays], np.int64)
+        allp = np.concatenate(arrays).astype(np.float64, copy=False)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        boxes = np.column_stack([np.minimum.reduceat(allp[:, 0], starts),
+                                 np.minimum.reduceat(allp[:, 1], starts),
+                                 np.maximum.reduceat(allp[:, 0], starts),
+                                 np.maximum.reduceat(allp[:, 1], starts)])
+        polys = None
+        if build:
+            polys = [polygon(allp[s:s + n]) for s, n in zip(starts, counts, strict=True)]
+        return cls(polys, boxes, counts, int(counts.sum()))
+
+    def visible_index(self, rect: tuple[float, float, float, float]) -> np.ndarray:
+        x0, y0, x1, y1 = rect
+        b = self.boxes
+        return np.flatnonzero((b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0)
+                              & (b[:, 1] <= y1))
 
     def visible(self, rect: tuple[float, float, float, float]) -> list[QPolygonF]:
         if not self.polys:
             return []
-        x0, y0, x1, y1 = rect
-        b = self.boxes
-        keep = np.flatnonzero((b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0)
-                              & (b[:, 1] <= y1))
-        return [self.polys[i] for i in keep]
+        return [self.polys[i] for i in self.visible_index(rect)]
 
 
 @dataclass
@@ -97,6 +124,28 @@ def _trace(binary: np.ndarray, scale: float) -> list[np.ndarray]:
     return [(c[:, 0, :].astype(np.float64) + 0.5) * scale for c in contours]
 
 
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def boundary_raster(binary: np.ndarray) -> np.ndarray:
+    """Inside pixels with an outside 4-neighbour, valued ``1 + (x + y) % 8``."""
+    edge = binary & ~cv2.erode(binary, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    h, w = binary.shape
+    phase = ((np.arange(h, dtype=np.uint16)[:, None] + np.arange(w, dtype=np.uint16))
+             % 8 + 1).astype(np.uint8)
+    return np.where(edge.astype(bool), phase, np.uint8(0))
+
+
+def _level(binary: np.ndarray, scale: int) -> Outline:
+    arrays = _trace(binary, float(scale))
+    total = sum(len(a) for a in arrays)
+    out = Outline.from_arrays(arrays, build=total <= VECTOR_MAX)
+    if total > POINT_BUDGET or len(arrays) > POLY_BUDGET:
+        out.raster = boundary_raster(binary)
+    out.scale = scale
+    return out
+
+
 def trace_pyramid(mask: np.ndarray, cancelled=lambda: False) -> OutlinePyramid | None:
     """Outline levels of ``mask`` (see the module docstring); None if nothing is selected."""
     inside = mask >= 0.5
@@ -105,7 +154,7 @@ def trace_pyramid(mask: np.ndarray, cancelled=lambda: False) -> OutlinePyramid |
         return None
     cols = np.flatnonzero(inside[rows[0]:rows[-1] + 1].any(axis=0))
     y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    levels = [Outline.from_arrays(_trace(inside.view(np.uint8), 1.0))]
+    levels = [_level(inside.view(np.uint8), 1)]
     level = mask
     k = 0
     while max(level.shape) > MIN_SIDE:
@@ -114,8 +163,8 @@ def trace_pyramid(mask: np.ndarray, cancelled=lambda: False) -> OutlinePyramid |
         k += 1
         h, w = level.shape
         level = cv2.resize(level, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-        binary = (level >= 0.5).view(np.uint8)
-        levels.append(Outline.from_arrays(_trace(np.ascontiguousarray(binary), 2.0 ** k)))
+        binary = np.ascontiguousarray((level >= 0.5).view(np.uint8))
+        levels.append(_level(binary, 1 << k))
     return OutlinePyramid(levels, (float(x0), float(y0), float(x1), float(y1)), mask.shape)
 
 
@@ -150,6 +199,7 @@ class MarchingAnts(QObject):
         self.phase = 0
         self._gen = 0
         self._exact_gen = 0
+        self._raster_cache: tuple | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(STEP_MS)
         self._timer.timeout.connect(self._step)
@@ -199,6 +249,9 @@ class MarchingAnts(QObject):
         rect = self.canvas.visible_rect()
         if self.exact is not None and _contains(self.exact[0], rect):
             return
+        level0 = self.pyramid.levels[0]
+        if level0.counts[level0.visible_index(rect)].sum() > EXACT_MAX:
+            return  # speckle: the level outline or raster is as good at this zoom
         # trace a little more than the view so small pans reuse it
         x0, y0, x1, y1 = rect
         mx, my = (x1 - x0) // 2, (y1 - y0) // 2
@@ -249,22 +302,54 @@ class MarchingAnts(QObject):
         if not ok:
             return
         view = inv.mapRect(QRectF(canvas.rect()))
-        polys = outline.visible((view.left() - 1, view.top() - 1, view.right() + 1,
-                                 view.bottom() + 1))
-        if not polys:
+        rect = (view.left() - 1, view.top() - 1, view.right() + 1, view.bottom() + 1)
+        keep = outline.visible_index(rect)
+        if keep.size == 0:
             return
         p.save()
         p.setTransform(t)
+        if outline.polys is None or keep.size > POLY_BUDGET \
+                or int(outline.counts[keep].sum()) > POINT_BUDGET:
+            if outline.raster is not None:
+                self._paint_raster(p, outline, view)
+            p.restore()
+            return
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        p.setBrush(Qt.BrushStyle.NoBrush)
         white = QPen(QColor(255, 255, 255), 0)  # width 0: cosmetic, one screen pixel
         black = QPen(QColor(0, 0, 0), 0)
         black.setDashPattern([DASH, DASH])
         black.setDashOffset(self.phase)
+        polys = outline.polys
         for pen in (white, black):
             p.setPen(pen)
-            for poly in polys:
-                p.drawPolyline(poly)
+            for i in keep:
+                p.drawPolygon(polys[i])
         p.restore()
+
+    def _paint_raster(self, p: QPainter, outline: Outline, view: QRectF) -> None:
+        """The level's boundary pixels, dashed by their ``(x + y)`` phase."""
+        r, f = outline.raster, outline.scale
+        h, w = r.shape
+        x0 = max(0, int(view.left() // f) - 1)
+        y0 = max(0, int(view.top() // f) - 1)
+        x1 = min(w, int(view.right() // f) + 2)
+        y1 = min(h, int(view.bottom() // f) + 2)
+        if x1 <= x0 or y1 <= y0:
+            return
+        key = (id(r), x0, y0, x1, y1)
+        if self._raster_cache is None or self._raster_cache[0] != key:
+            part = np.ascontiguousarray(r[y0:y1, x0:x1])
+            img = QImage(part.data, part.shape[1], part.shape[0], part.strides[0],
+                         QImage.Format.Format_Indexed8)
+            self._raster_cache = (key, img, part)  # the image borrows part
+        img = self._raster_cache[1]
+        white, black = QColor(255, 255, 255).rgba(), QColor(0, 0, 0).rgba()
+        table = [0] + [white if (i + self.phase) % 8 < 4 else black for i in range(8)]
+        img.setColorTable(table + [0] * (256 - len(table)))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.drawImage(QRectF(x0 * f, y0 * f, (x1 - x0) * f, (y1 - y0) * f), img,
+                    QRectF(img.rect()))
 
     def shutdown(self) -> None:
         self._timer.stop()

@@ -9,16 +9,17 @@ quick mask (Q again, or another tool) commits the painted mask as one undo
 step, "Quick Mask", recorded as ``select_mask`` with the mask's SHA-256 so a
 recipe saved with its mask file replays it exactly.
 
-Painting touches only the dab's box of the mask and of the 8-bit overlay
-buffer; the overlay is drawn from the visible crop only (shrunk to screen
-size when zoomed out), so a 12 MP mask paints as fast as a small one.
+Painting touches only the dab's box of the mask and of the overlay's 8-bit
+pyramid (halved levels, as the canvas keeps for the image); the overlay is drawn
+from the visible crop of the level nearest the zoom, so a 12 MP mask paints as
+fast as a small one. Entering (copying the selection, building the pyramid)
+and leaving (rounding the mask to 16 bits, its SHA-256) run on workers.
 """
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
@@ -26,12 +27,15 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from editor.ui.canvas_tools import CanvasTool, register_tool
 from editor.ui.canvas_tools.icons import painted_icon
+from editor.workers.lanes import Job
 
 #: overlay colour and its alpha at a fully selected pixel
 OVERLAY = (230, 30, 30)
 OVERLAY_ALPHA = 0.5
 #: dab spacing as a fraction of the brush size
 SPACING = 0.15
+#: the overlay's coarsest level (longer side, px)
+MIN_SIDE = 512
 
 
 def dab(size: float, hardness: float, cx: float, cy: float,
@@ -59,6 +63,30 @@ def dab(size: float, hardness: float, cx: float, cy: float,
     return (slice(y0, y1), slice(x0, x1)), a
 
 
+def halve(a: np.ndarray) -> np.ndarray:
+    """2x2 block means of a ``uint8`` array (odd sides padded with zeros)."""
+    h, w = a.shape
+    if h % 2 or w % 2:
+        a = np.pad(a, ((0, h % 2), (0, w % 2)))
+    s = (a[0::2, 0::2].astype(np.uint16) + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2] + 2)
+    return (s >> 2).astype(np.uint8)
+
+
+def overlay_levels(mask: np.ndarray) -> list[np.ndarray]:
+    """The overlay's ``uint8`` strength and its halvings down to ``MIN_SIDE``."""
+    levels = [np.empty(mask.shape, np.uint8)]
+    np.multiply(mask, 255.0, out=levels[0], casting="unsafe")
+    while max(levels[-1].shape) > MIN_SIDE:
+        levels.append(halve(levels[-1]))
+    return levels
+
+
+def start_masks(selection: np.ndarray | None, shape: tuple[int, int]):
+    """The quick mask to paint (a copy of the selection, or empty) and its overlay levels."""
+    mask = np.zeros(shape, np.float32) if selection is None else selection.copy()
+    return mask, overlay_levels(mask)
+
+
 @register_tool
 class QuickMaskTool(CanvasTool):
     name = "quick_mask"
@@ -77,7 +105,7 @@ class QuickMaskTool(CanvasTool):
         self.hardness = 50  # %
         self.opacity = 100  # %
         self.mask: np.ndarray | None = None
-        self.alpha: np.ndarray | None = None  # uint8 overlay strength
+        self.levels: list[np.ndarray] = []  # uint8 overlay strength and its halvings
         self.dirty = False
         self.erasing = False
         self.last: QPointF | None = None
@@ -85,6 +113,8 @@ class QuickMaskTool(CanvasTool):
         self._ants_visible = True
         self._cache: tuple | None = None
         self._version = 0
+        self._gen = 0
+        self._lane = None
 
     # -- life cycle ------------------------------------------------------------------------
     def activate(self, canvas, controller) -> None:
@@ -106,7 +136,7 @@ class QuickMaskTool(CanvasTool):
             except (RuntimeError, TypeError):
                 pass
             canvas.update()
-        self.mask = self.alpha = None
+        self.mask, self.levels = None, []
         super().deactivate()
 
     def reset(self) -> None:
@@ -114,37 +144,64 @@ class QuickMaskTool(CanvasTool):
             self.start()
 
     def start(self) -> None:
-        """Begin from the current selection (or an empty mask)."""
-        img = self.controller.current_image() if self.controller is not None else None
+        """Begin from the current selection (or an empty mask), prepared on a worker:
+        copying a 12 MP mask and building its overlay takes longer than a frame."""
+        c = self.controller
+        img = c.current_image() if c is not None else None
         self.dirty = False
         self._cache = None
+        self.mask, self.levels = None, []
+        self._gen += 1
         if img is None:
-            self.mask = self.alpha = None
             return
-        sel = self.controller.selection()
-        self.mask = np.zeros(img.shape[:2], np.float32) if sel is None else sel.copy()
-        self.alpha = np.empty(self.mask.shape, np.uint8)
-        np.multiply(self.mask, 255.0, out=self.alpha, casting="unsafe")
-        self._version += 1
-        self.update()
+        if self._lane is None:
+            self._lane = c.make_lane("quick mask", latest_wins=True)
+        sel, shape, gen = c.selection(), img.shape[:2], self._gen
+
+        def ready(result) -> None:
+            if gen == self._gen and self.active:
+                self.mask, self.levels = result
+                self._version += 1
+                self.update()
+
+        self._lane.submit(Job(lambda _ctx: start_masks(sel, shape), "Quick mask",
+                              on_done=ready))
+
+    def ready(self) -> bool:
+        """The mask can be painted (tests wait for it)."""
+        return self.mask is not None
 
     def _selection_changed(self, _mask) -> None:
         if not self.dirty:  # undo/redo while nothing is painted: follow the selection
             self.start()
 
     def commit(self) -> None:
-        """The painted mask becomes the selection (one undo step), if anything was painted."""
+        """The painted mask becomes the selection (one undo step), if anything was painted.
+
+        Like ``controller.set_selection(mask, "Quick Mask", op="select_mask",
+        params={"sha256": ...})``, but the 16-bit rounding (what the mask's PNG
+        reads back, so a recipe replays it exactly) and the SHA-256 run on the
+        worker: on a 12 MP mask they take most of a second.
+        """
         if not self.dirty or self.mask is None or self.controller is None:
             return
-        from editor.ops.select import mask_sha256, quantize_mask
+        from editor.ui.pipeline import EditRequest
 
         self.dirty = False
-        m = quantize_mask(self.mask)  # what its 16-bit PNG reads back: recipes replay it
-        if not np.any(m > 0):
-            self.controller.set_selection(None, self.title)
-            return
-        self.controller.set_selection(m, self.title, op="select_mask",
-                                      params={"sha256": mask_sha256(m)})
+        mask, params = self.mask, {"sha256": ""}
+
+        def compute(_ctx, _image):
+            from editor.ops.select import mask_sha256, quantize_mask
+
+            m = quantize_mask(mask)
+            if not np.any(m > 0):
+                return None  # painted away: no selection
+            params["sha256"] = mask_sha256(m)  # read by the GUI thread at the commit
+            return m
+
+        self.controller.submit(EditRequest(self.title, compute, op="select_mask",
+                                           params=params, selects=True,
+                                           shows_progress=False))
 
     # -- painting the mask --------------------------------------------------------------------
     def press(self, pos, event) -> None:
@@ -183,9 +240,22 @@ class QuickMaskTool(CanvasTool):
             np.minimum(region, 1.0 - a, out=region)
         else:
             np.maximum(region, a, out=region)
-        np.multiply(region, 255.0, out=self.alpha[box], casting="unsafe")
+        np.multiply(region, 255.0, out=self.levels[0][box], casting="unsafe")
+        self._update_levels(box)
         self.dirty = True
         self._version += 1
+
+    def _update_levels(self, box: tuple[slice, slice]) -> None:
+        """Recompute the halvings over a dab's box (a few thousand pixels per level)."""
+        y0, y1, x0, x1 = box[0].start, box[0].stop, box[1].start, box[1].stop
+        for k in range(1, len(self.levels)):
+            prev = self.levels[k - 1]
+            y0, x0 = y0 & ~1, x0 & ~1
+            y1, x1 = min(prev.shape[0], y1 + (y1 & 1)), min(prev.shape[1], x1 + (x1 & 1))
+            small = halve(prev[y0:y1, x0:x1])
+            y0, x0 = y0 // 2, x0 // 2
+            y1, x1 = y0 + small.shape[0], x0 + small.shape[1]
+            self.levels[k][y0:y1, x0:x1] = small
 
     def hover(self, pos, event) -> None:
         self.hover_at = QPointF(pos)
@@ -250,34 +320,39 @@ class QuickMaskTool(CanvasTool):
         return painted_icon(draw)
 
     # -- drawing --------------------------------------------------------------------------------
-    def overlay_image(self, canvas) -> tuple[QImage, QRectF] | None:
-        """The red overlay of the visible part, at most screen-sized, and its target."""
-        if self.alpha is None:
+    def overlay_image(self, canvas) -> tuple[QImage, QRectF, bool] | None:
+        """The red overlay of the visible part from the level nearest the zoom (as the
+        canvas draws the image), its target rectangle and whether to smooth it."""
+        if not self.levels:
             return None
         x0, y0, x1, y1 = canvas.visible_rect()
         if x1 <= x0 or y1 <= y0:
             return None
-        target = QRectF(canvas.to_widget(QPointF(x0, y0)), canvas.to_widget(QPointF(x1, y1)))
-        key = (self._version, x0, y0, x1, y1, round(target.width()), round(target.height()))
+        z = canvas.zoom
+        k = 0 if z >= 1 else min(len(self.levels) - 1, int(math.log2(1 / z)))
+        lv = self.levels[k]
+        f = 1 << k
+        kx0, ky0 = x0 // f, y0 // f
+        kx1, ky1 = min(lv.shape[1], -(-x1 // f)), min(lv.shape[0], -(-y1 // f))
+        target = QRectF(canvas.to_widget(QPointF(kx0 * f, ky0 * f)),
+                        canvas.to_widget(QPointF(kx1 * f, ky1 * f)))
+        key = (self._version, k, kx0, ky0, kx1, ky1)
         if self._cache is None or self._cache[0] != key:
-            part = self.alpha[y0:y1, x0:x1]
-            tw, th = max(1, round(target.width())), max(1, round(target.height()))
-            if tw < part.shape[1]:  # zoomed out: shrink to screen size first
-                part = cv2.resize(part, (tw, th), interpolation=cv2.INTER_AREA)
-            part = np.ascontiguousarray(part)
+            part = np.ascontiguousarray(lv[ky0:ky1, kx0:kx1])
             img = QImage(part.data, part.shape[1], part.shape[0], part.strides[0],
                          QImage.Format.Format_Indexed8)
             r, g, b = OVERLAY
             img.setColorTable([QColor(r, g, b, round(i * OVERLAY_ALPHA)).rgba()
                                for i in range(256)])
             self._cache = (key, img, part)  # the image borrows part
-        return self._cache[1], target
+        scale = z * f
+        return self._cache[1], target, scale != 1 and scale < 3
 
     def paint(self, p: QPainter, canvas) -> None:
         got = self.overlay_image(canvas)
         if got is not None:
-            img, target = got
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, canvas.zoom < 3)
+            img, target, smooth = got
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
             p.drawImage(target, img, QRectF(img.rect()))
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         label = "Quick Mask — Q to apply"
