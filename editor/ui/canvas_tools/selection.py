@@ -90,11 +90,16 @@ class SelectTool(CanvasTool):
     # -- options ----------------------------------------------------------------------
     def create_options(self) -> QWidget:
         w = QWidget()
+        # the chosen mode must read at a glance (Fusion's checked tool button barely shows)
+        w.setStyleSheet("QToolButton { padding: 2px 8px; }"
+                        "QToolButton:checked { background: #3a6ea5; color: white;"
+                        " border: 1px solid #5b8fc7; border-radius: 3px; }")
         row = QHBoxLayout(w)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
         row.addWidget(QLabel("Mode:"))
         self.mode_group = QButtonGroup(w)
+        self.mode_group.setExclusive(True)
         self.mode_buttons: dict[str, QToolButton] = {}
         for m in MODES:
             text, keys = MODE_LABELS[m]
