@@ -393,15 +393,8 @@ class ShapeSelectTool(SelectTool):
         p.drawLine(centre - QPointF(0, HANDLE), centre + QPointF(0, HANDLE))
 
     def _size_label(self, p: QPainter, canvas, r: QRectF) -> None:
-        text = f"{r.width():.0f} × {r.height():.0f}"
-        at = canvas.to_widget(r.bottomRight()) + QPointF(8, 8)
-        fm = p.fontMetrics()
-        box = QRectF(at.x(), at.y(), fm.horizontalAdvance(text) + 10, fm.height() + 4)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 160))
-        p.drawRoundedRect(box, 3, 3)
-        p.setPen(QColor(235, 235, 235))
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        canvas.label(p, canvas.to_widget(r.bottomRight()) + QPointF(8, 8),
+                     f"{r.width():.0f} × {r.height():.0f}")
 
 
 @register_tool
