@@ -162,3 +162,14 @@ def test_tool_paints_after_the_image(tools_window, qtbot):
     img = w.canvas.grab()
     assert tool.painted >= 1 and not img.isNull()
     assert np.ndim(tool.painted) == 0
+
+
+def test_tool_letters_type_into_text_fields(tools_window, qtbot):
+    """Single-letter tool keys must not steal letters from a search box."""
+    w = tools_window
+    box = w.tools.search
+    box.setFocus()
+    before = w.canvas_tools.current.name
+    QTest.keyClicks(box, "mlwqh")
+    assert box.text() == "mlwqh"
+    assert w.canvas_tools.current.name == before
