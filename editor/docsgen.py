@@ -93,6 +93,8 @@ def _flags(spec: OpSpec) -> str:
 def render_ops_markdown() -> str:
     """The whole ``docs/ops.md`` page as text."""
     specs = all_ops()
+    selects = all_ops(selects=True)
+    sections = categories() + (["Select"] if selects else [])
     lines = [
         "# Operations",
         "",
@@ -105,13 +107,20 @@ def render_ops_markdown() -> str:
         "`convolve apply INPUT -o OUTPUT --op NAME key=value ...` (chain several `--op`), "
         "or list them with `convolve ops`.",
         "",
+        f"{len(selects)} selection operations (Select) change the selection instead of "
+        "the pixels: every operation after one writes only inside the selection "
+        "(`out = m·op(img) + (1 − m)·img` with its soft mask `m`), and geometry moves "
+        "the selection with the image. They are steps of recipes, and of `convolve "
+        "apply` (`--op select_ellipse ... --op gaussian_blur ...`); `--mask MASK.png` "
+        "starts from a mask image (white = inside).",
+        "",
     ]
-    for cat in categories():
+    for cat in sections:
         lines.append(f"- [{cat}](#{cat.lower().replace(' ', '-')})")
     lines.append("")
-    for cat in categories():
+    for cat in sections:
         lines += [f"## {cat}", ""]
-        for spec in (s for s in specs if s.category == cat):
+        for spec in (s for s in specs + selects if s.category == cat):
             lines += [f"### {spec.title} (`{spec.name}`)", ""]
             if spec.summary:
                 lines += [spec.summary, ""]

@@ -11,8 +11,8 @@ Coordinates are image pixels as floats: pixel ``(i, j)`` covers the square
 ``[j, j + 1) × [i, i + 1)``, so ``select_rect(x=10, y=20, width=5, height=5)``
 selects exactly the 25 pixels from column 10 and row 20. Antialiased shapes
 give each edge pixel the fraction of its area inside the shape: exactly for
-rectangles, and for polygons and ellipses exactly along each row and from 16
-sub-rows down each column.
+rectangles; for polygons and ellipses exactly along each row and from 16
+sub-rows down each column (an ellipse's spans are its exact chords).
 
 New shapes meet the existing selection by ``mode`` (the Shift, Alt and
 Shift+Alt modifiers): ``replace``; ``add`` (the maximum); ``subtract``
@@ -33,7 +33,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Annotated, Literal
 
@@ -42,15 +41,25 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError
 from editor.core.image import max_value
-from editor.core.selection import SelectionError, check_mask, mask_from_image, mask_to_image
+from editor.core.selection import SelectionError, bbox, mask_from_image, mask_sha256
 from editor.ops.registry import Kind, Label, Range, register_op
 
 Mode = Literal["replace", "add", "subtract", "intersect"]
+#: a position or length in image pixels
+Px = Annotated[float, Range(-1e6, 1e6, unit="px")]
 
 #: sub-rows sampled per pixel row by the antialiased polygon rasteriser
 SUBROWS = 16
-#: largest chord error (px) when an ellipse is drawn as a polygon
-ELLIPSE_TOLERANCE = 0.01
+#: the smallest blur (px) a feather runs at on its averaged-down mask
+FEATHER_STEP = 4.0
+
+
+def FEATHER_VARIANCE(f: int) -> float:  # noqa: N802
+    """Variance (in small pixels²) that averaging down by ``f`` (a box of ``f``) and
+    scaling back up linearly (a triangle of two small pixels) add to the blur."""
+    return (1 - 1 / (f * f)) / 12.0 + 1 / 6.0
+
+
 #: where the soft colour falloff ends, as a multiple of the tolerance (GIMP's 1.5)
 FALLOFF = 1.5
 
@@ -157,16 +166,11 @@ def polygon_mask(shape: tuple[int, int], points, antialias: bool = True) -> np.n
         Soft edges (area coverage) or hard ones.
     """
     h, w = shape
-    out = np.zeros((h, w), np.float32)
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     if len(pts) < 3 or not np.all(np.isfinite(pts)):
-        return out
+        return np.zeros((h, w), np.float32)
     sub = SUBROWS if antialias else 1
-    ys = pts[:, 1]
-    r0 = max(0, math.floor(ys.min()))
-    r1 = min(h, math.ceil(ys.max()))
-    if r1 <= r0:
-        return out
+    r0, r1 = _row_range(pts[:, 1].min(), pts[:, 1].max(), h)
     # the sub-rows crossed by each edge: y = (k + 0.5) / sub for k in [ka, kb)
     xa, ya = pts[:, 0], pts[:, 1]
     xb, yb = np.roll(xa, -1), np.roll(ya, -1)
@@ -175,8 +179,6 @@ def polygon_mask(shape: tuple[int, int], points, antialias: bool = True) -> np.n
     kb = np.minimum(np.ceil(hi * sub - 0.5), r1 * sub).astype(np.int64)
     counts = np.maximum(kb - ka, 0)
     total = int(counts.sum())
-    if total == 0:
-        return out
     edge = np.repeat(np.arange(len(pts)), counts)
     k = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + ka[edge]
     yk = (k + 0.5) / sub
@@ -185,56 +187,80 @@ def polygon_mask(shape: tuple[int, int], points, antialias: bool = True) -> np.n
     order = np.lexsort((xk, k))
     k, xk = k[order], xk[order]
     # even-odd: each sub-row crosses an even number of edges; pair them in order
-    starts, ends, rows = xk[0::2], xk[1::2], k[0::2] // sub - r0
-    x0 = max(0, math.floor(max(pts[:, 0].min(), 0)))
-    x1 = min(w, math.ceil(pts[:, 0].max()))
+    return spans_mask(shape, k[0::2], xk[0::2], xk[1::2], sub, antialias)
+
+
+def _row_range(top: float, bottom: float, h: int) -> tuple[int, int]:
+    return max(0, math.floor(top)), min(h, max(0, math.ceil(bottom)))
+
+
+def spans_mask(shape: tuple[int, int], k: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               sub: int, antialias: bool) -> np.ndarray:
+    """Rasterise horizontal spans ``[start, end)`` on sub-rows ``k`` (``sub`` per row).
+
+    With ``antialias`` each span adds its exact overlap with every pixel of its
+    row, weighted ``1 / sub``; without, a pixel is in when its centre is.
+    Only the spans' bounding box is touched.
+    """
+    h, w = shape
+    out = np.zeros((h, w), np.float32)
+    keep = (k >= 0) & (k < h * sub) & (ends > starts)
+    k, starts, ends = k[keep], starts[keep], ends[keep]
+    if k.size == 0:
+        return out
+    r0, r1 = int(k.min()) // sub, int(k.max()) // sub + 1
+    x0 = max(0, math.floor(starts.min()))
+    x1 = min(w, math.ceil(ends.max()))
     if x1 <= x0:
         return out
+    rows = k // sub - r0
     bw = x1 - x0
-    nrow, ncol = r1 - r0, bw + 2
-    index, amount = [], []
-    weight = 1.0 / sub
-    for xs, sign in ((starts, weight), (ends, -weight)):
+    at_rows, at_cols, amount = [], [], []
+    for xs, sign in ((starts, 1.0), (ends, -1.0)):
         xs = np.clip(xs - x0, 0, bw)
         if antialias:
-            # a span edge at x adds (1 - frac) to its pixel and frac to the next
+            # a span edge at x adds (1 - frac) to its pixel and frac to the next; the
+            # fraction is rounded to 1/65536 so every sum below is exact in float32
+            # (inside is exactly 1, outside exactly 0)
             f = np.floor(xs)
-            frac = xs - f
-            flat = rows * ncol + f.astype(np.int64)
-            index += [flat, flat + 1]
-            amount += [sign * (1.0 - frac), sign * frac]
+            frac = np.round((xs - f) * 65536.0) / (65536.0 * sub)
+            col = f.astype(np.int64)
+            at_rows += [rows, rows]
+            at_cols += [col, col + 1]
+            amount += [sign * (1.0 / sub - frac), sign * frac]
         else:
-            index.append(rows * ncol + np.ceil(xs - 0.5).astype(np.int64))
+            at_rows.append(rows)
+            at_cols.append(np.ceil(xs - 0.5).astype(np.int64))
             amount.append(np.full(xs.shape, sign))
-    diff = np.bincount(np.concatenate(index), np.concatenate(amount), minlength=nrow * ncol)
-    cov = np.cumsum(diff.astype(np.float32).reshape(nrow, ncol), axis=1)[:, :bw]
-    # sums of fractions land a rounding error off 0 and 1; inside is exactly 1
-    cov[cov > 1.0 - 1e-5] = 1.0
-    cov[cov < 1e-5] = 0.0
-    out[r0:r1, x0:x1] = cov
+    r, c, v = np.concatenate(at_rows), np.concatenate(at_cols), np.concatenate(amount)
+    keep = c < bw  # past the box's last column: changes nothing inside it
+    # sum the entries per pixel (np.add.at is slow), then one running sum per row
+    flat, inverse = np.unique(r[keep] * bw + c[keep], return_inverse=True)
+    view = out[r0:r1, x0:x1]
+    view[flat // bw, flat % bw] = np.bincount(inverse, v[keep]).astype(np.float32)
+    np.cumsum(view, axis=1, out=view)
     return out
-
-
-def ellipse_points(x: float, y: float, width: float, height: float) -> np.ndarray:
-    """Vertices of the ellipse inscribed in a box, close enough to draw it within
-    :data:`ELLIPSE_TOLERANCE` px (the chord's sag ``r(1 − cos(π/n))``)."""
-    rx, ry = abs(width) / 2.0, abs(height) / 2.0
-    cx, cy = x + width / 2.0, y + height / 2.0
-    r = max(rx, ry, 1e-9)
-    n = int(min(16384, max(32, math.ceil(math.pi / math.sqrt(2 * ELLIPSE_TOLERANCE / r)))))
-    # vertices on an ellipse slightly larger than the true one, so the chords
-    # lie on both sides of it (the polygon's area matches the ellipse's)
-    grow = 1.0 / (1.0 - (1.0 - math.cos(math.pi / n)) / 2.0)
-    a = (np.arange(n) + 0.5) * (2 * math.pi / n)
-    return np.column_stack([cx + rx * grow * np.cos(a), cy + ry * grow * np.sin(a)])
 
 
 def ellipse_mask(shape: tuple[int, int], x: float, y: float, width: float, height: float,
                  antialias: bool = True) -> np.ndarray:
-    """The ellipse inscribed in the box ``(x, y, width, height)`` as a mask of ``shape``."""
-    if width == 0 or height == 0:
+    """The ellipse inscribed in the box ``(x, y, width, height)`` as a mask of ``shape``.
+
+    Each sub-row's span is the ellipse's exact chord there (no polygon), so a
+    hard edge holds exactly the pixels whose centres are inside.
+    """
+    h, _w = shape
+    rx, ry = abs(width) / 2.0, abs(height) / 2.0
+    if rx == 0 or ry == 0:
         return np.zeros(shape, np.float32)
-    return polygon_mask(shape, ellipse_points(x, y, width, height), antialias)
+    cx, cy = min(x, x + width) + rx, min(y, y + height) + ry
+    sub = SUBROWS if antialias else 1
+    ka = max(math.ceil((cy - ry) * sub - 0.5), 0)
+    kb = min(math.ceil((cy + ry) * sub - 0.5), h * sub)
+    k = np.arange(ka, max(ka, kb), dtype=np.int64)
+    t = ((k + 0.5) / sub - cy) / ry
+    half = rx * np.sqrt(np.clip(1.0 - t * t, 0.0, None))
+    return spans_mask(shape, k, cx - half, cx + half, sub, antialias)
 
 
 # -- colour distance --------------------------------------------------------------------------
@@ -261,10 +287,13 @@ def color_distance(image: np.ndarray, color) -> np.ndarray:
     """
     if image.ndim == 2:
         return cv2.absdiff(image, np.full_like(image, color[0]))
-    planes = cv2.split(np.ascontiguousarray(image))
-    dist = cv2.absdiff(planes[0], np.full_like(planes[0], color[0]))
-    for plane, value in zip(planes[1:], color[1:], strict=True):
-        dist = cv2.max(dist, cv2.absdiff(plane, np.full_like(plane, value)))
+    if image.strides[1] != image.itemsize * image.shape[2]:  # e.g. RGB of RGBA: repack
+        image = np.ascontiguousarray(image)
+    scalar = tuple(float(c) for c in color) + (0.0,) * (4 - len(color))
+    planes = cv2.split(cv2.absdiff(image, scalar))  # one pass, then the channels' maximum
+    dist = planes[0]
+    for plane in planes[1:]:
+        dist = cv2.max(dist, plane)
     return dist
 
 
@@ -273,15 +302,44 @@ def soft_threshold(dist: np.ndarray, tol: float, antialias: bool = True) -> np.n
 
     ``1`` up to ``tol``; with ``antialias`` a linear falloff to ``0`` at
     :data:`FALLOFF` ``× tol`` (GIMP's antialiased colour selection), else ``0``.
+    Distances are integers, so this is one table lookup per pixel.
     """
+    levels = np.arange(65536 if dist.dtype == np.uint16 else 256, dtype=np.float32)
     if not antialias or tol <= 0:
-        return (dist <= tol).astype(np.float32)
-    d = dist.astype(np.float32)
-    end = np.float32(FALLOFF * tol)
-    # (end - d) / (end - tol), clipped: 1 inside the tolerance, 0 past the falloff
-    out = (end - d) * np.float32(1.0 / (end - tol))
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
+        table = (levels <= tol).astype(np.float32)
+    else:
+        end = np.float32(FALLOFF * tol)
+        # (end - d) / (end - tol), clipped: 1 inside the tolerance, 0 past the falloff
+        table = np.clip((end - levels) * np.float32(1.0 / (end - tol)), 0.0, 1.0)
+    if dist.dtype == np.uint8:
+        return cv2.LUT(dist, table)
+    return table[dist]
+
+
+def _reach(tol: float, antialias: bool) -> int:
+    """The largest integer distance :func:`soft_threshold` gives above zero."""
+    if not antialias or tol <= 0:
+        return math.floor(tol)
+    return math.ceil(FALLOFF * tol) - 1
+
+
+def _flood(image: np.ndarray, seed: tuple[int, int], reach: int):
+    """The 4-connected pixels around ``seed`` (row, col) whose channels all lie within
+    ``reach`` of the seed's, and their box ``(y0, y1, x0, x1)``; ``None`` when
+    :func:`cv2.floodFill` cannot read this image (it takes 8-bit gray or RGB).
+
+    The fill visits only the region, so a small click on a large image is cheap.
+    """
+    if image.dtype != np.uint8 or (image.ndim == 3 and image.shape[2] != 3):
+        return None
+    h, w = image.shape[:2]
+    region = np.zeros((h + 2, w + 2), np.uint8)
+    src = image if image.flags.writeable else image.copy()  # an "output" to OpenCV
+    diff = (reach,) * 3
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    _n, _img, _mask, (x, y, rw, rh) = cv2.floodFill(src, region, (seed[1], seed[0]), 0,
+                                                     diff, diff, flags)
+    return region[1 + y:1 + y + rh, 1 + x:1 + x + rw] != 0, (y, y + rh, x, x + rw)
 
 
 def _component(inside: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
@@ -337,10 +395,10 @@ def select_invert(image: np.ndarray, *, ctx: OpContext) -> np.ndarray | None:
 
 @register_op("select_rect", title="Rectangle Select", category="Select", selects=True)
 def select_rect(image: np.ndarray, *,
-                x: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                y: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                width: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                height: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                x: Px = 0.0,
+                y: Px = 0.0,
+                width: Px = 0.0,
+                height: Px = 0.0,
                 mode: Mode = "replace", antialias: bool = True,
                 ctx: OpContext) -> np.ndarray | None:
     """Select a rectangle.
@@ -368,10 +426,10 @@ def select_rect(image: np.ndarray, *,
 
 @register_op("select_ellipse", title="Ellipse Select", category="Select", selects=True)
 def select_ellipse(image: np.ndarray, *,
-                   x: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                   y: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                   width: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                   height: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                   x: Px = 0.0,
+                   y: Px = 0.0,
+                   width: Px = 0.0,
+                   height: Px = 0.0,
                    mode: Mode = "replace", antialias: bool = True,
                    ctx: OpContext) -> np.ndarray | None:
     """Select the ellipse inscribed in a box.
@@ -432,8 +490,8 @@ def _seed(image: np.ndarray, x: float, y: float) -> tuple[int, int]:
 
 @register_op("select_wand", title="Magic Wand", category="Select", selects=True)
 def select_wand(image: np.ndarray, *,
-                x: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                y: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                x: Px = 0.0,
+                y: Px = 0.0,
                 tolerance: Annotated[float, Range(0, 255)] = 32.0,
                 contiguous: bool = True, mode: Mode = "replace", antialias: bool = True,
                 ctx: OpContext) -> np.ndarray | None:
@@ -464,12 +522,20 @@ def select_wand(image: np.ndarray, *,
         The new selection.
     """
     row, col = _seed(image, x, y)
-    seed = image[row, col] if image.ndim == 3 else (image[row, col],)
-    dist = color_distance(image, [int(v) for v in np.atleast_1d(seed)])
+    seed = [int(v) for v in np.atleast_1d(image[row, col])]
     tol = _levels(image, tolerance)
-    new = soft_threshold(dist, tol, antialias)
     if contiguous:
-        new[~_component(new > 0, (row, col))] = 0.0
+        found = _flood(image, (row, col), _reach(tol, antialias))
+        if found is not None:
+            inside, (y0, y1, x0, x1) = found
+            part = soft_threshold(color_distance(image[y0:y1, x0:x1], seed), tol, antialias)
+            new = np.zeros(image.shape[:2], np.float32)
+            # only the filled pixels (a masked copy is ~7x a boolean assignment)
+            cv2.copyTo(part, inside.view(np.uint8), new[y0:y1, x0:x1])
+            return combine(ctx.selection, new, mode)
+    new = soft_threshold(color_distance(image, seed), tol, antialias)
+    if contiguous:
+        np.multiply(new, _component(new > 0, (row, col)), out=new)
     return combine(ctx.selection, new, mode)
 
 
@@ -621,11 +687,11 @@ def gaussian_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     """A Gaussian blur of a soft mask, fast at any radius.
 
     Only the selection's box plus four sigmas is blurred (the mask is zero
-    elsewhere). Above ``sigma = 5`` the box is averaged down by an integer
-    factor (so the blur there is at least 2.5 px), blurred, and scaled back up
-    linearly: a mask's edge is smooth at that scale, so the result stays
-    within about 1 % of :func:`cv2.GaussianBlur` at full size (checked in the
-    tests) at a fraction of its cost. Image borders reflect, like
+    elsewhere). Above ``sigma = 8`` the box is averaged down by an integer
+    factor (so the blur there is still at least 4 px), blurred, and scaled
+    back up linearly: a mask's edge is smooth at that scale, so the result
+    stays within about 0.5 % of :func:`cv2.GaussianBlur` at full size (checked in
+    the tests) at a fraction of its cost. Image borders reflect, like
     ``cv2.GaussianBlur``'s default.
 
     Parameters
@@ -637,32 +703,33 @@ def gaussian_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     """
     if sigma <= 0:
         return mask.copy()
-    h, w = mask.shape
-    rows = np.flatnonzero(np.any(mask > 0, axis=1))
-    if rows.size == 0:
-        return mask.copy()
-    cols = np.flatnonzero(np.any(mask[rows[0]:rows[-1] + 1] > 0, axis=0))
     reach = int(math.ceil(4 * sigma)) + 2
-    y0, y1 = max(0, rows[0] - reach), min(h, rows[-1] + 1 + reach)
-    x0, x1 = max(0, cols[0] - reach), min(w, cols[-1] + 1 + reach)
-    box = np.ascontiguousarray(mask[y0:y1, x0:x1])
-    f = int(sigma // 2.5) if sigma > 5 else 1
-    bh, bw = box.shape
-    if f > 1 and min(bh, bw) >= 4 * f:
-        # pad to a multiple of f (reflected, as the blur's border is) and average down
-        ph, pw = -bh % f, -bw % f
-        padded = cv2.copyMakeBorder(box, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
-        small = cv2.resize(padded, ((bw + pw) // f, (bh + ph) // f),
-                           interpolation=cv2.INTER_AREA)
-        # the block average is itself a blur (variance (f² − 1)/12 in small pixels)
-        s = math.sqrt(max((sigma / f) ** 2 - (1 - 1 / (f * f)) / 12.0, 0.25))
-        small = cv2.GaussianBlur(small, (0, 0), s)
-        big = cv2.resize(small, (bw + pw, bh + ph), interpolation=cv2.INTER_LINEAR)
-        part = big[:bh, :bw]
+    box = bbox(mask, reach)
+    if box is None:
+        return mask.copy()
+    y0, y1, x0, x1 = box
+    part = mask[y0:y1, x0:x1]
+    f = int(sigma // FEATHER_STEP) if sigma > 2 * FEATHER_STEP else 1
+    if f <= 1:
+        part = cv2.GaussianBlur(part, (0, 0), sigma)
     else:
-        part = cv2.GaussianBlur(box, (0, 0), sigma)
+        # reflect at full resolution, as the blur does at the image's border (inside
+        # the image the box's outer band is zero, and reflects as zeros), to whole
+        # blocks of f, average down, blur, and scale back up
+        bh, bw = part.shape
+        pad = -(-reach // f) * f
+        padded = cv2.copyMakeBorder(part, pad, pad + (-bh % f), pad, pad + (-bw % f),
+                                    cv2.BORDER_REFLECT_101)
+        ph, pw = padded.shape
+        small = cv2.resize(padded, (pw // f, ph // f), interpolation=cv2.INTER_AREA)
+        # the block average and the linear scaling blur too: take their variance off
+        s = math.sqrt(max((sigma / f) ** 2 - FEATHER_VARIANCE(f), 0.25))
+        small = cv2.GaussianBlur(small, (0, 0), s)
+        part = cv2.resize(small, (pw, ph), interpolation=cv2.INTER_LINEAR)[pad:pad + bh,
+                                                                              pad:pad + bw]
     out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = np.clip(part, 0.0, 1.0)
+    # averages of values in [0, 1] stay there, up to rounding: clip on the way in
+    np.clip(part, 0.0, 1.0, out=out[y0:y1, x0:x1])
     return out
 
 
@@ -690,12 +757,12 @@ def select_feather(image: np.ndarray, *,
 @register_op("select_transform", title="Transform Selection", category="Select",
              selects=True)
 def select_transform(image: np.ndarray, *,
-                     dx: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                     dy: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                     dx: Px = 0.0,
+                     dy: Px = 0.0,
                      scale_x: Annotated[float, Range(-100, 100)] = 1.0,
                      scale_y: Annotated[float, Range(-100, 100)] = 1.0,
-                     cx: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
-                     cy: Annotated[float, Range(-1e6, 1e6, unit="px")] = 0.0,
+                     cx: Px = 0.0,
+                     cy: Px = 0.0,
                      ctx: OpContext) -> np.ndarray | None:
     """Move and scale the selection (its handles), the image unchanged.
 
@@ -729,23 +796,6 @@ def select_transform(image: np.ndarray, *,
 
 
 # -- painted and loaded masks --------------------------------------------------------------------
-
-def quantize_mask(mask: np.ndarray) -> np.ndarray:
-    """``mask`` as it reads back from its 16-bit PNG (what a recipe replays)."""
-    return check_mask(mask_to_image(mask), mask.shape)
-
-
-def mask_sha256(mask: np.ndarray) -> str:
-    """SHA-256 (hex) of a mask's 16-bit form: its shape, then its samples little-endian.
-
-    The same for a mask and for its PNG read back, so a recipe can check the
-    file it names.
-    """
-    img = mask_to_image(mask).astype("<u2")
-    h = hashlib.sha256(f"{img.shape[0]}x{img.shape[1]}:".encode())
-    h.update(np.ascontiguousarray(img).tobytes())
-    return h.hexdigest()
-
 
 def load_mask(path, shape: tuple[int, ...], sha256: str = "") -> np.ndarray:
     """Read a selection mask from an image file (white = inside).

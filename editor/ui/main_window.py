@@ -528,9 +528,12 @@ class MainWindow(QMainWindow):
     def save_recipe(self, path: str) -> None:
         doc = self.controller.document
         try:
-            Path(path).write_text(self.controller.recipe_json())
+            self.controller.save_recipe(path)
         except OSError as e:
             self._error(f"Could not write {Path(path).name}: {e.strerror or e}.")
+            return
+        except ValueError as e:
+            self._error(str(e))
             return
         note = "" if doc.replayable() else \
             " Some steps (painted or AI edits without an op) are not in it."

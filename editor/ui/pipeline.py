@@ -35,7 +35,7 @@ import numpy as np
 from editor.core.context import OpContext
 from editor.core.document import INHERIT
 from editor.core.image import check_image
-from editor.core.selection import check_mask
+from editor.core.selection import blend, check_mask
 from editor.ui.commands import EditCommand
 from editor.ui.richtext import count
 from editor.workers.lanes import Job, Lane
@@ -224,16 +224,22 @@ class CommitPipeline:
 
         def work(ctx: OpContext) -> _Result:
             inner = ctx
+            selection = None if mask_id is None else doc.store.get(mask_id)
+            image = doc.get(base)
             if req.partial_preview:
                 from editor.workers.render import preview_of
 
+                def show(partial: np.ndarray) -> None:
+                    if selection is not None and partial.shape == image.shape \
+                            and partial.dtype == image.dtype:
+                        partial = blend(image, partial, selection)  # as it will land
+                    ctx.emit_partial(preview_of(partial))
+
                 inner = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
-                                  partial=lambda img: ctx.emit_partial(preview_of(img)))
-            selection = None if mask_id is None else doc.store.get(mask_id)
+                                  partial=show)
             inner.selection = selection
-            image = doc.get(base)
             if req.selects:
-                return self._selected(req, doc, base, inner, image)
+                return self._selected(req, doc, base, inner, image, folder)
             out = req.compute(inner, image)
             ctx.check()
             check_image(out)
@@ -254,16 +260,22 @@ class CommitPipeline:
         self._running = req
         self.lane.submit(job)
 
-    @staticmethod
-    def _selected(req: EditRequest, doc, base: int, ctx: OpContext,
-                  image: np.ndarray) -> _Result:
-        """Worker side of a selection step: store the new mask, no pixels."""
+    def _selected(self, req: EditRequest, doc, base: int, ctx: OpContext,
+                  image: np.ndarray, folder) -> _Result:
+        """Worker side of a selection step: store the new mask, no pixels.
+
+        A mask that cannot be recomputed (painted) goes to the journal as the
+        state's file (the state's id is its mask's).
+        """
         mask = req.compute(ctx, image)
         ctx.check()
-        mid = None
+        mid = name = None
         if mask is not None:
-            mid = doc.store_mask(check_mask(mask, image.shape))
-        return _Result(base, None, None, {}, None, mid)
+            mask = check_mask(mask, image.shape)
+            mid = doc.store_mask(mask)
+            if folder:
+                name = self.c.journal.write_pixels(mid, mask, folder=folder)
+        return _Result(base, None, None, {}, name, mid)
 
     @staticmethod
     def _selection_after(req: EditRequest, doc, ctx: OpContext,
@@ -370,8 +382,7 @@ class CommitPipeline:
         for sid in (res.sid, res.mask):
             if isinstance(sid, int):
                 doc.discard(sid)
-        if res.sid is not None:
-            self.c.journal.forget([res.sid])
+        self.c.journal.forget([s for s in (res.sid, res.mask) if isinstance(s, int)])
 
     def _refuse(self, req: EditRequest) -> None:
         self._end(req, REFUSED, f"{req.title} was not applied: the image changed while it "
