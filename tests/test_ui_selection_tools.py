@@ -272,7 +272,7 @@ def test_quick_mask_paints_and_erases_then_commits(sel_window, qtbot):
     stack = w.controller.undo_stack
     cmd = stack.command(stack.count() - 1)
     assert cmd.text() == "Quick Mask" and cmd.op == "select_mask"
-    from editor.ops.select import mask_sha256
+    from editor.core.selection import mask_sha256
 
     assert cmd.params["sha256"] == mask_sha256(m)
 
@@ -479,3 +479,33 @@ def test_speckled_selection_paints_ants_from_the_raster(sel_window, qtbot):
     interior = speckle.copy()
     interior[edge] = False
     assert shown[interior].mean() < 0.05
+
+
+def test_quick_mask_and_wand_replay_from_a_saved_recipe(sel_window, qtbot, tmp_path):
+    """A session painted with the quick mask and a wand click, each followed by an edit
+    under it, saved as a recipe: ``convolve apply --recipe`` gives the same pixels."""
+    from editor.cli import main
+    from editor.io import load_image, save_image
+
+    w = sel_window
+    c = w.controller
+    original = c.current_image().copy()
+    tool = use(w, "quick_mask")
+    qtbot.waitUntil(tool.ready, timeout=5000)
+    tool.set_size(30)
+    drag(w.canvas, (40, 60), (220, 140), steps=20)
+    use(w, "magic_wand")  # leaving quick mask commits it
+    selection(qtbot, w)
+    c.apply_op("invert", {})
+    settle(qtbot, w)
+    click(w.canvas, 250.5, 30.5, SHIFT)
+    selection(qtbot, w)
+    c.apply_op("gaussian_blur", {"sigma": 2.0})
+    settle(qtbot, w)
+    written = c.save_recipe(str(tmp_path / "session.json"))
+    assert len(written) == 1  # the painted mask, beside the recipe
+    save_image(tmp_path / "in.png", original)
+    assert main(["apply", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
+                 "--recipe", str(tmp_path / "session.json")]) == 0
+    np.testing.assert_array_equal(load_image(tmp_path / "out.png").pixels,
+                                  c.current_image())

@@ -188,7 +188,7 @@ class SelectionUI(QObject):
     def load_png(self, path: str | None = None) -> bool:
         """Make a mask image (white = inside, the image's size) the selection."""
         from editor.core.selection import SelectionError
-        from editor.ops.select import load_mask, mask_sha256
+        from editor.ops.select import load_mask
 
         img = self.controller.current_image()
         if img is None:
@@ -201,8 +201,9 @@ class SelectionUI(QObject):
         except SelectionError as e:
             self.controller.report_error(str(e))
             return False
-        self.controller.set_selection(mask, "Load Selection", op="select_mask",
-                                      params={"file": str(path), "sha256": mask_sha256(mask)})
+        # recorded by its SHA-256 (set_selection adds it); a saved recipe writes the
+        # mask beside itself, so the recipe does not depend on this file staying put
+        self.controller.set_selection(mask, "Load Selection", op="select_mask")
         return True
 
     # -- dialogs ----------------------------------------------------------------------------

@@ -178,10 +178,10 @@ class QuickMaskTool(CanvasTool):
     def commit(self) -> None:
         """The painted mask becomes the selection (one undo step), if anything was painted.
 
-        Like ``controller.set_selection(mask, "Quick Mask", op="select_mask",
-        params={"sha256": ...})``, but the 16-bit rounding (what the mask's PNG
-        reads back, so a recipe replays it exactly) and the SHA-256 run on the
-        worker: on a 12 MP mask they take most of a second.
+        As ``controller.set_selection(mask, "Quick Mask", op="select_mask")``
+        (rounded to its 16-bit form, its SHA-256 recorded, the journal keeping
+        it), but the rounding and the SHA-256 run on the worker: on a 12 MP
+        mask they take most of a second.
         """
         if not self.dirty or self.mask is None or self.controller is None:
             return
@@ -191,9 +191,9 @@ class QuickMaskTool(CanvasTool):
         mask, params = self.mask, {"sha256": ""}
 
         def compute(_ctx, _image):
-            from editor.ops.select import mask_sha256, quantize_mask
+            from editor.core.selection import mask_sha256, quantize
 
-            m = quantize_mask(mask)
+            m = quantize(mask)
             if not np.any(m > 0):
                 return None  # painted away: no selection
             params["sha256"] = mask_sha256(m)  # read by the GUI thread at the commit
@@ -201,7 +201,7 @@ class QuickMaskTool(CanvasTool):
 
         self.controller.submit(EditRequest(self.title, compute, op="select_mask",
                                            params=params, selects=True,
-                                           shows_progress=False))
+                                           shows_progress=False, keep_pixels=True))
 
     # -- painting the mask --------------------------------------------------------------------
     def press(self, pos, event) -> None:
