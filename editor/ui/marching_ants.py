@@ -20,8 +20,9 @@ buffer on the worker), each with its bounding box so only the visible ones
 are drawn; painting is two cosmetic pens (white, then black dashes offset by
 the animation phase). A view with more than ``POINT_BUDGET`` points (a
 speckled mask: tens of thousands of specks) is drawn instead from the level's
-boundary pixels, an 8-bit raster whose colour table carries the dash phase,
-so painting costs the same whatever the selection's shape.
+boundary pixels, an 8-bit raster of dash phases turned into premultiplied
+ARGB by one table lookup per frame, so painting costs the same whatever the
+selection's shape.
 """
 
 from __future__ import annotations
@@ -337,22 +338,28 @@ class MarchingAnts(QObject):
         y1 = min(h, int(view.bottom() // f) + 2)
         if x1 <= x0 or y1 <= y0:
             return
-        key = (id(r), x0, y0, x1, y1)
+        key = (id(r), x0, y0, x1, y1, self.phase)
         if self._raster_cache is None or self._raster_cache[0] != key:
-            part = np.ascontiguousarray(r[y0:y1, x0:x1])
-            img = QImage(part.data, part.shape[1], part.shape[0], part.strides[0],
-                         QImage.Format.Format_Indexed8)
-            self._raster_cache = (key, img, part)  # the image borrows part
+            # premultiplied ARGB by one table lookup: Qt blends it without converting
+            argb = np.ascontiguousarray(_phase_table(self.phase)[r[y0:y1, x0:x1]])
+            img = QImage(argb.data, argb.shape[1], argb.shape[0], argb.strides[0],
+                         QImage.Format.Format_ARGB32_Premultiplied)
+            self._raster_cache = (key, img, argb)  # the image borrows argb
         img = self._raster_cache[1]
-        white, black = QColor(255, 255, 255).rgba(), QColor(0, 0, 0).rgba()
-        table = [0] + [white if (i + self.phase) % 8 < 4 else black for i in range(8)]
-        img.setColorTable(table + [0] * (256 - len(table)))
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         p.drawImage(QRectF(x0 * f, y0 * f, (x1 - x0) * f, (y1 - y0) * f), img,
                     QRectF(img.rect()))
 
     def shutdown(self) -> None:
         self._timer.stop()
+
+
+def _phase_table(phase: int) -> np.ndarray:
+    """Raster value -> ARGB: 0 transparent, 1..8 white or black by the dash phase."""
+    table = np.zeros(256, np.uint32)
+    for i in range(8):
+        table[i + 1] = 0xFFFFFFFF if (i + phase) % 8 < 4 else 0xFF000000
+    return table
 
 
 def _contains(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> bool:
