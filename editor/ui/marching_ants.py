@@ -86,8 +86,15 @@ class Outline:
         arrays = [a for a in arrays if len(a) >= 2]
         if not arrays:
             return cls()
-        counts = np.array([len(a) for a in arrays], np.int64)
-        allp = np.concatenate(arrays).astype(np.float64, copy=False)
+        counts = np.fromiter(map(len, arrays), np.int64, len(arrays))
+        return cls.from_points(np.concatenate(arrays).astype(np.float64, copy=False),
+                               counts, build)
+
+    @classmethod
+    def from_points(cls, allp: np.ndarray, counts: np.ndarray, build: bool = True) -> Outline:
+        """From all outlines' points end to end (``counts`` of each, every one >= 1)."""
+        if counts.size == 0:
+            return cls()
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         boxes = np.column_stack([np.minimum.reduceat(allp[:, 0], starts),
                                  np.minimum.reduceat(allp[:, 1], starts),
@@ -95,7 +102,8 @@ class Outline:
                                  np.maximum.reduceat(allp[:, 1], starts)])
         polys = None
         if build:
-            polys = [polygon(allp[s:s + n]) for s, n in zip(starts, counts, strict=True)]
+            polys = [polygon(allp[s:s + n]) for s, n in zip(starts.tolist(), counts.tolist(),
+                                                             strict=True)]
         return cls(polys, boxes, counts, int(counts.sum()))
 
     def visible_index(self, rect: tuple[float, float, float, float]) -> np.ndarray:
@@ -119,10 +127,17 @@ class OutlinePyramid:
     shape: tuple[int, int]
 
 
-def _trace(binary: np.ndarray, scale: float) -> list[np.ndarray]:
+def _trace(binary: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """All contours of a level end to end, in image coordinates, and their lengths."""
     contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 2)), np.zeros(0, np.int64)
+    counts = np.fromiter(map(len, contours), np.int64, len(contours))
     # contour points are pixel indices of the level: their centres in image coords
-    return [(c[:, 0, :].astype(np.float64) + 0.5) * scale for c in contours]
+    allp = np.concatenate(contours).reshape(-1, 2).astype(np.float64)
+    allp += 0.5
+    allp *= scale
+    return allp, counts
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -138,10 +153,10 @@ def boundary_raster(binary: np.ndarray) -> np.ndarray:
 
 
 def _level(binary: np.ndarray, scale: int) -> Outline:
-    arrays = _trace(binary, float(scale))
-    total = sum(len(a) for a in arrays)
-    out = Outline.from_arrays(arrays, build=total <= VECTOR_MAX)
-    if total > POINT_BUDGET or len(arrays) > POLY_BUDGET:
+    allp, counts = _trace(binary, float(scale))
+    total = int(counts.sum())
+    out = Outline.from_points(allp, counts, build=total <= VECTOR_MAX)
+    if total > POINT_BUDGET or counts.size > POLY_BUDGET:
         out.raster = boundary_raster(binary)
     out.scale = scale
     return out
