@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.canvas import Canvas
+from editor.ui.canvas_tools.manager import install_canvas_tools
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
 from editor.ui.input_rules import install_document_undo_keys
@@ -142,6 +143,8 @@ class MainWindow(QMainWindow):
         install_document_undo_keys()  # Ctrl+Z in a spin box undoes the document step
         self._connect()
         self.overlay = install_overlay(self)  # detector overlays: bar, View actions
+        # tool bar, tool options bar and tool keys (before restoreState: it places them)
+        self.canvas_tools = install_canvas_tools(self)
         self._restore_settings()
         self._update_actions()
         if install_panels:
@@ -266,6 +269,7 @@ class MainWindow(QMainWindow):
 
     def _build_view_menu(self) -> None:
         v = self.menuBar().addMenu("&View")
+        self.view_menu = v
         self.zoom_in_action = self._action(v, "Zoom &In", self.canvas.zoom_in,
                                            ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action(v, "Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
