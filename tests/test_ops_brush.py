@@ -262,3 +262,20 @@ def test_straighten_levels_a_tilted_horizon(astronaut):
     a = level[h // 2 - 100:h // 2 + 100, w // 2 - 100:w // 2 + 100].astype(float)
     b = astronaut[oh // 2 - 100:oh // 2 + 100, ow // 2 - 100:ow // 2 + 100].astype(float)
     assert np.abs(a - b).mean() < 6.0
+
+
+def test_heal_exemplar_is_the_exemplar_fill_of_the_stroke(chelsea):
+    """The heal works on a window around the stroke: the same pixels as filling the
+    stroke's hole in the whole photo with editor.ops.retouch.fill_exemplar."""
+    from editor.ops.retouch import fill_exemplar
+
+    img = chelsea.copy()
+    points = [(150, 200), (190, 215), (230, 205)]
+    out = run_op(get_op("heal"), img, dict(points=points, size=16, hardness=0.6,
+                                           method="exemplar"))
+    alpha = brush_mask(img.shape, points, 16, 0.6)
+    filled = fill_exemplar(img, alpha > 0, 9)
+    ref = np.floor(img + alpha[..., None] * (filled.astype(np.float64) - img) + 0.5)
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+    np.testing.assert_array_equal(out[alpha == 0], img[alpha == 0])
+    assert np.any(out[alpha > 0.5] != img[alpha > 0.5])

@@ -21,7 +21,6 @@ and confine their own work to the stroke's box.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from typing import Annotated, Literal
@@ -31,6 +30,7 @@ import numpy as np
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.selection import blend
 from editor.ops.registry import Kind, Range, register_op
+from editor.ops.retouch import fill_exemplar, fill_navier_stokes, fill_telea
 
 Points = Annotated[list, Kind("stroke")]
 
@@ -43,6 +43,8 @@ _ROWS_PER_LOOK = 256
 
 #: Neighbourhood radius (pixels) of the Telea and Navier–Stokes fills.
 HEAL_RADIUS = 5.0
+#: Patch side (pixels) of the exemplar fill.
+HEAL_PATCH = 9
 
 
 def brush_profile(distance: np.ndarray, size: float, hardness: float) -> np.ndarray:
@@ -285,38 +287,6 @@ def clone(
 
 # -- heal -------------------------------------------------------------------------
 
-def _fill(method: str, image: np.ndarray, hole: np.ndarray, radius: float, patch: int,
-          ctx: OpContext) -> np.ndarray:
-    """Fill ``hole`` (bool) in ``image`` by ``method``, with :mod:`editor.ops.retouch`."""
-    try:
-        retouch = importlib.import_module("editor.ops.retouch")
-    except ModuleNotFoundError as e:  # until the retouch module lands
-        if e.name != "editor.ops.retouch":
-            raise
-        return _fill_cv2(method, image, hole, radius)
-    if method == "telea":
-        return retouch.fill_telea(image, hole, radius)
-    if method == "navier_stokes":
-        return retouch.fill_navier_stokes(image, hole, radius)
-    return retouch.fill_exemplar(image, hole, patch, ctx)
-
-
-def _fill_cv2(method: str, image: np.ndarray, hole: np.ndarray, radius: float) -> np.ndarray:
-    """OpenCV's inpainting, channel by channel where it takes only one (16-bit)."""
-    import cv2
-
-    if method == "exemplar":
-        raise OpError("The exemplar fill is not available in this build; use Telea or "
-                      "Navier–Stokes.")
-    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-    m = hole.astype(np.uint8)
-    src = np.ascontiguousarray(image)
-    if src.ndim == 2 or (src.dtype == np.uint8 and src.shape[2] == 3):
-        return cv2.inpaint(src, m, radius, flag)
-    return np.dstack([cv2.inpaint(np.ascontiguousarray(src[..., c]), m, radius, flag)
-                      for c in range(src.shape[2])])
-
-
 @register_op("heal", title="Heal brush", category="Retouch")
 def heal(
     image: np.ndarray, *,
@@ -363,15 +333,15 @@ def heal(
     if box is None:
         return out
     radius = max(1.0, HEAL_RADIUS * ctx.preview_scale)
-    patch = 9
     y0, y1, x0, x1 = box
     h, w = image.shape[:2]
-    # what the fill reads around the hole: its radius for the diffusion fills, and
-    # a wide ring of texture to copy from for the exemplar fill
+    # what the fill reads around the hole (so the fill of this window is the fill
+    # of the whole image): OpenCV's band of 2r + 1 for the diffusion fills, and
+    # the exemplar fill's own context (a hole size plus two patches on each side)
     if method == "exemplar":
-        grow = int(max(3 * max(y1 - y0, x1 - x0), 8 * patch))
+        grow = max(y1 - y0, x1 - x0) + 2 * HEAL_PATCH + 2
     else:
-        grow = int(math.ceil(radius)) + 2
+        grow = 2 * round(radius) + 4
     gy0, gy1, gx0, gx1 = max(0, y0 - grow), min(h, y1 + grow), max(0, x0 - grow), min(w, x1 + grow)
     hole = np.zeros((gy1 - gy0, gx1 - gx0), bool)
     hole[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0] = alpha > 0
@@ -379,7 +349,12 @@ def heal(
         raise OpError("The heal stroke covers the whole image: there is nothing around it "
                       "to fill from.")
     ctx.check()
-    filled = _fill(method, image[gy0:gy1, gx0:gx1], hole, radius, patch, ctx)
+    window = image[gy0:gy1, gx0:gx1]
+    if method == "exemplar":
+        filled = fill_exemplar(window, hole, HEAL_PATCH, ctx)
+    else:
+        fill = fill_telea if method == "telea" else fill_navier_stokes
+        filled = fill(window, hole, radius, ctx)
     ctx.check()
     out[y0:y1, x0:x1] = blend(image[y0:y1, x0:x1],
                               filled[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0], alpha)
