@@ -109,6 +109,16 @@ def test_crop_aspect_preset_holds_while_dragging_and_esc_cancels(win, qtbot, pho
     np.testing.assert_array_equal(win.controller.document.image, photo)
 
 
+def test_double_click_inside_the_frame_crops(win, qtbot, photo):
+    c = win.canvas
+    tool = win.canvas_tools.activate("crop")
+    drag(c, [(100, 50), (200, 150)])
+    QTest.mouseDClick(c, LEFT, NO_MOD, at(c, 150, 100))
+    settle(qtbot, win)
+    np.testing.assert_array_equal(win.controller.document.image, photo[50:150, 100:200])
+    assert win.controller.undo_stack.count() == 1 and tool.rect is None
+
+
 def test_frame_arithmetic_keeps_the_ratio_inside_the_image():
     x0, y0, x1, y1 = fit_corner(300, 200, 10, 0, 1.0, 320, 240)  # up-left, square
     assert (x1 - x0) == pytest.approx(y1 - y0) and x0 >= 0 and y0 >= 0
@@ -212,6 +222,11 @@ def test_clone_alt_click_then_drag_copies_pixels_in_one_step(win, qtbot, photo):
     ctl.undo()
     settle(qtbot, win)
     np.testing.assert_array_equal(ctl.document.image, photo)
+    # Ctrl-click (GIMP's key) sets a new source too; the offset is taken afresh
+    QTest.mouseClick(c, LEFT, Qt.KeyboardModifier.ControlModifier, at(c, 100.5, 200.5))
+    drag(c, [(60.5, 150.5), (90.5, 150.5)])
+    settle(qtbot, win)
+    assert (last_state(win).params["dx"], last_state(win).params["dy"]) == (40, 50)
 
 
 def test_clone_without_a_source_says_so(win, qtbot):

@@ -4,8 +4,8 @@ Crop: drag a rectangle on the image, then resize it by its eight handles or move
 it by dragging inside; the options bar picks an aspect ratio (free, the
 image's own, 1:1, 4:3, 3:2, 16:9 or a custom W:H), swaps its orientation and
 shows the size in pixels. Outside the frame the image is darkened and the
-rule-of-thirds lines are drawn inside. Enter crops (``crop``, one undo step),
-Esc drops the frame.
+rule-of-thirds lines are drawn inside. Enter (or a double click inside the
+frame) crops (``crop``, one undo step), Esc drops the frame.
 
 Straighten: draw a line along something that should be level (a horizon) or
 upright (a wall); on release the image is rotated to level it and cropped to the
@@ -359,6 +359,12 @@ class CropTool(CanvasTool):
         if self.rect is not None and crop_params(self.rect, *(_image_size(self.canvas)
                                                                or (0, 0))) is None:
             self.cancel()  # a click without a drag leaves no frame
+
+    def double_click(self, pos: QPointF, event) -> None:
+        """A double click inside the frame crops, as in Photoshop and GIMP."""
+        self._mode = None
+        if self._inside(pos):
+            self.commit()
 
     def hover(self, pos: QPointF, event) -> None:
         handle = self._handle_at(pos)

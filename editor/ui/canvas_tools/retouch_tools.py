@@ -6,9 +6,10 @@ crosshair): nothing is computed on the GUI thread. On release the whole stroke
 is committed as ONE undo step through the pipeline: ``clone`` or ``heal``
 (:mod:`editor.ops.brush`) with the path as ``points``, so recipes replay it.
 
-Clone stamp: Alt-click sets the source; the offset from the first painted
-point to the source is then kept for every later stroke (GIMP's "aligned"
-mode) until the next Alt-click. ``[`` and ``]`` change the brush size.
+Clone stamp: Alt-click (or Ctrl-click, as in GIMP) sets the source; the offset
+from the first painted point to the source is then kept for every later
+stroke (GIMP's "aligned" mode) until the next Alt-click. ``[`` and ``]``
+change the brush size.
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ class CloneTool(BrushTool):
     order = 60
     op = "clone"
     step_title = "Clone Stamp"
-    tooltip = "Alt-click sets the source; paint to copy from it (one undo step per stroke)."
+    tooltip = ("Alt-click (or Ctrl-click) sets the source; paint to copy from it "
+               "(one undo step per stroke).")
     stroke_color = QColor(120, 200, 255, 80)
 
     def __init__(self) -> None:
@@ -249,7 +251,10 @@ class CloneTool(BrushTool):
         super().reset()
 
     def can_paint(self, pos: QPointF, event) -> bool:
-        if event.modifiers() & Qt.KeyboardModifier.AltModifier:
+        # Alt-click as in Photoshop; Ctrl-click as in GIMP (desktops that move windows
+        # on Alt+drag never pass Alt-clicks on)
+        if event.modifiers() & (Qt.KeyboardModifier.AltModifier
+                                | Qt.KeyboardModifier.ControlModifier):
             self.source = QPointF(pos)
             self.offset = None  # fixed at the next stroke's first dab
             self.controller.message.emit("Clone source set: paint where it should be copied.")
