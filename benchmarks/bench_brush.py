@@ -14,7 +14,12 @@ result. Each figure is printed beside a reference from the same run:
 - ``straighten`` by 3.2°, beside ``rotate`` with ``expand`` (the same warp plus
   the corners it throws away).
 
-Run: ``python benchmarks/bench_brush.py``.
+And on the GUI thread, the stroke preview while the button is held (goal of
+issue 10: never more than 16 ms a frame): the clone tool's paint with one more
+point on a 2000-point, 150 px stroke, beside the first paint of the whole stroke
+(what every frame cost before the preview kept its layer).
+
+Run: ``python benchmarks/bench_brush.py`` (the GUI part runs offscreen).
 """
 
 from __future__ import annotations
@@ -72,5 +77,61 @@ def main() -> None:
                   lambda: run_op(get_op("rotate"), img, {"angle": 3.2, "expand": True}), 3)})
 
 
+def gui() -> None:
+    """The clone stamp's stroke preview on the GUI thread."""
+    import os
+    import statistics
+    import tempfile
+    import time
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QPointF, QSettings
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtWidgets import QApplication
+
+    from editor.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    tmp = tempfile.mkdtemp()
+    os.environ["CONVOLVE_RECOVERY_DIR"] = tmp
+    w = MainWindow(settings=QSettings(f"{tmp}/s.ini", QSettings.Format.IniFormat),
+                   load_registry=False, install_panels=False)
+    w.load_registry(sync=True)
+    w.resize(1600, 1000)
+    w.show()
+    w.controller.open_array(photo_12mp("china.jpg"))
+    while w.controller.document is None:
+        app.processEvents()
+    c = w.canvas
+    tool = w.canvas_tools.activate("clone")
+    tool.set_size(150)
+    tool.stroke = [QPointF(500 + 3000 * k / 2000, 1500 + 400 * math.sin(k / 50))
+                   for k in range(2001)]
+    tool.pointer = tool.stroke[-1]
+    img = QImage(c.size(), QImage.Format.Format_ARGB32_Premultiplied)
+
+    def paint() -> float:
+        p = QPainter(img)
+        t0 = time.perf_counter()
+        tool.paint(p, c)
+        dt = time.perf_counter() - t0
+        p.end()
+        return dt
+
+    print_header("GUI thread: clone stroke preview, 2000 points, 150 px brush")
+    for zoom in (0.25, 1.0, 4.0):
+        c.set_zoom(zoom)
+        tool._layer = None
+        first = paint()
+        more = []
+        for _ in range(50):
+            tool.stroke.append(tool.stroke[-1] + QPointF(2, 1))
+            more.append(paint())
+        print_row(f"one more point @{zoom:g}x", statistics.median(more),
+                  {"whole stroke redrawn": first})
+    w.close()
+
+
 if __name__ == "__main__":
     main()
+    gui()
