@@ -277,3 +277,31 @@ def test_heal_brush_removes_a_wire_in_one_step(window, qtbot, tmp_path, photo):
     before = np.abs(damaged[line].astype(int) - photo[line]).mean()
     after = np.abs(out[line].astype(int) - photo[line]).mean()
     assert after < before / 4, (before, after)
+
+
+def test_a_retouch_session_replays_bit_exactly_from_its_recipe(win, qtbot, photo):
+    """Straighten, crop, clone and heal on the canvas; the recipe (what `convolve apply
+    --recipe` reads) gives the same pixels from the original photo."""
+    from editor.core.recipe import Recipe
+
+    c = win.canvas
+    ctl = win.controller
+    win.canvas_tools.activate("straighten")
+    drag(c, [(20, 200), (300, 185)])
+    settle(qtbot, win)
+    win.canvas_tools.activate("crop")
+    drag(c, [(10, 10), (200, 150)])
+    QTest.keyClick(c, Qt.Key.Key_Enter)
+    settle(qtbot, win)
+    clone = win.canvas_tools.activate("clone")
+    QTest.mouseClick(c, LEFT, ALT, at(c, 150.5, 100.5))
+    drag(c, [(40.5, 40.5), (70.5, 50.5), (90.5, 45.5)])
+    settle(qtbot, win)
+    win.canvas_tools.activate("heal")
+    drag(c, [(100.5, 20.5), (120.5, 60.5)])
+    settle(qtbot, win)
+    assert [ctl.undo_stack.text(i) for i in range(ctl.undo_stack.count())] == \
+        ["Straighten", "Crop", "Clone Stamp", "Heal"]
+    assert clone.offset == (110, 60)
+    recipe = Recipe.from_json(ctl.recipe_json())
+    np.testing.assert_array_equal(recipe.apply(photo), ctl.document.image)

@@ -32,7 +32,7 @@ from editor.core.selection import blend
 from editor.ops.registry import Kind, Range, register_op
 from editor.ops.retouch import fill_exemplar, fill_navier_stokes, fill_telea
 
-Points = Annotated[list, Kind("stroke")]
+Points = Annotated[list, Kind("stroke", hint="x:y pairs in image pixels, e.g. 100:120,180:130")]
 
 #: Steepness of the soft falloff: coverage ``exp(-k t²)`` rescaled to reach 0
 #: at the rim (``t = 1``). 4 gives a Gaussian whose rim is at about 2.8 sigma.
