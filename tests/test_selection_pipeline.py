@@ -162,3 +162,33 @@ def test_preview_is_confined_like_the_apply(photo):
     shown = res.buffer[..., 2::-1]  # B, G, R, A bytes
     assert np.abs(shown.astype(int) - full.astype(int)).max() <= 1
     assert not np.array_equal(shown, 255 - photo)
+
+
+def test_intermediate_images_show_the_selection_like_the_result(qtbot, tmp_path, monkeypatch,
+                                                                 photo):
+    """An iterative op's progress images are confined to the selection on the canvas too."""
+    from editor.core.context import null_context
+    from editor.ops.registry import register_op, unregister_op
+
+    @register_op("test_partial_invert", title="Partial invert", category="Test", heavy=True,
+                 ai=True, preview=False)
+    def partial_invert(image, *, ctx=None):
+        """Invert, showing the inverted image as progress first."""
+        ctx = ctx or null_context()
+        ctx.emit_partial(255 - image)
+        return 255 - image
+
+    try:
+        c = make_controller(qtbot, tmp_path, monkeypatch)
+        doc = open_array(qtbot, c, photo)
+        mask = soft_mask(photo.shape)
+        c.set_selection(mask, "Paint Selection")
+        shown = []
+        c.apply_op("test_partial_invert", partial_preview=True, on_partial=shown.append)
+        settle(qtbot, c)
+        assert shown
+        partial = shown[0].buffer[..., 2::-1]
+        assert np.array_equal(partial[mask == 0], photo[mask == 0])
+        assert np.array_equal(partial, doc.image)
+    finally:
+        unregister_op("test_partial_invert")

@@ -35,7 +35,7 @@ import numpy as np
 from editor.core.context import OpContext
 from editor.core.document import INHERIT
 from editor.core.image import check_image
-from editor.core.selection import check_mask
+from editor.core.selection import blend, check_mask
 from editor.ui.commands import EditCommand
 from editor.ui.richtext import count
 from editor.workers.lanes import Job, Lane
@@ -224,14 +224,20 @@ class CommitPipeline:
 
         def work(ctx: OpContext) -> _Result:
             inner = ctx
+            selection = None if mask_id is None else doc.store.get(mask_id)
+            image = doc.get(base)
             if req.partial_preview:
                 from editor.workers.render import preview_of
 
+                def show(partial: np.ndarray) -> None:
+                    if selection is not None and partial.shape == image.shape \
+                            and partial.dtype == image.dtype:
+                        partial = blend(image, partial, selection)  # as it will land
+                    ctx.emit_partial(preview_of(partial))
+
                 inner = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
-                                  partial=lambda img: ctx.emit_partial(preview_of(img)))
-            selection = None if mask_id is None else doc.store.get(mask_id)
+                                  partial=show)
             inner.selection = selection
-            image = doc.get(base)
             if req.selects:
                 return self._selected(req, doc, base, inner, image)
             out = req.compute(inner, image)
