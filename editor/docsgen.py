@@ -45,7 +45,9 @@ def example_value(param: Param) -> str:
 def example_command(spec: OpSpec) -> str:
     """``convolve apply`` line running ``spec`` with every parameter at its default."""
     args = " ".join(f"{p.name}={_quote(example_value(p))}" for p in spec.params)
-    return f"convolve apply photo.jpg -o out.png --op {spec.name}" + (f" {args}" if args else "")
+    mask = " --mask mask.png" if spec.uses_mask else ""  # a fill needs its area
+    return (f"convolve apply photo.jpg -o out.png{mask} --op {spec.name}"
+            + (f" {args}" if args else ""))
 
 
 def _quote(text: str) -> str:
@@ -82,8 +84,11 @@ def _cell(text: Any) -> str:
 
 def _flags(spec: OpSpec) -> str:
     flags = []
+    if spec.uses_mask:
+        flags.append("works on the selection (`--mask MASK.png`, white = inside)")
     if spec.alpha == "process":
-        flags.append("transforms alpha with the pixels")
+        flags.append("fills alpha like the colours" if spec.uses_mask
+                     else "transforms alpha with the pixels")
     if not spec.keeps_shape:
         flags.append("changes the image size")
     if spec.heavy:

@@ -94,11 +94,21 @@ LARGE = (1800, 1350)  # 2.4 MP
 SMALL = (900, 675)  # a quarter of it
 
 
+def selection_for(spec, image: np.ndarray) -> np.ndarray | None:
+    """Ops that fill a selection need one: a disc a tenth of the photo's height across."""
+    if not spec.uses_mask:
+        return None
+    h, w = image.shape[:2]
+    yy, xx = np.ogrid[:h, :w]
+    return ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (h / 20) ** 2).astype(np.float32)
+
+
 def looks(spec, image, trip=None):
     """(looks, outcome) of one run: outcome is "done" or "cancelled"."""
     event = CountingEvent(trip)
     try:
-        run_op(spec, image, PARAMS.get(spec.name, {}), OpContext(cancel_event=event))
+        run_op(spec, image, PARAMS.get(spec.name, {}),
+               OpContext(cancel_event=event, selection=selection_for(spec, image)))
     except Cancelled:
         return event.looks, "cancelled"
     return event.looks, "done"
