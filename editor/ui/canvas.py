@@ -81,6 +81,8 @@ class Canvas(QWidget):
         self.tool = None
         #: painters run after the image and overlay, before the tool (marching ants)
         self.decorations: list = []
+        #: the selection's outline (editor.ui.marching_ants.MarchingAnts), once installed
+        self.ants = None
         self._checker = _checker()
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
@@ -248,7 +250,7 @@ class Canvas(QWidget):
                 self.tool.paint(p, self)
                 p.restore()
         if before_all:
-            self._label(p, QPointF(12, 12), "Original")
+            self.label(p, QPointF(12, 12), "Original")
         p.end()
 
     def _paint_current(self, p: QPainter) -> None:
@@ -292,7 +294,7 @@ class Canvas(QWidget):
             p.fillRect(target, self._checker)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         p.drawImage(target, img, QRectF(img.rect()))
-        self._label(p, QPointF(12, 12), "Preview")
+        self.label(p, QPointF(12, 12), "Preview")
 
     def _paint_divider(self, p: QPainter, x: int) -> None:
         p.setPen(QPen(QColor(255, 255, 255, 220), 2))
@@ -300,10 +302,11 @@ class Canvas(QWidget):
         p.setBrush(QColor(255, 255, 255, 230))
         p.setPen(Qt.PenStyle.NoPen)
         p.drawEllipse(QPointF(x, self.height() / 2), 9, 9)
-        self._label(p, QPointF(max(12, x - 80), 12), "Before")
-        self._label(p, QPointF(x + 12, 12), "After")
+        self.label(p, QPointF(max(12, x - 80), 12), "Before")
+        self.label(p, QPointF(x + 12, 12), "After")
 
-    def _label(self, p: QPainter, at: QPointF, text: str) -> None:
+    def label(self, p: QPainter, at: QPointF, text: str) -> None:
+        """A small dark tag with ``text`` at widget point ``at`` (tools use it too)."""
         fm = p.fontMetrics()
         r = QRectF(at.x(), at.y(), fm.horizontalAdvance(text) + 12, fm.height() + 6)
         p.setPen(Qt.PenStyle.NoPen)

@@ -35,6 +35,7 @@ from editor.ui.menus import NOT_COMMANDS, OpMenus, key_text
 from editor.ui.message_bar import install_message_bar
 from editor.ui.overlay import install_overlay
 from editor.ui.richtext import count
+from editor.ui.selection_ui import install_selection
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.overlay = install_overlay(self)  # detector overlays: bar, View actions
         # tool bar, tool options bar and tool keys (before restoreState: it places them)
+        self.selection_ui = install_selection(self)  # Select menu, marching ants
         self.canvas_tools = install_canvas_tools(self)
         self._restore_settings()
         self._update_actions()

@@ -146,6 +146,22 @@ class PanTool(CanvasTool):
     title = "Pan"
     shortcut = "H"
     order = 0
-    icon_text = "✋"
     cursor = Qt.CursorShape.OpenHandCursor
     tooltip = "Drag to pan; click to pick a colour for an open eyedropper."
+
+    def icon(self) -> QIcon:
+        from PySide6.QtCore import QLineF
+
+        from editor.ui.canvas_tools.icons import painted_icon
+
+        def draw(p: QPainter, _pen) -> None:  # four arrows: move the view
+            c = 16.0
+            for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                tip = QPointF(c + 12 * dx, c + 12 * dy)
+                p.drawLine(QLineF(QPointF(c, c), tip))
+                side = QPointF(-dy, dx) * 4
+                back = QPointF(c + 8 * dx, c + 8 * dy)
+                p.drawLine(QLineF(tip, back + side))
+                p.drawLine(QLineF(tip, back - side))
+
+        return painted_icon(draw)

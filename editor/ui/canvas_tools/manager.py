@@ -92,6 +92,8 @@ class ToolManager(QObject):
         row.addWidget(self.options_title)
         self._options_row = row
         self._options_widget: QWidget | None = None
+        # one height for every tool's options: switching tools never moves the canvas
+        holder.setFixedHeight(30)
         bar.addWidget(holder)
         self.window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.options_bar = bar
