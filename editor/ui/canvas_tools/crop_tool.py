@@ -429,19 +429,16 @@ class CropTool(CanvasTool):
         self._paint_size(painter, r)
 
     def _paint_size(self, painter: QPainter, r: QRectF) -> None:
+        """The size readout under the frame (above its bottom edge near the window's)."""
         text = self.size_text()
         f = QFont()
         f.setPixelSize(12)
         painter.setFont(f)
-        tw = painter.fontMetrics().horizontalAdvance(text) + 12
-        box = QRectF(r.center().x() - tw / 2, r.bottom() + 8, tw, 20)
-        if self.canvas is not None and box.bottom() > self.canvas.height() - 4:
-            box.moveTop(r.bottom() - 28)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 190))
-        painter.drawRoundedRect(box, 4, 4)
-        painter.setPen(QColor(240, 240, 240))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        fm = painter.fontMetrics()
+        at = QPointF(r.center().x() - (fm.horizontalAdvance(text) + 12) / 2, r.bottom() + 8)
+        if self.canvas is not None and at.y() + fm.height() + 6 > self.canvas.height() - 4:
+            at.setY(r.bottom() - fm.height() - 14)
+        self.canvas.label(painter, at, text)
 
     def size_text(self) -> str:
         """``"W × H px"`` of the frame (empty without one)."""
@@ -624,12 +621,10 @@ class StraightenTool(CanvasTool):
         painter.drawLine(a, b)
         angle = level_angle(self.line[0].x(), self.line[0].y(),
                             self.line[1].x(), self.line[1].y())
-        text = f"{-angle:+.1f}°"
         f = QFont()
         f.setPixelSize(12)
         painter.setFont(f)
-        painter.setPen(QColor(255, 255, 255))
-        painter.drawText(b + QPointF(10, -8), text)
+        canvas.label(painter, b + QPointF(10, -24), f"{-angle:+.1f}°")
 
     def create_options(self) -> QWidget:
         box = QWidget()
