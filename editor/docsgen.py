@@ -34,7 +34,10 @@ def cli_text(param: Param, value: Any) -> str:
 def example_value(param: Param) -> str:
     """A value to show in an example command (the default, or a sample path)."""
     example = param.type.example
-    if param.default in (None, "") and example is not None and not param.optional:
+    default = param.default
+    # an empty path, text or stroke has nothing to show: use the kind's sample
+    empty = default is None or (isinstance(default, (str, list, tuple)) and len(default) == 0)
+    if empty and example is not None and not param.optional:
         return example
     return param.format(param.default)
 

@@ -41,6 +41,10 @@ PARAMS = {
     "translate": {"dx": 40.5, "dy": -7.0},
     "resize": {"scale": 0.7, "interpolation": "lanczos"},
     "hue_saturation": {"hue": 30.0, "reds_saturation": 20.0, "overlap": 30.0},
+    "clone": {"points": [(100, 100), (600, 400), (1200, 300), (1500, 900)], "size": 80.0,
+              "dx": 150, "dy": 200},
+    "heal": {"points": [(100, 100), (600, 400), (1200, 300)], "size": 12.0},
+    "straighten": {"angle": 7.0},
 }
 
 #: Ops that look only once (the registry's check before they start): each is one or
