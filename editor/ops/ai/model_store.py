@@ -424,7 +424,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Any]:
             raise ModelRefused(f"{p.name} is a pickle that contains code or objects other "
                                "than tensors, so it was not loaded.") from None
         raise ModelRefused(f"{p.name} is not a model weights file.") from None
-    except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001  (garbage bytes fail in many ways; nothing ran)
         raise ModelRefused(f"{p.name} is not a model weights file.") from None
     # common wrappers: {"params_ema": sd}, {"params": sd}, {"state_dict": sd}, {"model": sd}
     if isinstance(data, dict):

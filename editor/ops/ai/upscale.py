@@ -46,9 +46,9 @@ BUILTIN = "esrgan-slim"
 #: is its 3*s^2-channel map after the nearest upsampling: s^2 output pixels each).
 TILE_BUDGET = 1 << 28
 
-#: Context pixels around a tile of a user's model (convolutional SR nets see ~10-20
+#: Context pixels around a tile of a user's model (convolutional SR nets see ~10-30
 #: pixels; transformer windows are 8-16): the tile's border this wide is discarded.
-DEFAULT_HALO = 16
+DEFAULT_HALO = 32
 
 #: Models kept loaded, by (path, size, device): a second run starts at once.
 _LOADED: dict[tuple, Any] = {}
