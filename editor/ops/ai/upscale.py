@@ -165,9 +165,6 @@ def _with_alpha(color: np.ndarray, alpha: np.ndarray | None, scale: int) -> np.n
         return color
     h, w = color.shape[:2]
     a = _classical(alpha, scale, "bicubic")
-    assert a.shape == (h, w)
-    if color.ndim == 2:
-        return np.dstack([color, a])
     return np.dstack([color, a])
 
 
@@ -239,14 +236,22 @@ def run_store_model(entry: model_store.ModelEntry, rgb: np.ndarray, tile: int,
     return run_on_device(work, ctx)
 
 
+_KIND_NOUN = {"upscale": "a super-resolution", "restore": "a restoration",
+              "inpaint": "an inpainting", "diffusion": "a diffusion", "style": "a style",
+              "classify": "a classifier", "features": "a feature"}
+
+
 def _store_entry(name: str, kinds: tuple[str, ...], op: str) -> model_store.ModelEntry:
     try:
         entry = model_store.get(name)
     except model_store.ModelNotFound:
         raise OpError(f"no model named {name!r}; list them with: convolve models") from None
     if entry.kind not in kinds:
-        raise OpError(f"{name} is a {entry.kind} model; {op} needs a "
-                      f"{' or '.join(kinds)} model.")
+        def noun(kind):
+            return _KIND_NOUN.get(kind, f"a {kind}")
+
+        raise OpError(f"{name} is {noun(entry.kind)} model; {op} needs "
+                      f"{' or '.join(noun(k) for k in kinds)} model.")
     return entry
 
 
