@@ -158,7 +158,8 @@ def test_unknown_model_and_wrong_kind(store, tmp_path, chelsea):
     with pytest.raises(OpError, match="no model named 'nope'"):
         run("upscale", chelsea[:40, :40], model="nope")
     add_model(tmp_path, "compact1", "cleaner")
-    with pytest.raises(OpError, match="cleaner is a restoration model; upscale needs a super-resolution model"):
+    with pytest.raises(OpError, match="cleaner is a restoration model; upscale needs a "
+                                      "super-resolution model"):
         run("upscale", chelsea[:40, :40], model="cleaner")
     with pytest.raises(OpError, match="restore needs a restoration model"):
         run("restore", chelsea[:40, :40], model="esrgan-slim-x2")
