@@ -219,3 +219,53 @@ def test_store_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ})
     assert out.stdout.strip() == "[]"
+
+
+# -- the command line -------------------------------------------------------------------
+
+def test_cli_add_list_use_remove(tmp_path, capsys):
+    from conftest import photo_path
+    from PIL import Image
+
+    from editor.cli import main
+
+    path = save_model(make_model("compact"), tmp_path / "tiny x4.safetensors")
+    assert main(["models", "--add", str(path), "--name", "tiny4"]) == 0
+    out = capsys.readouterr().out
+    assert "added tiny4: super-resolution x4" in out and "--op upscale model=tiny4" in out
+    assert ms.sha256_file(path) in out
+
+    assert main(["models", "--json", "--no-hash"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["tiny4"]["status"] == "ready" and rows["tiny4"]["architecture"] \
+        == "RealESRGAN Compact"
+    assert rows["esrgan-slim-x2"]["sha256"] is None  # --no-hash
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "tiny4" in listing and "RealESRGAN Compact, x4" in listing
+
+    src = photo_path("chelsea.png", tmp_path)
+    out_png = tmp_path / "big.png"
+    assert main(["apply", str(src), "-o", str(out_png), "--op", "upscale", "scale=4",
+                 "model=tiny4", "tile=128"]) == 0
+    w, h = Image.open(src).size
+    assert Image.open(out_png).size == (4 * w, 4 * h)
+
+    assert main(["models", "--remove", "tiny4"]) == 0
+    assert "removed tiny4" in capsys.readouterr().out
+    assert main(["models", "--remove", "tiny4"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_refusals_are_one_line(tmp_path, capsys):
+    from editor.cli import main
+
+    marker = tmp_path / "ran"
+    torch.save({"w": torch.zeros(2), "x": _Payload(marker)}, tmp_path / "evil.pth")
+    (tmp_path / "notes.pth").write_text("not a model")
+    for name in ("evil.pth", "notes.pth", "missing.pth"):
+        assert main(["models", "--add", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not marker.exists()
+    assert main(["models", "--name", "x"]) == 2

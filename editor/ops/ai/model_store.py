@@ -487,11 +487,31 @@ def detect_spandrel(path: Path) -> ModelEntry | None:
 register_detector(detect_spandrel, first=False)
 
 
-def cached_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a built-in file, cached by (path, size, mtime) in the weights cache."""
+_NO_HASH = threading.local()
+
+
+def cached_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of a built-in file, cached by (path, size, mtime) in the weights cache.
+
+    None inside :func:`without_hashes` (``convolve models --no-hash``).
+    """
+    if getattr(_NO_HASH, "on", False):
+        return None
     from editor.ops.ai.models import file_sha256
 
     return file_sha256(Path(path))
+
+
+class without_hashes:  # noqa: N801  (used as a context manager, like a function)
+    """``with without_hashes(): store.list()`` lists built-ins without hashing their files."""
+
+    def __enter__(self):
+        _NO_HASH.on = True
+        return self
+
+    def __exit__(self, *exc):
+        _NO_HASH.on = False
+        return False
 
 
 _CNN_KIND = {"efficientnet_lite0": "classify"}
