@@ -328,7 +328,7 @@ def upscale(
 
 
 @register_op("restore", title="Restore (denoise, deblur, JPEG)", category="AI",
-             heavy=True, ai=True, preview=False)
+             heavy=True, ai=True, preview=False, margin=DEFAULT_HALO)
 def restore(
     image: np.ndarray, *,
     model: Annotated[str, Label("Model")] = "",
