@@ -17,6 +17,11 @@ topology and weights, independently of the hand-written PyTorch module in
 ``editor/ops/ai/_esrgan_slim.py``; both run on a 24x20 crop of a real photo and
 the largest absolute difference (on the 0-255 output scale) is printed and
 recorded. The conversion is refused above 1e-2.
+
+Second check, against the real runtime: the package ships ``assets/fixture.png``
+(128x128) and ``assets/samples/{2,3,4}x/result.png``, the outputs UpscalerJS
+itself produced with TF.js. The converted networks run on the fixture and the
+8-bit results are compared with those files (differences in levels recorded).
 """
 
 from __future__ import annotations
@@ -138,6 +143,22 @@ def test_input() -> np.ndarray:
     return img.astype(np.float32)[None]
 
 
+def compare_with_sample(net, fixture: Path, sample: Path) -> dict | None:
+    """The converted net on the package's fixture vs the package's TF.js result (8 bit)."""
+    import torch
+    from PIL import Image
+
+    if not (fixture.is_file() and sample.is_file()):
+        return None
+    rgb = np.asarray(Image.open(fixture).convert("RGB"), np.float32)
+    ref = np.asarray(Image.open(sample).convert("RGB"), np.int64)
+    with torch.no_grad():
+        out = net(torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])[0]
+    ours = np.clip(np.rint(out.permute(1, 2, 0).numpy()), 0, 255).astype(np.int64)
+    diff = np.abs(ours - ref)
+    return {"max_levels": int(diff.max()), "identical_fraction": float(np.mean(diff == 0))}
+
+
 def main() -> int:
     import torch
     from safetensors.torch import save_file
@@ -181,9 +202,17 @@ def main() -> int:
         if diff > TOLERANCE:
             raise SystemExit(f"x{s}: conversion differs by {diff} > {TOLERANCE}")
         target = OUT / f"esrgan-slim-x{s}.safetensors"
-        save_file(state, str(target), metadata={"source": f"{meta['name']}@{meta['version']} "
-                                                          f"models/x{s}", "scale": str(s)})
+        # one metadata key: safetensors writes several in a varying order, and the
+        # file's SHA-256 should not change from one run of this script to the next
+        save_file(state, str(target), metadata={
+            "source": f"{meta['name']}@{meta['version']} models/x{s} (scale {s})"})
+        sample = pkg / "assets" / "samples" / f"{s}x" / "result.png"
+        vs_runtime = compare_with_sample(net, pkg / "assets" / "fixture.png", sample)
+        if vs_runtime:
+            print(f"x{s}: vs UpscalerJS's own sample output: max {vs_runtime['max_levels']} "
+                  f"level(s), {vs_runtime['identical_fraction']:.4%} of values identical")
         provenance["models"][f"x{s}"] = {
+            "vs_upscalerjs_sample": vs_runtime,
             "file": target.name,
             "sha256": sha256(target),
             "source_model_json_sha256": sha256(model_dir / "model.json"),

@@ -218,3 +218,21 @@ def test_missing_model_file_is_one_sentence(store, tmp_path, chelsea):
     (tmp_path / "gone.pth").unlink()
     with pytest.raises(OpError, match="missing or changed"):
         run("upscale", chelsea[:40, :40], scale=4, model=name)
+
+
+def test_converted_x2_reproduces_upscalerjs_own_output():
+    """The package's fixture through our x2 network vs the result UpscalerJS itself made
+    with TF.js (shipped in the npm package): at most one level apart anywhere."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    data = Path(__file__).parent / "data" / "esrgan_slim"
+    fixture = np.asarray(Image.open(data / "fixture.png").convert("RGB"))
+    ref = np.asarray(Image.open(data / "result-2x.png").convert("RGB"))
+    out = run("upscale", fixture, scale=2, tile=4096)
+    assert out.shape == ref.shape == (256, 256, 3)
+    assert max_diff(out, ref) <= 1
+    assert np.mean(out == ref) > 0.999
+    # and bicubic is far from it: the comparison can tell the network from interpolation
+    assert max_diff(run("upscale", fixture, scale=2, model="bicubic"), ref) > 20

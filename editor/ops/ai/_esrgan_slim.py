@@ -139,5 +139,8 @@ def load(scale: int, device=None):
         net.load_state_dict(load_file(str(path)))
         net.eval().requires_grad_(False)
         fold_upsampling(net)
-        _CACHE[key] = net.to(device)
+        net = net.to(device)
+        if device.type == "cpu":
+            net = net.to(memory_format=torch.channels_last)  # with NHWC input (run_tiled)
+        _CACHE[key] = net
     return _CACHE[key]

@@ -123,6 +123,9 @@ def run_tiled(net: Callable[[Any], Any], rgb: np.ndarray, scale: int, tile: int,
         if ph or pw:
             mode = "reflect" if ph < wh and pw < ww else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        if device.type == "cpu":
+            # oneDNN's convolutions run 1.5-2x faster on NHWC than on NCHW here
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             y = net(x)
         y = y[0, :, :wh * scale, :ww * scale].float().permute(1, 2, 0).cpu().numpy()
