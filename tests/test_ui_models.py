@@ -106,3 +106,17 @@ def test_fast_style_tab_restyles(qtbot, window):
     out = c.current_image()
     assert out.shape == original.shape
     assert np.abs(out.astype(int) - original).mean() > 20
+
+
+def test_painting_field_only_for_from_painting(qtbot, window):
+    panel = window.ai_panel
+    tab = panel.fast_style_tab
+    panel.tabs.setCurrentWidget(tab)
+    painting = tab.style_field.widget
+    assert not painting.isEnabled()
+    tab.form.editors["style"].widget.setCurrentText("from-painting")
+    assert painting.isEnabled()
+    tab.form.editors["style"].widget.setCurrentText("03-neon-ribbons")
+    assert not painting.isEnabled()
+    tab.form.set_params({"style": "from-painting"})
+    assert painting.isEnabled()

@@ -559,7 +559,26 @@ class FastStyleTab(StyleTab):
     OP, ACTION = "fast_style", "Stylise"
 
     def fields(self) -> dict[str, Any]:
-        return {"painting": self._style_field}
+        return {"painting": self._painting_field}
+
+    def _painting_field(self, param, form):
+        field = self._style_field(param, form)
+        # the painting counts only for "from-painting": greyed out for the 26 styles
+        style = form.editors["style"]  # built first: it is declared first
+
+        def sync(*_args) -> None:
+            field.widget.setEnabled(style.value() == "from-painting")
+
+        style.widget.currentIndexChanged.connect(sync)
+        set_style = style.set_value  # set_params blocks the combo's signals: follow it too
+
+        def set_value(value) -> None:
+            set_style(value)
+            sync()
+
+        style.set_value = set_value
+        sync()
+        return field
 
     @property
     def style_field(self):

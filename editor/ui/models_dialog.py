@@ -140,7 +140,8 @@ class ModelsDialog(QDialog):
                         tip = e.extra.get("install", "") if e.builtin else \
                             "the file is missing or changed; add it again"
                 elif key == "size":
-                    v = "—" if e.size is None else f"{e.size / 1e6:.1f} MB"
+                    v = "—" if e.size is None else f"{e.size / 1e6:.1f} MB" \
+                        if e.size >= 100_000 else f"{e.size / 1e3:.0f} KB"
                 elif key == "sha256":
                     v, tip = ("—", "") if not e.sha256 else (e.sha256[:16] + "…", e.sha256)
                 elif key == "scale":
