@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 
@@ -41,16 +41,6 @@ MODEL_FILES = {"multistyle26": "26 built-in styles (Dumoulin et al.)",
                "arbitrary_predict": "style vector of a painting (Ghiasi et al., int8)",
                "arbitrary_transform": "restyle with a style vector (Ghiasi et al., int8)"}
 
-#: The 26 styles in the network's order, named by how they look on a photo.
-STYLES = ("00-pastel-yellow", "01-bold-black-yellow", "02-ink-wash", "03-neon-ribbons",
-          "04-red-cream-cubist", "05-orange-blue-strokes", "06-blue-spots",
-          "07-blue-yellow-night", "08-pencil-sketch", "09-teal-red-mosaic", "10-brown-oil",
-          "11-yellow-line-drawing", "12-lavender", "13-green-yellow-fauve",
-          "14-pale-blue-wash", "15-stained-glass", "16-blue-orange-strokes",
-          "17-woven-stripes", "18-sepia-drips", "19-starry-blue", "20-red-expressionist",
-          "21-cream-pink-blocks", "22-grey-blue-sketch", "23-charcoal",
-          "24-blue-cream-etching", "25-blue-ochre-strokes")
-PAINTING = "from-painting"
 StyleName = Literal[
     "00-pastel-yellow", "01-bold-black-yellow", "02-ink-wash", "03-neon-ribbons",
     "04-red-cream-cubist", "05-orange-blue-strokes", "06-blue-spots",
@@ -60,6 +50,9 @@ StyleName = Literal[
     "17-woven-stripes", "18-sepia-drips", "19-starry-blue", "20-red-expressionist",
     "21-cream-pink-blocks", "22-grey-blue-sketch", "23-charcoal",
     "24-blue-cream-etching", "25-blue-ochre-strokes", "from-painting"]
+#: The 26 styles in the network's order, named by how they look on a photo.
+STYLES: tuple[str, ...] = get_args(StyleName)[:-1]
+PAINTING = get_args(StyleName)[-1]
 
 ARBITRARY_SIZE = 384  # the arbitrary transformer's fixed input
 STYLE_SIZE = 256      # the style predictor's fixed input
