@@ -410,6 +410,8 @@ def _params_from_signature(func: Callable, doc: str, uses_mask: bool = False) ->
     for name, p in inspect.signature(func).parameters.items():
         if p.kind is not inspect.Parameter.KEYWORD_ONLY or name in given:
             continue
+        if uses_mask and name == "mask":
+            continue  # the selection, passed by run_op, is not a user parameter
         if p.default is inspect.Parameter.empty:
             raise TypeError(f"{func.__name__}: parameter {name} needs a default")
         params.append(_param_from_hint(name, hints.get(name, type(p.default)), p.default,
