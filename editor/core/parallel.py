@@ -1,0 +1,64 @@
+"""One process-wide thread pool for work that releases the GIL (OpenCV, NumPy, zlib).
+
+OpenCV parallelises most of its filters itself, but some calls run on one core
+(``cv2.LUT``, ``cv2.calcHist``, every PNG encoder) and NumPy never threads its
+ufuncs. Cutting such work into horizontal strips and running them on this pool
+uses every core; the strips are fixed by the data (not by the number of cores),
+so results are the same on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def workers() -> int:
+    """Threads the pool runs: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pool() -> ThreadPoolExecutor:
+    """The shared pool, made on first use (daemon-like: it never blocks exit)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(workers(), thread_name_prefix="convolve-strip")
+        return _pool
+
+
+def map_ordered(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``map(fn, items)`` on the pool, results in order; inline on one core.
+
+    Called from one of the pool's own threads it also runs inline, so nested use
+    cannot deadlock the pool.
+    """
+    items = list(items)
+    if len(items) <= 1 or workers() == 1 or \
+            threading.current_thread().name.startswith("convolve-strip"):
+        return map(fn, items)
+    return pool().map(fn, items)
+
+
+def row_strips(height: int, min_rows: int = 1, parts: int | None = None) -> list[slice]:
+    """``parts`` (default: one per core) slices of about equal height covering ``height``.
+
+    Used where the split does not change the result (a lookup table, a histogram
+    summed over strips), so following the core count is harmless.
+    """
+    n = parts or workers()
+    n = max(1, min(n, height // max(1, min_rows)))
+    bounds = [height * i // n for i in range(n + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
