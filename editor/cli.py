@@ -318,7 +318,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             warning(f"{Path(args.input).name}: {note}")
     progress = Progress()
     ctx = OpContext(progress=progress.callback)
-    result = recipe.apply(image.pixels, ctx)
+    metadata = image.metadata()
+    pixels, image = image.pixels, None  # only `pixels` holds the input now...
+    result = recipe.apply(pixels, ctx)
+    del pixels  # ...and it is freed before the encoder runs (peak memory on huge images)
     progress.clear()
     points_json = None
     if args.points:
@@ -329,7 +332,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     notes = save_image(args.output, result, format=args.format, quality=args.quality,
                        progressive=args.progressive, lossless=args.lossless,
                        strip_metadata=args.strip_metadata, background=args.background,
-                       **image.metadata())
+                       **metadata)
     for note in notes:
         warning(note)
     if points_json is not None:
