@@ -105,7 +105,7 @@ def main() -> None:
     }, r)
     ours_size = (tmp / "ours.png").stat().st_size
     cv_size = (tmp / "cv.png").stat().st_size
-    print(f"\n== export (ms; goal: PNG at today's size +-5 % in no more time than "
+    print("\n== export (ms; goal: PNG at today's size +-5 % in no more time than "
           "cv2.imwrite's default; JPEG/WebP <= Pillow/OpenCV)")
     print(f"{'':<30}{'ours':>9}  {'reference':<30}{'ref':>9}{'ratio':>8}")
     row("PNG save_image", t["ours"], "cv2.imwrite (default)", t["cv2"],
