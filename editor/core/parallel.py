@@ -62,3 +62,28 @@ def row_strips(height: int, min_rows: int = 1, parts: int | None = None) -> list
     n = max(1, min(n, height // max(1, min_rows)))
     bounds = [height * i // n for i in range(n + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+#: Output bytes per strip for row-wise work on :func:`for_each_strip`: small enough
+#: that a strip's temporaries stay in the cores' caches between the passes over it.
+STRIP_BYTES = 1 << 20
+
+
+def strip_rows(row_bytes: int, halo: int = 0) -> int:
+    """Rows per strip for rows of ``row_bytes`` output bytes: about
+    :data:`STRIP_BYTES`, and at least ``16 * halo`` so re-read halo rows stay a small
+    share. Depends on the image only, never on the core count."""
+    return max(1, STRIP_BYTES // max(1, row_bytes), 16 * halo)
+
+
+def for_each_strip(height: int, rows: int, fn: Callable[[int, int], object]) -> None:
+    """Call ``fn(y0, y1)`` for consecutive strips of ``rows`` rows covering ``height``,
+    on the pool; returns when all are done (an exception in one is raised here).
+
+    ``fn`` writes its rows of a preallocated result itself, so the strips need no
+    copying together; the result is the same however many cores run them, as long
+    as each strip's output depends only on its rows (plus the halo it reads).
+    """
+    bounds = [(y, min(height, y + rows)) for y in range(0, height, rows)]
+    for _ in map_ordered(lambda b: fn(*b), bounds):
+        pass

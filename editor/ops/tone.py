@@ -35,20 +35,39 @@ def histogram(channel: np.ndarray) -> np.ndarray:
 
     Returns an int64 array of ``max_value + 1`` bins.
     """
-    import cv2
-
     top = max_value(channel.dtype)
     if channel.ndim == 3:  # pool the channels: a free reshape of a contiguous image
         channel = np.ascontiguousarray(channel).reshape(channel.shape[0], -1)
-    hist = cv2.calcHist([channel], [0], None, [top + 1], [0, top + 1])
-    return hist.ravel().astype(np.int64)
+    return _strip_hist(channel, 0, top)
 
 
 def _channel_hist(image: np.ndarray, c: int) -> np.ndarray:
+    return _strip_hist(image, c, max_value(image.dtype))
+
+
+def _strip_hist(image: np.ndarray, c: int, top: int) -> np.ndarray:
+    """``cv2.calcHist`` of channel ``c``, strip by strip on every core, summed.
+
+    calcHist runs on one core; counts add up exactly whichever way the rows are
+    cut. Each strip's counts stay far below float32's 2**24 exact-integer limit,
+    which one call over a 36-million-sample plane of one value would not.
+    """
     import cv2
 
-    top = max_value(image.dtype)
-    return cv2.calcHist([image], [c], None, [top + 1], [0, top + 1]).ravel().astype(np.int64)
+    from editor.core.parallel import map_ordered, strip_rows
+
+    h = image.shape[0]
+    # a few strips a core (not one per cache-sized strip: each returns all its bins),
+    # each of at most 2**22 samples
+    rows = max(-(-h // 8), strip_rows(image[:1].nbytes))
+    rows = max(1, min(rows, (1 << 22) // max(1, image[:1].size)))
+
+    def count(y0: int) -> np.ndarray:
+        part = image[y0:y0 + rows]
+        return cv2.calcHist([part], [c], None, [top + 1], [0, top + 1]).ravel()
+
+    return sum((hist.astype(np.int64) for hist in map_ordered(count, range(0, h, rows))),
+               np.zeros(top + 1, np.int64))
 
 
 def _per_channel_lut(image: np.ndarray, lut: np.ndarray, channel: str) -> np.ndarray:
@@ -76,18 +95,23 @@ def _shift_luma(image: np.ndarray, y: np.ndarray, y_new: np.ndarray) -> np.ndarr
         return y_new
     import cv2
 
+    from editor.core.parallel import for_each_strip
+
     out = np.empty_like(image)
     # Strips of ~1 MB keep the four temporaries in cache instead of streaming
-    # each through memory (benchmarks/bench_choices.py times both).
+    # each through memory (benchmarks/bench_choices.py times both), and run on
+    # every core.
     rows = max(1, (1 << 20) // (image.shape[1] * image.itemsize * 3))
-    for top in range(0, image.shape[0], rows):
-        part = slice(top, top + rows)
-        a, b = y[part], y_new[part]
+
+    def strip(y0: int, y1: int) -> None:
+        a, b = y[y0:y1], y_new[y0:y1]
         up = cv2.cvtColor(cv2.subtract(b, a), cv2.COLOR_GRAY2RGB)
         down = cv2.cvtColor(cv2.subtract(a, b), cv2.COLOR_GRAY2RGB)
-        dst = out[part]
-        cv2.add(image[part], up, dst=dst)
+        dst = out[y0:y1]
+        cv2.add(image[y0:y1], up, dst=dst)
         cv2.subtract(dst, down, dst=dst)
+
+    for_each_strip(image.shape[0], rows, strip)
     return out
 
 
