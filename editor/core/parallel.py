@@ -39,6 +39,12 @@ def pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def in_pool() -> bool:
+    """Whether the caller runs on one of the pool's threads (then it must not wait
+    on the pool: nested work runs inline)."""
+    return threading.current_thread().name.startswith("convolve-strip")
+
+
 def map_ordered(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     """``map(fn, items)`` on the pool, results in order; inline on one core.
 
@@ -46,8 +52,7 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     cannot deadlock the pool.
     """
     items = list(items)
-    if len(items) <= 1 or workers() == 1 or \
-            threading.current_thread().name.startswith("convolve-strip"):
+    if len(items) <= 1 or workers() == 1 or in_pool():
         return map(fn, items)
     return pool().map(fn, items)
 
