@@ -433,9 +433,21 @@ def clahe(
         # below one sample: no contrast gain at all. The luma change is found
         # at 8 bits instead and added to the 16-bit luma, so both depths look
         # alike and 16-bit gradients keep their fine steps.
+        from editor.core.parallel import for_each_strip, strip_rows
+
         y8 = to_uint8(y)
-        change = engine.apply(y8).astype(np.int32) - y8
-        y_new = np.clip(y + change * 257, 0, 65535).astype(np.uint16)
+        y8_new = engine.apply(y8)
+        y_new = np.empty_like(y)
+
+        def add_change(y0: int, y1: int) -> None:  # in cache-sized strips, every core
+            wide = y8_new[y0:y1].astype(np.int32)
+            wide -= y8[y0:y1]
+            wide *= 257
+            wide += y[y0:y1]
+            np.clip(wide, 0, 65535, out=wide)
+            y_new[y0:y1] = wide
+
+        for_each_strip(y.shape[0], strip_rows(y.shape[1] * 4), add_change)
     ctx.report(0.8, "recombining colour")
     out = _shift_luma(image, y, y_new)
     ctx.report(1.0)
