@@ -19,6 +19,7 @@ from editor.core.atomic import atomic_write
 from editor.core.image import check_image, max_value, to_uint8
 from editor.io.errors import SaveError
 from editor.io.formats import EXPORT_FORMATS, format_for_path, normalize_format
+from editor.io.jpeg import encode_jpeg
 from editor.io.load import EXIF_PREFIX, reset_orientation
 from editor.io.png import encode_png
 
@@ -153,6 +154,12 @@ def _encode(image: np.ndarray, fmt: str, *, quality: int, progressive: bool, los
         # Every PNG (8/16 bit, gray/RGB/alpha): strips deflated on all cores, about
         # Pillow's level-6 size in a fraction of its time (editor/io/png.py).
         return encode_png(image, exif=exif, icc=icc)
+    if fmt == "JPEG" and not progressive:
+        # Large baseline JPEGs: strips encoded on every core, joined with restart
+        # markers; the same decoded pixels as one piece (editor/io/jpeg.py).
+        data = encode_jpeg(image, quality=quality, exif=exif, icc=icc)
+        if data is not None:
+            return data
     wide_color = image.dtype == np.uint16 and image.ndim == 3
     if wide_color and fmt == "TIFF":
         if exif or icc:
