@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,8 @@ def interleaved(cands: dict, repeats: int) -> dict[str, float]:
     """Median seconds per candidate, timed in rounds with a rotating order."""
     times: dict[str, list[float]] = {k: [] for k in cands}
     names = list(cands)
+    for fn in cands.values():  # warm-up (imports, caches, bytecode written)
+        fn()
     for i in range(repeats):
         for k in names[i % len(names):] + names[:i % len(names)]:
             t0 = time.perf_counter()
@@ -138,8 +141,13 @@ def main() -> None:
     pil.save(tmp / "in.png", compress_level=6)
     pil.save(tmp / "in.jpg", quality=90)
 
+    # As a user's install: modules compiled once to bytecode and reused (this machine's
+    # sessions set PYTHONDONTWRITEBYTECODE, which would recompile the editor on every
+    # start and count that against it).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
     def run(cmd):
-        subprocess.run(cmd, check=True, cwd=env_cwd, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, cwd=env_cwd, stdout=subprocess.DEVNULL, env=env)
 
     print("\n== `convolve apply IN -o OUT --op gaussian_blur sigma=2` end to end "
           "(new interpreter each; goal <= 1.5x)")
@@ -169,7 +177,7 @@ def main() -> None:
     del big
 
     def peak(cmd) -> int:
-        out = subprocess.run([py, "-c", PEAK, *cmd], check=True, cwd=env_cwd,
+        out = subprocess.run([py, "-c", PEAK, *cmd], check=True, cwd=env_cwd, env=env,
                              capture_output=True, text=True).stdout
         return int(out.strip().splitlines()[-1])
 
