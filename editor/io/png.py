@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - the dependency is declared; a fallback
 #: Filtered bytes per strip (each strip is one deflate job). Large enough that
 #: restarting the 32 KB history costs nothing measurable, small enough to keep
 #: both cores busy to the end and a strip's temporaries in cache.
-STRIP_BYTES = 1 << 22
+STRIP_BYTES = 1 << 21
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray+alpha, RGB, RGBA
