@@ -22,6 +22,18 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child inherits the pool object but none of its threads: it would wait
+    forever on work submitted there. The child makes its own pool on first use."""
+    global _lock, _pool
+    _lock = threading.Lock()
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def workers() -> int:
     """Threads the pool runs: the cores this process may use."""
     try:
