@@ -102,5 +102,15 @@ def for_each_strip(height: int, rows: int, fn: Callable[[int, int], object]) -> 
     as each strip's output depends only on its rows (plus the halo it reads).
     """
     bounds = [(y, min(height, y + rows)) for y in range(0, height, rows)]
-    for _ in map_ordered(lambda b: fn(*b), bounds):
+    # Few tasks, each a run of consecutive strips: a task costs tens of microseconds
+    # to hand over, a strip of a point op about as much to compute. Two runs a core
+    # keep the cores even when one of them is slowed by other work.
+    runs = min(len(bounds), 2 * workers())
+    cuts = [len(bounds) * i // runs for i in range(runs + 1)]
+
+    def run(i: int) -> None:
+        for a, b in bounds[cuts[i]:cuts[i + 1]]:
+            fn(a, b)
+
+    for _ in map_ordered(run, range(runs)):
         pass
