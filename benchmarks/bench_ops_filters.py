@@ -101,7 +101,7 @@ def main() -> None:
             fn()
             samples[k].append(time.perf_counter() - t0)
         names = [k for k in fast if samples[k][0] < 2.0]
-        for i in range(REPEATS):
+        for i in range(REPEATS if names else 0):
             for k in names[i % len(names):] + names[:i % len(names)]:
                 t0 = time.perf_counter()
                 fast[k]()
