@@ -65,16 +65,7 @@ def affine(image: np.ndarray, scale: float, offset: float) -> np.ndarray:
     """
     import cv2
 
-    from editor.core.parallel import for_each_strip, strip_rows
-
-    out = np.empty(image.shape, image.dtype)
-
-    def strip(y0: int, y1: int) -> None:  # one core's SIMD pass per strip: all cores
-        part = image[y0:y1]
-        cv2.addWeighted(part, float(scale), part, 0.0, float(offset), dst=out[y0:y1])
-
-    for_each_strip(image.shape[0], strip_rows(out[:1].nbytes), strip)
-    return out
+    return cv2.addWeighted(image, float(scale), image, 0.0, float(offset))
 
 
 def luma(image: np.ndarray) -> np.ndarray:

@@ -46,28 +46,25 @@ def _channel_hist(image: np.ndarray, c: int) -> np.ndarray:
 
 
 def _strip_hist(image: np.ndarray, c: int, top: int) -> np.ndarray:
-    """``cv2.calcHist`` of channel ``c``, strip by strip on every core, summed.
+    """``cv2.calcHist`` of channel ``c``, exact however many samples.
 
-    calcHist runs on one core; counts add up exactly whichever way the rows are
-    cut. Each strip's counts stay far below float32's 2**24 exact-integer limit,
-    which one call over a 36-million-sample plane of one value would not.
+    calcHist returns float32 counts, exact only up to 2**24: a 36-million-sample
+    plane of one value (a pooled 12 MP RGB histogram of a flat image) would be
+    miscounted. So it runs on bands of at most 2**24 samples (one band up to
+    16 MP gray) whose counts are added as integers. calcHist threads itself:
+    bands on the strip pool were slower.
     """
     import cv2
 
-    from editor.core.parallel import map_ordered, strip_rows
-
     h = image.shape[0]
-    # a few strips a core (not one per cache-sized strip: each returns all its bins),
-    # each of at most 2**22 samples
-    rows = max(-(-h // 8), strip_rows(image[:1].nbytes))
-    rows = max(1, min(rows, (1 << 22) // max(1, image[:1].size)))
-
-    def count(y0: int) -> np.ndarray:
+    rows = max(1, (1 << 24) // max(1, image[:1].size // (image.shape[2] if image.ndim == 3
+                                                          else 1)))
+    total = np.zeros(top + 1, np.int64)
+    for y0 in range(0, h, rows):
         part = image[y0:y0 + rows]
-        return cv2.calcHist([part], [c], None, [top + 1], [0, top + 1]).ravel()
-
-    return sum((hist.astype(np.int64) for hist in map_ordered(count, range(0, h, rows))),
-               np.zeros(top + 1, np.int64))
+        total += cv2.calcHist([part], [c], None, [top + 1], [0, top + 1]).ravel().astype(
+            np.int64)
+    return total
 
 
 def _per_channel_lut(image: np.ndarray, lut: np.ndarray, channel: str) -> np.ndarray:
@@ -95,23 +92,19 @@ def _shift_luma(image: np.ndarray, y: np.ndarray, y_new: np.ndarray) -> np.ndarr
         return y_new
     import cv2
 
-    from editor.core.parallel import for_each_strip
-
     out = np.empty_like(image)
     # Strips of ~1 MB keep the four temporaries in cache instead of streaming
-    # each through memory (benchmarks/bench_choices.py times both), and run on
-    # every core.
+    # each through memory (benchmarks/bench_choices.py times both). OpenCV
+    # threads each call itself: the strips on the shared pool gained nothing.
     rows = max(1, (1 << 20) // (image.shape[1] * image.itemsize * 3))
-
-    def strip(y0: int, y1: int) -> None:
-        a, b = y[y0:y1], y_new[y0:y1]
+    for top in range(0, image.shape[0], rows):
+        part = slice(top, top + rows)
+        a, b = y[part], y_new[part]
         up = cv2.cvtColor(cv2.subtract(b, a), cv2.COLOR_GRAY2RGB)
         down = cv2.cvtColor(cv2.subtract(a, b), cv2.COLOR_GRAY2RGB)
-        dst = out[y0:y1]
-        cv2.add(image[y0:y1], up, dst=dst)
+        dst = out[part]
+        cv2.add(image[part], up, dst=dst)
         cv2.subtract(dst, down, dst=dst)
-
-    for_each_strip(image.shape[0], rows, strip)
     return out
 
 
@@ -355,21 +348,13 @@ def auto_contrast(
 
 
 def _scale_abs(image: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    """``saturate(|scale * v + offset|)``, in strips on every core; 16 bit as
+    """``saturate(|scale * v + offset|)`` in one OpenCV pass; 16 bit as
     :func:`~editor.ops.color.affine` (convertScaleAbs writes 8 bit only)."""
     if image.dtype != np.uint8:
         return affine(image, scale, offset)
     import cv2
 
-    from editor.core.parallel import for_each_strip, strip_rows
-
-    out = np.empty_like(image)
-
-    def strip(y0: int, y1: int) -> None:
-        cv2.convertScaleAbs(image[y0:y1], out[y0:y1], float(scale), float(offset))
-
-    for_each_strip(image.shape[0], strip_rows(out[:1].nbytes), strip)
-    return out
+    return cv2.convertScaleAbs(image, alpha=float(scale), beta=float(offset))
 
 
 @register_op("equalize", title="Equalize histogram", category="Tone")
