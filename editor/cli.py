@@ -335,7 +335,10 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         masks[mask_sha256(selection)] = selection
     progress = Progress()
     ctx = OpContext(progress=progress.callback, selection=selection)
-    result = recipe.apply(image.pixels, ctx)  # starts from ctx.selection
+    metadata = image.metadata()
+    pixels, image = image.pixels, None  # only `pixels` holds the input now...
+    result = recipe.apply(pixels, ctx)  # starts from ctx.selection
+    del pixels  # ...and it is freed before the encoder runs (peak memory on huge images)
     progress.clear()
     points_json = None
     if args.points:
@@ -346,7 +349,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     notes = save_image(args.output, result, format=args.format, quality=args.quality,
                        progressive=args.progressive, lossless=args.lossless,
                        strip_metadata=args.strip_metadata, background=args.background,
-                       **image.metadata())
+                       **metadata)
     for note in notes:
         warning(note)
     if points_json is not None:
