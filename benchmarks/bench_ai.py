@@ -1,19 +1,30 @@
-"""CNN tools: Gatys style transfer, Deep Dream and classification latency.
+"""CNN tools: Gatys style transfer, Deep Dream, classification latency, and how often
+intermediate results reach the canvas.
 
 References from the issue (a tutorial-grade implementation on this 2-core CPU):
 Gatys 256 px, 80 L-BFGS iterations: 24 s; Deep Dream 3 octaves x 40 steps at
 ~300 px: 25 s. Each is also re-measured here, in the same run, as a
-tutorial-style baseline (weights left trainable so backward also computes their
-gradients, contiguous memory layout), beside ours (frozen weights, network cut
-after the last layer used, channels-last, targets computed once under
-inference_mode). Final losses are printed so "same final loss" can be checked.
+tutorial-style baseline (float32, weights left trainable so backward also computes
+their gradients, contiguous memory layout), beside ours (frozen weights, network
+cut after the last layer used, channels-last, targets computed once under
+inference_mode; Deep Dream in bfloat16 on a CPU that has it natively, shown also
+in float32). Final losses are printed so "same final loss" can be checked, and
+each ratio is baseline time / our time.
+
+Partials: the ops themselves at their default settings, with the longest wait
+between results reaching the canvas (start -> first -> ... -> final; goal <= 2 s),
+and Gatys at its default 384 px / 80 iterations (goal: first preview <= 5 s,
+result <= 60 s).
 
 Usage: python benchmarks/bench_ai.py [--skip-baseline] [--gpu]
+       [--only style|dream|classify|partials]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -60,6 +71,20 @@ class _Unfrozen:
         self.net.to(memory_format=torch.channels_last)
 
 
+@contextlib.contextmanager
+def float32_only():
+    """Run a block with reduced precision off (the tutorial-style float32 baseline)."""
+    old = os.environ.get("CONVOLVE_HALF")
+    os.environ["CONVOLVE_HALF"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CONVOLVE_HALF", None)
+        else:
+            os.environ["CONVOLVE_HALF"] = old
+
+
 def bench_style(device, baseline: bool, size: int, steps: int) -> None:
     from editor.ops.ai.style import stylize_rgb
     from editor.ops.ai.vgg import feature_net
@@ -72,23 +97,29 @@ def bench_style(device, baseline: bool, size: int, steps: int) -> None:
     runs = [("ours", False, {}), ("ours, multiscale", False, {"multiscale": True})]
     if baseline:
         runs.insert(0, ("tutorial-style baseline", True, {}))
+    times, finals = {}, {}
     for title, unfrozen, kw in runs:
         net = feature_net("vgg16", device, pool="avg")
         t0 = time.perf_counter()
         if unfrozen:
-            with _Unfrozen(net):
+            with _Unfrozen(net), float32_only():
                 r = stylize_rgb(content, style, steps=steps, device=device, **kw)
         else:
             r = stylize_rgb(content, style, steps=steps, device=device, **kw)
-        dt = time.perf_counter() - t0
+        dt = times[title] = time.perf_counter() - t0
         last = r["history"][-1]
+        finals[title] = last["total"]
+        ratio = (f"   {times['tutorial-style baseline'] / dt:4.2f}x faster than the baseline"
+                 if baseline and not unfrozen else "")
         print(f"{title:<26}{dt:7.1f} s   final loss {last['total']:.4g} "
-              f"(style {last['style']:.3g}, content {last['content']:.3g})")
+              f"(style {last['style']:.3g}, content {last['content']:.3g}){ratio}")
         if title == "ours":
             target = last["total"]
             hist = [h["total"] for h in r["history"]]
             reach = next(i + 1 for i, v in enumerate(hist) if v <= target * 1.0001)
             print(f"{'':<26}loss {target:.4g} first reached at iteration {reach}")
+    print(f"{'':<26}multiscale final loss / single-scale: "
+          f"{finals['ours, multiscale'] / finals['ours']:.3f} (<= 1: same or lower)")
 
 
 def bench_dream(device, baseline: bool, size: int, steps: int) -> None:
@@ -96,27 +127,87 @@ def bench_dream(device, baseline: bool, size: int, steps: int) -> None:
 
     from editor.ops.ai import _util
     from editor.ops.ai.dream import dream_rgb, layer_energy
+    from editor.ops.ai.models import half_dtype
     from editor.ops.ai.vgg import feature_net
 
     rgb = load_rgb("china.jpg", size)
     h, w = rgb.shape[:2]
+    half = half_dtype(device, cpu_bf16=True)
     print(f"\n== Deep Dream, {w}x{h}, 3 octaves x {steps} steps, relu4_3 "
-          f"(reference: 25 s, tutorial-grade, ~300 px)")
-    runs = [("ours", False)]
+          f"(reference: 25 s, tutorial-grade, ~300 px); ours runs in "
+          f"{str(half or torch.float32).replace('torch.', '')}")
+    runs = [("ours", False, False)]
+    if half is not None:
+        runs.insert(0, ("ours, float32", False, True))
     if baseline:
-        runs.insert(0, ("tutorial-style baseline", True))
+        runs.insert(0, ("tutorial-style baseline", True, True))
     net = feature_net("vgg16", device)
-    for title, unfrozen in runs:
+    times = {}
+    for title, unfrozen, fp32 in runs:
         t0 = time.perf_counter()
-        if unfrozen:
-            with _Unfrozen(net):
-                out = dream_rgb(rgb, layer="relu4_3", octaves=3, steps=steps, device=device)
-        else:
+        with contextlib.ExitStack() as stack:
+            if unfrozen:
+                stack.enter_context(_Unfrozen(net))
+            if fp32:
+                stack.enter_context(float32_only())
             out = dream_rgb(rgb, layer="relu4_3", octaves=3, steps=steps, device=device)
-        dt = time.perf_counter() - t0
-        with torch.no_grad():
+        dt = times[title] = time.perf_counter() - t0
+        with torch.no_grad():  # the energy of every result in float32
             e = float(layer_energy(net, _util.to_tensor(out, device), "relu4_3"))
-        print(f"{title:<26}{dt:7.1f} s   final relu4_3 energy {e:.4g}")
+        ratio = (f"   {times['tutorial-style baseline'] / dt:4.2f}x faster than the baseline"
+                 if baseline and not unfrozen else "")
+        print(f"{title:<26}{dt:7.1f} s   final relu4_3 energy {e:.4g}{ratio}")
+
+
+class PartialTimes:
+    """Records when intermediate results arrive (the OpContext's partial callback)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.times: list[float] = []
+
+    def __call__(self, image) -> None:
+        self.times.append(time.perf_counter() - self.t0)
+
+    def summary(self, end: float) -> str:
+        marks = [0.0, *self.times, end]
+        gap = max(b - a for a, b in zip(marks, marks[1:], strict=False))
+        first = f"first after {self.times[0]:.1f} s, " if self.times else ""
+        return (f"{len(self.times)} partials, {first}longest wait {gap:.2f} s "
+                f"(goal <= 2 s), total {end:.1f} s")
+
+
+def bench_partials(device) -> None:
+    """The ops at their defaults (as the editor runs them), timing the partial results."""
+    from common import photo_12mp
+    from PIL import Image
+
+    from editor.core.context import OpContext
+    from editor.ops import get_op
+    from editor.ops.ai.style import stylize_image
+
+    def photo(name):
+        path = SHARED_IMAGES / name
+        if path.exists():
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        return (load_rgb(name, 512) * 255).astype(np.uint8)
+
+    print("\n== intermediate results on the canvas (ops at their default settings)")
+    chelsea, scream = photo("chelsea.png"), photo("scream.jpg")
+    rec = PartialTimes()
+    stylize_image(chelsea, scream, ctx=OpContext(partial=rec))
+    end = time.perf_counter() - rec.t0
+    print(f"style transfer, 384 px, 80 iterations: {rec.summary(end)}; "
+          f"goals: first <= 5 s, total <= 60 s")
+    big = photo_12mp("china.jpg")
+    for name, image, params in (("deep_dream", photo("china.jpg"), {}),
+                                ("deep_dream", big, {}),
+                                ("fgsm", big, {})):
+        rec = PartialTimes()
+        get_op(name)(image, ctx=OpContext(partial=rec), **params)
+        end = time.perf_counter() - rec.t0
+        print(f"{name}, {image.shape[1]}x{image.shape[0]}: {rec.summary(end)}")
 
 
 def bench_classify(device) -> None:
@@ -149,7 +240,7 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--gpu", action="store_true",
                     help="also time Gatys at 512 px, 300 iterations (goal <= 10 s on CUDA)")
-    ap.add_argument("--only", choices=("style", "dream", "classify"))
+    ap.add_argument("--only", choices=("style", "dream", "classify", "partials"))
     args = ap.parse_args()
     device = pick_device(force_cpu=not args.gpu)
     print(f"device: {device_label(device)}, torch {torch.__version__}")
@@ -161,6 +252,8 @@ def main() -> None:
             bench_style(device, False, 512, 300)
     if args.only in (None, "dream"):
         bench_dream(device, not args.skip_baseline, 300, 40)
+    if args.only in (None, "partials"):
+        bench_partials(device)
 
 
 if __name__ == "__main__":

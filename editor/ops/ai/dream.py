@@ -82,7 +82,8 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3"
             for _ in range(steps):
                 dy, dx = (int(s) for s in shifts[k])
                 x = torch.roll(x, (dy, dx), (2, 3)).detach().requires_grad_(True)
-                with torch.enable_grad(), autocast(dev):  # float16 on CUDA
+                # float16 on CUDA; bfloat16 on a CPU that has it (models.half_dtype)
+                with torch.enable_grad(), autocast(dev, cpu_bf16=True):
                     loss = layer_energy(net, x, layer, ctx.check)
                     grad, = torch.autograd.grad(loss, x)
                 with torch.no_grad():

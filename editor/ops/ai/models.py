@@ -413,29 +413,56 @@ def memory_format(device):
     return torch.channels_last if kind in ("cpu", "cuda") else torch.contiguous_format
 
 
-def half_dtype(device):
+def half_dtype(device, cpu_bf16: bool = False):
     """The reduced precision the networks' forward passes run in on ``device``, or None.
 
     float16 on CUDA, where tensor cores make it pay (losses, Gram matrices and the
-    optimiser's pixels stay float32); None (float32) elsewhere: CPU half precision
-    is slower than float32 on most processors and changes the results.
-    ``CONVOLVE_HALF=0`` turns it off.
+    optimiser's pixels stay float32). On the CPU float32 (None), or bfloat16 when
+    ``cpu_bf16`` is asked for and the processor computes it natively
+    (:func:`cpu_has_bf16`): oneDNN's bfloat16 convolutions then move half the
+    memory and run about 1.5x as fast (Deep Dream asks for it; its gradient
+    ascent does not need float32's last digits). ``CONVOLVE_HALF=0`` turns both off.
     """
     import torch
 
     if os.environ.get("CONVOLVE_HALF", "").strip() == "0":
         return None
-    return torch.float16 if torch.device(device).type == "cuda" else None
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.float16
+    if kind == "cpu" and cpu_bf16 and cpu_has_bf16():
+        return torch.bfloat16
+    return None
 
 
-def autocast(device):
+_CPU_BF16: bool | None = None
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16).
+
+    Without it oneDNN emulates bfloat16, which is slower than float32, so the
+    flags are read from ``/proc/cpuinfo`` (Linux); elsewhere False.
+    """
+    global _CPU_BF16
+    if _CPU_BF16 is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                flags = next((line for line in f if line.startswith("flags")), "").split()
+        except OSError:
+            flags = []
+        _CPU_BF16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    return _CPU_BF16
+
+
+def autocast(device, cpu_bf16: bool = False):
     """A context that runs the network in :func:`half_dtype` on ``device`` (or does
     nothing where that is None)."""
     import contextlib
 
     import torch
 
-    dtype = half_dtype(device)
+    dtype = half_dtype(device, cpu_bf16)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=dtype)
