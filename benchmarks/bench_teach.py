@@ -77,37 +77,13 @@ class PeakRSS:
         self._t.join()
 
 
-def bench_accuracy(tmp: Path, draws: int = 3, per_class=(5, 10, 20, 50),
-                   held_out: int = 100) -> None:
-    """Held-out accuracy against training photos per class, for each pretrained backbone.
-
-    The held-out set (``held_out`` crops per class) is drawn once and never trained on;
-    each training set is a fresh draw of crops (``draws`` of them per size), trained
-    with the default settings and ``test_fraction=0`` (every photo trains). The
-    held-out photos go through the backbone once (the frozen stage training uses,
-    whose features equal the model's own to ~1e-5) and each trained head scores them.
-    """
-    import torch
-
-    from editor.teach.backbones import PRETRAINED, backbone_info, build_net, pretrained_available
-    from editor.teach.features import FeatureCache, extract
-    from editor.teach.train import frozen_stage
-
+def crops_sets(tmp: Path, draws: int, per_class, held_out: int = 100):
+    """Random crops of the shared photos: the held-out set and ``draws`` training sets
+    per size (see the module docstring)."""
     rng = np.random.default_rng(12345)
     held = Dataset.create(tmp / "held", ["A", "B"])
     write_crops(held, "A", PHOTOS_A, held_out, rng)
     write_crops(held, "B", PHOTOS_B, held_out, rng)
-    h_paths, h_labels = held.samples()
-    backbones = [b for b in PRETRAINED if pretrained_available(b)]
-    print(f"\n== held-out accuracy ({2 * held_out} photos) against training photos per "
-          f"class, mean of {draws} draws (worst in brackets); goal >= 99 % at 50")
-    print(f"{'photos/class':<14}" + "".join(f"{b:>26}" for b in backbones), flush=True)
-    held_feats = {}
-    for b in backbones:
-        size = backbone_info(b).size
-        stage, shape, dtype, tag = frozen_stage(build_net(b, 2), False, size, b)
-        held_feats[b] = extract(stage, h_paths, cache=FeatureCache(held.cache_dir, tag),
-                                size=size, out_shape=shape, dtype=dtype)[0]
     sets = {}
     for n in per_class:
         for d in range(draws):
@@ -116,18 +92,78 @@ def bench_accuracy(tmp: Path, draws: int = 3, per_class=(5, 10, 20, 50),
             write_crops(ds, "A", PHOTOS_A, n, r)
             write_crops(ds, "B", PHOTOS_B, n, r)
             sets[n, d] = ds
+    return held, sets
+
+
+def lfw_sets(tmp: Path, draws: int, per_class, held_out: int = 50):
+    """scikit-image's ``lfw_subset`` (100 faces, 100 non-faces, 25x25 gray): ``held_out``
+    of each class held out, training sets drawn from the rest."""
+    import skimage.data
+
+    x = (skimage.data.lfw_subset() * 255).round().astype(np.uint8)
+    rng = np.random.default_rng(54321)
+    faces, others = rng.permutation(100), 100 + rng.permutation(100)
+    held = Dataset.create(tmp / "lfw-held", ["face", "not_face"])
+    for i in faces[:held_out]:
+        held.add_image("face", x[i])
+    for i in others[:held_out]:
+        held.add_image("not_face", x[i])
+    sets = {}
     for n in per_class:
-        cells = []
+        for d in range(draws):
+            r = np.random.default_rng(20 + 100 * n + d)
+            ds = Dataset.create(tmp / f"lfw{n}-{d}", ["face", "not_face"])
+            for i in r.choice(faces[held_out:], n, replace=False):
+                ds.add_image("face", x[i])
+            for i in r.choice(others[held_out:], n, replace=False):
+                ds.add_image("not_face", x[i])
+            sets[n, d] = ds
+    return held, sets
+
+
+def bench_accuracy(tmp: Path, draws: int = 3, per_class=(5, 10, 20, 50)) -> None:
+    """Held-out accuracy against training photos per class, for each pretrained backbone.
+
+    Two real two-class sets: crops of the shared photos (the 600-photo set below) and
+    faces vs non-faces. The held-out photos are drawn once and never trained on; each
+    training set is a fresh draw (``draws`` per size), trained with the default
+    settings and ``test_fraction=0`` (every photo trains). The held-out photos go
+    through the backbone once (the frozen stage training uses, whose features equal
+    the model's own to ~1e-5) and each trained head scores them.
+    """
+    import torch
+
+    from editor.teach.backbones import PRETRAINED, backbone_info, build_net, pretrained_available
+    from editor.teach.features import FeatureCache, extract
+    from editor.teach.train import frozen_stage
+
+    backbones = [b for b in PRETRAINED if pretrained_available(b)]
+    for title, make in (("crops of the shared photos, 320x240", crops_sets),
+                        ("faces vs non-faces (lfw_subset), 25x25 gray", lfw_sets)):
+        held, sets = make(tmp, draws, per_class)
+        h_paths, h_labels = held.samples()
+        print(f"\n== held-out accuracy on {len(h_paths)} photos, {title}, against "
+              f"training photos per class; mean of {draws} draws (worst in brackets); "
+              "goal >= 99 % at 50 on the first")
+        print(f"{'photos/class':<14}" + "".join(f"{b:>26}" for b in backbones), flush=True)
+        held_feats = {}
         for b in backbones:
-            accs = []
-            for d in range(draws):
-                model = train(sets[n, d], TrainConfig(seed=d, backbone=b,
-                                                       test_fraction=0.0)).model
-                with torch.inference_mode():
-                    pred = model.net.head(torch.from_numpy(held_feats[b])).argmax(1).numpy()
-                accs.append(float(np.mean(pred == h_labels)))
-            cells.append(f"{np.mean(accs):.1%} ({min(accs):.1%})")
-        print(f"{n:<14}" + "".join(f"{c:>26}" for c in cells), flush=True)
+            size = backbone_info(b).size
+            stage, shape, dtype, tag = frozen_stage(build_net(b, 2), False, size, b)
+            held_feats[b] = extract(stage, h_paths, cache=FeatureCache(held.cache_dir, tag),
+                                    size=size, out_shape=shape, dtype=dtype)[0]
+        for n in per_class:
+            cells = []
+            for b in backbones:
+                accs = []
+                for d in range(draws):
+                    model = train(sets[n, d], TrainConfig(seed=d, backbone=b,
+                                                           test_fraction=0.0)).model
+                    with torch.inference_mode():
+                        logits = model.net.head(torch.from_numpy(held_feats[b]))
+                    accs.append(float(np.mean(logits.argmax(1).numpy() == h_labels)))
+                cells.append(f"{np.mean(accs):.1%} ({min(accs):.1%})")
+            print(f"{n:<14}" + "".join(f"{c:>26}" for c in cells), flush=True)
 
 
 def bench_600(tmp: Path, backbone: str = "auto"):
