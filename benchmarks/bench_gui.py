@@ -129,9 +129,18 @@ def main() -> None:
     # -- slider -> canvas + histogram ------------------------------------------------------
     updates = []
     c.histogramChanged.connect(lambda h: updates.append(time.perf_counter()))
-    for op in ("brightness", "gaussian_blur"):
+    for op, masked in (("brightness", False), ("gaussian_blur", False),
+                       ("brightness", True), ("gaussian_blur", True)):
         if op not in w.tools.specs:
             continue
+        if masked and c.selection() is None:
+            # issue 10: a feathered ellipse of about a third of the photo, as a user selects
+            h, wd = img.shape[:2]
+            c.select("select_ellipse", {"x": wd * 0.2, "y": h * 0.2, "width": wd * 0.5,
+                                        "height": h * 0.6})
+            pump_until(lambda: c.selection() is not None)
+            c.select("select_feather", {"radius": 20})
+            pump_until(lambda: not c.pipeline.busy())
         form = w.tools.select_op(op)
         ed = next(e for e in form.editors.values() if hasattr(e, "slider"))
         slider = ed.slider
@@ -152,12 +161,17 @@ def main() -> None:
         slider.setSliderDown(False)
         pump_until(lambda: not c.apply_lane.busy() and not c.preview_lane.busy())
         app.processEvents()
-        print(f"slider -> canvas + histogram [{op}]: median {statistics.median(total):.1f} ms, "
+        label = f"{op}, in a feathered selection" if masked else op
+        print(f"slider -> canvas + histogram [{label}]: median {statistics.median(total):.1f} ms, "
               f"p95 {pct(total, 95):.1f} ms (incl. the 30 ms throttle; after it: median "
               f"{statistics.median(compute):.1f}, p95 {pct(compute, 95):.1f} ms)   "
               f"(goal p95 <= 50 ms)")
         c.undo()
         pump_until(lambda: c.rendered.state_id == c.document.current_id)
+
+    if c.selection() is not None:  # the rest runs without a selection, as before
+        c.select("select_none")
+        pump_until(lambda: c.selection() is None and not c.pipeline.busy())
 
     # -- GUI stall during a 2 s drag -------------------------------------------------------------
     form = w.tools.select_op("brightness")
