@@ -38,6 +38,9 @@ class OpContext:
     partial : callable, optional
         ``partial(image)`` receives intermediate images (a dream after each
         octave, a style transfer every few iterations).
+    selection : ndarray, optional
+        The soft mask the edit is confined to (see :mod:`editor.core.selection`);
+        ``None`` for the whole image. :func:`editor.ops.registry.run_op` honours it.
 
     Attributes
     ----------
@@ -52,11 +55,13 @@ class OpContext:
         cancel_event: threading.Event | None = None,
         preview_scale: float = 1.0,
         partial: Callable[[np.ndarray], None] | None = None,
+        selection: np.ndarray | None = None,
     ) -> None:
         self._progress = progress
         self.cancel_event = cancel_event or threading.Event()
         self.preview_scale = float(preview_scale)
         self._partial = partial
+        self.selection = selection
         self.extras: dict[str, Any] = {}
 
     @property

@@ -6,6 +6,11 @@ the document records, per state, the state it was made from and the
 image gives the recipe of any state, so undo, redo and history jumps need no
 recipe bookkeeping of their own: the recipe is always that of the current state.
 
+Each state also carries the selection it was made with (a soft mask, see
+:mod:`editor.core.selection`), as a store id shared by every state that keeps
+it; a selection step is a state of its own that shares its parent's pixels, so
+selecting is undone like any edit.
+
 Thread rules: only the thread that owns the document (the GUI thread) registers,
 discards or switches states. A worker only *stores pixels*
 (:meth:`Document.store_pixels`), which pins them in the store until the owner
@@ -37,6 +42,9 @@ import numpy as np
 from editor.core.history import HistoryStore
 from editor.core.image import check_image
 
+#: :meth:`Document.register`'s default: the new state keeps its parent's selection
+INHERIT = object()
+
 
 @dataclass(frozen=True)
 class StateInfo:
@@ -53,6 +61,12 @@ class StateInfo:
     params: dict[str, Any] | None = None
     #: several recipe steps made this state at once (a replayed recipe)
     steps: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: store id of the pixels when they are another state's (a selection step)
+    pixels: int | None = None
+    #: store id of the selection mask (``None``: nothing selected, the whole image)
+    mask: int | None = None
+    #: the step changed only the selection
+    selects: bool = False
 
     def recipe(self) -> list[tuple[str, dict[str, Any]]]:
         """The ``(op, params)`` steps this state adds to its parent's recipe."""
@@ -88,6 +102,7 @@ class Document:
         self.info = dict(info or {})
         self.store = store if store is not None else HistoryStore()
         self._lock = threading.Lock()
+        self._pins: dict[int, int] = {}  # state id -> pin count (jobs reading it)
         self.states: dict[int, StateInfo] = {}
         self.base_id = self.store.add(image)
         self.states[self.base_id] = StateInfo(parent=None, title="Open")
@@ -111,7 +126,7 @@ class Document:
     @property
     def image(self) -> np.ndarray:
         """Pixels of the current state (read-only)."""
-        return self.store.get(self.current_id)
+        return self.get(self.current_id)
 
     @property
     def original(self) -> np.ndarray:
@@ -119,8 +134,56 @@ class Document:
         return self.store.get(self.base_id)
 
     def get(self, sid: int) -> np.ndarray:
-        """Pixels of any state."""
-        return self.store.get(sid)
+        """Pixels of any state (or of stored pixels not registered yet)."""
+        return self.store.get(self.pixels_id(sid))
+
+    def pixels_id(self, sid: int) -> int:
+        """Store id of the pixels of state ``sid``."""
+        info = self.states.get(sid)
+        return info.pixels if info is not None and info.pixels is not None else sid
+
+    def mask_id(self, sid: int | None = None) -> int | None:
+        """Store id of the selection of state ``sid`` (default: current), if any."""
+        info = self.states.get(self.current_id if sid is None else sid)
+        return None if info is None else info.mask
+
+    def selection(self, sid: int | None = None) -> np.ndarray | None:
+        """The selection (``float32`` mask) of state ``sid`` (default: current), or None."""
+        mid = self.mask_id(sid)
+        return None if mid is None else self.store.get(mid)
+
+    def has(self, sid: int) -> bool:
+        """True while state ``sid`` and everything it refers to are stored."""
+        info = self.states.get(sid)
+        if info is None:
+            return sid in self.store
+        return self.pixels_id(sid) in self.store and (info.mask is None or info.mask in self.store)
+
+    def pin(self, sid: int) -> None:
+        """Keep state ``sid``, its pixels and selection through collection (see HistoryStore)."""
+        with self._lock:
+            self._pins[sid] = self._pins.get(sid, 0) + 1
+        self.store.pin(self.pixels_id(sid))
+        mid = self.mask_id(sid) if sid in self.states else None
+        if mid is not None:
+            self.store.pin(mid)
+
+    def unpin(self, sid: int) -> None:
+        """Undo one :meth:`pin`."""
+        with self._lock:
+            n = self._pins.pop(sid, 0) - 1
+            if n > 0:
+                self._pins[sid] = n
+        self.store.unpin(self.pixels_id(sid))
+        mid = self.mask_id(sid) if sid in self.states else None
+        if mid is not None:
+            self.store.unpin(mid)
+
+    def store_mask(self, mask: np.ndarray) -> int:
+        """Store a selection mask (pinned until registered); safe on a worker thread."""
+        if mask.ndim != 2 or mask.dtype != np.float32:
+            raise ValueError("a selection mask is a 2-D float32 array")
+        return self.store.add(mask, pinned=True)
 
     def store_pixels(self, image: np.ndarray) -> int:
         """Store pixels for a state not registered yet; safe on a worker thread.
@@ -133,31 +196,70 @@ class Document:
 
     def register(self, sid: int, *, parent: int, title: str, op: str | None = None,
                  params: dict[str, Any] | None = None,
-                 steps: list[tuple[str, dict[str, Any]]] | None = None) -> int:
-        """Make stored pixels ``sid`` a state made from ``parent`` (owner thread)."""
+                 steps: list[tuple[str, dict[str, Any]]] | None = None,
+                 mask: int | None | object = INHERIT) -> int:
+        """Make stored pixels ``sid`` a state made from ``parent`` (owner thread).
+
+        ``mask`` is the store id of the new state's selection (from
+        :meth:`store_mask`), ``None`` for none, or :data:`INHERIT` (default):
+        the parent's selection.
+        """
         if sid not in self.store:
             raise KeyError(f"no image state {sid}")
+        mid = self.mask_id(parent) if mask is INHERIT else mask
         with self._lock:
             self.states[sid] = StateInfo(parent=parent, title=title, op=op,
                                          params=copy.deepcopy(params) if params else
                                          ({} if op else None),
                                          steps=tuple((o, copy.deepcopy(p)) for o, p in
-                                                     (steps or ())))
+                                                     (steps or ())), mask=mid)
         self.store.unpin(sid)
+        if mask is not INHERIT and mask is not None:
+            self.store.unpin(mask)
+        return sid
+
+    def register_selection(self, mask: int | None, *, parent: int, title: str,
+                           op: str | None = None, params: dict[str, Any] | None = None) -> int:
+        """A state with ``parent``'s pixels and a new selection (owner thread).
+
+        Parameters
+        ----------
+        mask : int or None
+            Store id from :meth:`store_mask`, or ``None`` (Select ▸ None).
+        parent : int
+            The state whose pixels the new one shares.
+        title, op, params
+            History entry and the selection op that made it (``None``: a painted mask).
+        """
+        sid = mask if mask is not None else self.store.new_id()
+        with self._lock:
+            self.states[sid] = StateInfo(parent=parent, title=title, op=op,
+                                         params=copy.deepcopy(params) if params else
+                                         ({} if op else None), pixels=self.pixels_id(parent),
+                                         mask=mask, selects=True)
+        if mask is not None:
+            self.store.unpin(mask)
         return sid
 
     def discard(self, sid: int) -> None:
-        """Free stored pixels that will not become a state (a refused result)."""
+        """Free stored pixels (or a mask) that will not become a state (a refused result)."""
         with self._lock:
             self.states.pop(sid, None)
         self.store.release(sid)
 
     def add_state(self, image: np.ndarray, *, parent: int, title: str,
                   op: str | None = None, params: dict[str, Any] | None = None,
-                  steps: list[tuple[str, dict[str, Any]]] | None = None) -> int:
-        """Store and register a state made from ``parent`` in one call (owner thread)."""
+                  steps: list[tuple[str, dict[str, Any]]] | None = None,
+                  selection: np.ndarray | None | object = INHERIT) -> int:
+        """Store and register a state made from ``parent`` in one call (owner thread).
+
+        ``selection``: the new state's mask, ``None`` for none, or
+        :data:`INHERIT` (the parent's).
+        """
+        mask = selection if selection is INHERIT or selection is None \
+            else self.store_mask(selection)
         return self.register(self.store_pixels(image), parent=parent, title=title, op=op,
-                             params=params, steps=steps)
+                             params=params, steps=steps, mask=mask)
 
     def set_current(self, sid: int) -> None:
         """Make ``sid`` the current state (undo, redo, history jumps)."""
@@ -172,8 +274,12 @@ class Document:
             keep.add(self.saved_id)
         keep |= self.store.pinned()
         with self._lock:
+            keep |= set(self._pins)
             for sid in [s for s in self.states if s not in keep]:
                 del self.states[sid]
+            # a kept state keeps the pixels it shares and its selection
+            keep |= {self.pixels_id(s) for s in self.states}
+            keep |= {i.mask for i in self.states.values() if i.mask is not None}
         self.store.retain_only(keep)
 
     # -- recipe --------------------------------------------------------------

@@ -142,6 +142,13 @@ class HistoryStore:
         self._enforce_budget()
         return sid
 
+    def new_id(self) -> int:
+        """A fresh id that holds no array (a state that shares another's pixels)."""
+        with self._lock:
+            sid = self._next
+            self._next += 1
+            return sid
+
     def pin(self, sid: int) -> None:
         """Keep ``sid`` through :meth:`retain_only` until a matching :meth:`unpin`."""
         with self._lock:

@@ -81,7 +81,8 @@ def luma(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-@register_op("brightness", title="Brightness", category="Color")
+@register_op("brightness", title="Brightness", category="Color",
+             margin=0)
 def brightness(
     image: np.ndarray, *,
     amount: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
@@ -116,7 +117,8 @@ def brightness(
     return cv2.subtract(image, (-offset,) * 4)
 
 
-@register_op("contrast", title="Contrast", category="Color")
+@register_op("contrast", title="Contrast", category="Color",
+             margin=0)
 def contrast(
     image: np.ndarray, *,
     amount: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
@@ -145,7 +147,8 @@ def contrast(
     return affine(image, slope, (1.0 - slope) * max_value(image.dtype) / 2.0)
 
 
-@register_op("gamma", title="Gamma", category="Color")
+@register_op("gamma", title="Gamma", category="Color",
+             margin=0)
 def gamma(
     image: np.ndarray, *,
     gamma: Annotated[float, Range(0.1, 10.0, ui=(0.2, 5.0), step=0.01)] = 1.0,
@@ -181,7 +184,8 @@ def gamma(
     return apply_lut(image, lut)
 
 
-@register_op("saturation", title="Saturation", category="Color")
+@register_op("saturation", title="Saturation", category="Color",
+             margin=0)
 def saturation(
     image: np.ndarray, *,
     amount: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
@@ -228,7 +232,8 @@ def hue_matrix(degrees: float) -> np.ndarray:
     return _RGB_FROM_YIQ @ rot @ _YIQ_FROM_RGB
 
 
-@register_op("hue", title="Hue", category="Color")
+@register_op("hue", title="Hue", category="Color",
+             margin=0)
 def hue(
     image: np.ndarray, *,
     degrees: Annotated[float, Range(-180.0, 180.0, unit="°", step=1.0)] = 0.0,
@@ -261,7 +266,8 @@ def hue(
     return _color_matrix(image, hue_matrix(degrees))
 
 
-@register_op("grayscale", title="Grayscale", category="Color")
+@register_op("grayscale", title="Grayscale", category="Color",
+             margin=0)
 def grayscale(
     image: np.ndarray, *,
     method: Literal["bt709", "bt601", "average"] = "bt709",
@@ -291,7 +297,8 @@ def grayscale(
     return _color_matrix(image, np.tile(np.asarray(LUMA_WEIGHTS[method]), (3, 1)))
 
 
-@register_op("invert", title="Invert", category="Color")
+@register_op("invert", title="Invert", category="Color",
+             margin=0)
 def invert(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Photographic negative: every value ``v`` becomes ``max - v``.
 
@@ -327,7 +334,8 @@ def otsu_level(hist: np.ndarray) -> int:
     return int(np.argmax(between))
 
 
-@register_op("threshold", title="Threshold", category="Color")
+@register_op("threshold", title="Threshold", category="Color",
+             margin=lambda p: 0 if p["method"] == "fixed" else None)
 def threshold(
     image: np.ndarray, *,
     level: Annotated[float, Range(0.0, 255.0, step=1.0)] = 128.0,
@@ -373,7 +381,8 @@ def threshold(
     return binary if image.ndim == 2 else cv2.cvtColor(binary, cv2.COLOR_GRAY2RGB)
 
 
-@register_op("posterize", title="Posterize", category="Color")
+@register_op("posterize", title="Posterize", category="Color",
+             margin=0)
 def posterize(
     image: np.ndarray, *,
     levels: Annotated[int, Range(2, 64)] = 4,
@@ -407,7 +416,8 @@ def posterize(
 
 # -- Photoshop/GIMP-style combined adjustments ---------------------------------
 
-@register_op("brightness_contrast", title="Brightness / Contrast", category="Color")
+@register_op("brightness_contrast", title="Brightness / Contrast", category="Color",
+             margin=0)
 def brightness_contrast(
     image: np.ndarray, *,
     brightness: Annotated[float, Range(-1.0, 1.0, step=0.01)] = 0.0,
@@ -485,7 +495,8 @@ def _hsl_ranges(hue6: np.ndarray, overlap: float) -> tuple[np.ndarray, np.ndarra
     return primary, (primary + 1) % 6, second
 
 
-@register_op("hue_saturation", title="Hue / Saturation", category="Color")
+@register_op("hue_saturation", title="Hue / Saturation", category="Color",
+             margin=0)
 def hue_saturation(
     image: np.ndarray, *,
     hue: _Hue = 0.0,

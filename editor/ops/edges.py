@@ -74,7 +74,8 @@ def _derivatives(gray: np.ndarray, kx: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return gx, gy
 
 
-@register_op("sobel", title="Sobel", category="Edges")
+@register_op("sobel", title="Sobel", category="Edges",
+             margin=2)
 def sobel(
     image: np.ndarray, *,
     direction: Literal["magnitude", "x", "y"] = "magnitude",
@@ -109,7 +110,8 @@ def sobel(
     return _strength_image(g, image)
 
 
-@register_op("prewitt", title="Prewitt", category="Edges")
+@register_op("prewitt", title="Prewitt", category="Edges",
+             margin=2)
 def prewitt(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Gradient magnitude from the 3x3 Prewitt operator (divided by 3).
 
@@ -127,7 +129,8 @@ def prewitt(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     return _strength_image(magnitude(gx, gy), image)
 
 
-@register_op("laplacian", title="Laplacian", category="Edges")
+@register_op("laplacian", title="Laplacian", category="Edges",
+             margin=2)
 def laplacian(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     """Absolute 4-neighbour Laplacian ``|I(x+1) + I(x-1) + I(y+1) + I(y-1) - 4 I|``.
 

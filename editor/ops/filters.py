@@ -195,7 +195,8 @@ def _channels(image: np.ndarray) -> int:
 
 # -- blurs ---------------------------------------------------------------------------
 
-@register_op("mean_blur", title="Mean blur", category="Filters")
+@register_op("mean_blur", title="Mean blur", category="Filters",
+             margin=lambda p: p["size"] // 2 + 1)
 def mean_blur(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 51), unit="px", step=2)] = 5,
@@ -227,7 +228,8 @@ def mean_blur(
     return cv2.blur(image, (k, k), borderType=BORDER)
 
 
-@register_op("gaussian_blur", title="Gaussian blur", category="Filters")
+@register_op("gaussian_blur", title="Gaussian blur", category="Filters",
+             margin=lambda p: 4 * p["sigma"] + 2)
 def gaussian_blur(
     image: np.ndarray, *,
     sigma: Annotated[float, Range(0.0, 100.0, ui=(0.0, 20.0), unit="px", step=0.1)] = 2.0,
@@ -306,7 +308,8 @@ def _gaussian_two_pass(image: np.ndarray, sigma: float, k: int, ctx: OpContext) 
     return out
 
 
-@register_op("median", title="Median", category="Filters")
+@register_op("median", title="Median", category="Filters",
+             margin=lambda p: p["size"] // 2 + 1)
 def median(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 99, ui=(1, 31), unit="px", step=2)] = 3,
@@ -397,7 +400,8 @@ def _morphology(image: np.ndarray, size: int, op: int) -> np.ndarray:
     return out.reshape(image.shape)
 
 
-@register_op("min_filter", title="Minimum", category="Filters")
+@register_op("min_filter", title="Minimum", category="Filters",
+             margin=lambda p: p["size"] // 2 + 1)
 def min_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
@@ -418,7 +422,8 @@ def min_filter(
     return _morphology(image, size, cv2.MORPH_ERODE)
 
 
-@register_op("max_filter", title="Maximum", category="Filters")
+@register_op("max_filter", title="Maximum", category="Filters",
+             margin=lambda p: p["size"] // 2 + 1)
 def max_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
@@ -439,7 +444,8 @@ def max_filter(
     return _morphology(image, size, cv2.MORPH_DILATE)
 
 
-@register_op("bilateral", title="Bilateral", category="Filters", heavy=True)
+@register_op("bilateral", title="Bilateral", category="Filters", heavy=True,
+             margin=lambda p: 1.5 * p["sigma_space"] + 2)
 def bilateral(
     image: np.ndarray, *,
     sigma_space: Annotated[float, Range(0.5, 50.0, ui=(0.5, 15.0), unit="px", step=0.1)] = 3.0,
@@ -527,7 +533,8 @@ def _filter(image: np.ndarray, correlation_kernel: np.ndarray, delta: float = 0.
     return out.reshape(image.shape)
 
 
-@register_op("sharpen", title="Sharpen", category="Filters")
+@register_op("sharpen", title="Sharpen", category="Filters",
+             margin=2)
 def sharpen(
     image: np.ndarray, *,
     amount: Annotated[float, Range(0.0, 10.0, ui=(0.0, 3.0), step=0.01)] = 1.0,
@@ -557,7 +564,8 @@ def sharpen(
     return _filter(image, kernel)
 
 
-@register_op("unsharp_mask", title="Unsharp mask", category="Filters")
+@register_op("unsharp_mask", title="Unsharp mask", category="Filters",
+             margin=lambda p: 4 * p["radius"] + 2)
 def unsharp_mask(
     image: np.ndarray, *,
     radius: Annotated[float, Range(0.1, 100.0, ui=(0.1, 20.0), unit="px", step=0.1)] = 2.0,
@@ -599,7 +607,8 @@ def unsharp_mask(
     return out
 
 
-@register_op("emboss", title="Emboss", category="Filters")
+@register_op("emboss", title="Emboss", category="Filters",
+             margin=2)
 def emboss(
     image: np.ndarray, *,
     angle: Annotated[float, Range(0.0, 360.0, step=1.0)] = 45.0,
@@ -633,7 +642,8 @@ def emboss(
     return _filter(image, kernel, delta=mid)
 
 
-@register_op("convolve", title="Convolution matrix", category="Filters")
+@register_op("convolve", title="Convolution matrix", category="Filters",
+             margin=lambda p: max(len(p["kernel"]), len(p["kernel"][0])) // 2 + 1)
 def convolve(
     image: np.ndarray, *,
     kernel: Annotated[list, Kind("kernel", "rows separated by ';', e.g. 1,2,1;2,4,2;1,2,1")] = (

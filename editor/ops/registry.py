@@ -39,8 +39,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from editor.core.context import OpContext, null_context
+from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import check_image, merge_alpha, split_alpha
+from editor.core.selection import (
+    bbox,
+    blend,
+    check_mask,
+    is_empty,
+    is_full,
+    mask_to_image,
+)
 from editor.ops.params import (  # noqa: F401  (re-exported: ops declare with these)
     PARAM_KINDS,
     Kind,
@@ -73,6 +81,20 @@ class OpSpec:
         Needs torch and model weights (imported lazily).
     preview : bool
         Whether live preview is useful (False for very slow AI ops).
+    margin : int, callable or None
+        How far (full-resolution pixels) the op reads around a pixel it writes:
+        a number, or ``margin(params)`` of the bound parameters. Under a
+        selection the op then runs on the selection's bounding box grown by
+        the margin instead of the whole image. ``None``: the result anywhere
+        depends on the whole image (histograms, FFT, corners), so it runs on
+        all of it and the selection only confines the writing.
+    uses_mask : bool
+        The function takes ``mask=`` (the selection as ``float32`` in
+        ``[0, 1]``, or ``None`` without one): fills, inpainting.
+    selects : bool
+        A selection op: ``func(image, *, ..., ctx)`` returns the new selection
+        mask (``ctx.selection`` holds the current one) instead of pixels; run
+        by :func:`run_select`, not listed by :func:`all_ops`.
     """
 
     name: str
@@ -87,6 +109,20 @@ class OpSpec:
     heavy: bool = False
     ai: bool = False
     preview: bool = True
+    margin: Callable[[dict[str, Any]], float] | float | None = None
+    uses_mask: bool = False
+    selects: bool = False
+
+    @property
+    def transforms(self) -> bool:
+        """Moves pixels around (geometry): runs on the whole image, and the
+        selection is moved with it (:func:`transform_mask`)."""
+        return self.category == "Geometry" or not self.keeps_shape
+
+    def margin_for(self, bound: dict[str, Any]) -> int | None:
+        """The op's :attr:`margin` for bound parameters (``None``: whole image)."""
+        m = self.margin(bound) if callable(self.margin) else self.margin
+        return None if m is None else int(np.ceil(m))
 
     def param(self, name: str) -> Param:
         """The declared parameter called ``name``."""
@@ -145,7 +181,8 @@ _REGISTRY: dict[str, OpSpec] = {}
 
 def register_op(name: str, *, title: str, category: str, alpha: str = "passthrough",
                 keeps_shape: bool = True, heavy: bool = False, ai: bool = False,
-                preview: bool = True) -> Callable:
+                preview: bool = True, margin: Callable | float | None = None,
+                uses_mask: bool = False, selects: bool = False) -> Callable:
     """Decorator that registers an operation function under ``name``."""
 
     def decorate(func: Callable) -> Callable:
@@ -155,7 +192,7 @@ def register_op(name: str, *, title: str, category: str, alpha: str = "passthrou
         spec = OpSpec(name=name, title=title, category=category, func=func,
                       params=_params_from_signature(func, doc), summary=doc.split("\n")[0],
                       doc=doc, alpha=alpha, keeps_shape=keeps_shape, heavy=heavy, ai=ai,
-                      preview=preview)
+                      preview=preview, margin=margin, uses_mask=uses_mask, selects=selects)
         _REGISTRY[name] = spec
         func.spec = spec
         return func
@@ -179,17 +216,21 @@ def get_op(name: str) -> OpSpec:
         raise KeyError(f"unknown operation {name!r}{hint}") from None
 
 
-def all_ops() -> list[OpSpec]:
-    """Every registered operation, by category then title."""
+def all_ops(selects: bool = False) -> list[OpSpec]:
+    """Every registered image operation, by category then title.
+
+    With ``selects`` the selection ops are listed instead.
+    """
     _load_all()
-    return sorted(_REGISTRY.values(), key=lambda s: (s.category, s.title))
+    return sorted((s for s in _REGISTRY.values() if s.selects == selects),
+                  key=lambda s: (s.category, s.title))
 
 
 def categories() -> list[str]:
     """Category names in display order."""
     order = ["Color", "Tone", "Geometry", "Filters", "Edges", "Noise", "Frequency",
              "Features", "AI"]
-    seen = sorted({s.category for s in all_ops()},
+    seen = sorted({s.category for s in all_ops()},  # image ops only
                   key=lambda c: (order.index(c) if c in order else len(order), c))
     return seen
 
@@ -222,6 +263,40 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
     """
     check_image(image)
     ctx = ctx or null_context()
+    bound = _bind_scaled(spec, params, ctx)
+    ctx.check()  # a job cancelled while it waited in a queue never starts
+    mask = ctx.selection
+    if mask is None or spec.transforms or spec.selects:
+        # geometry runs on the whole image; the caller moves the selection along
+        return _run_bound(spec, image, bound, ctx, None)
+    mask = check_mask(mask, image.shape)
+    if is_empty(mask):
+        raise OpError("The selection is empty: select an area first, or use Select ▸ All.")
+    if is_full(mask) and not spec.uses_mask:
+        return _run_bound(spec, image, bound, ctx, None)
+    h, w = image.shape[:2]
+    inner = bbox(mask)
+    margin = spec.margin_for(bound)
+    y0, y1, x0, x1 = (0, h, 0, w) if margin is None else bbox(mask, margin)
+    if (y0, y1, x0, x1) != (0, h, 0, w):
+        # a local op: run on the selection's box plus what the op reads around it
+        sub = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
+                        preview_scale=ctx.preview_scale, partial=None,
+                        selection=mask[y0:y1, x0:x1])
+        sub.extras = ctx.extras
+        done = _run_bound(spec, image[y0:y1, x0:x1], bound, sub, sub.selection)
+    else:
+        done = _run_bound(spec, image, bound, ctx, mask)
+    iy0, iy1, ix0, ix1 = inner
+    out = image.copy()
+    out[iy0:iy1, ix0:ix1] = blend(image[iy0:iy1, ix0:ix1],
+                                  done[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0],
+                                  mask[iy0:iy1, ix0:ix1])
+    return out
+
+
+def _bind_scaled(spec: OpSpec, params: dict[str, Any] | None, ctx: OpContext) -> dict[str, Any]:
+    """Bound parameters, pixel units scaled to a preview proxy."""
     bound = spec.bind(params)
     if ctx.preview_scale != 1.0:
         for p in spec.params:
@@ -233,19 +308,81 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
                     # shift stays 0 (not 1)
                     v = round(v) if p.lo is None else max(int(p.lo), round(v))
                 bound[p.name] = v
-    ctx.check()  # a job cancelled while it waited in a queue never starts
+    return bound
+
+
+def _run_bound(spec: OpSpec, image: np.ndarray, bound: dict[str, Any], ctx: OpContext,
+               mask: np.ndarray | None) -> np.ndarray:
+    """The op's function under its alpha policy, with bound parameters."""
+    extra = {"mask": mask} if spec.uses_mask else {}
     if spec.alpha == "passthrough":
         color, alpha = split_alpha(image)
-        out = spec.func(color, ctx=ctx, **bound)
+        out = spec.func(color, ctx=ctx, **bound, **extra)
         if alpha is not None:
             if out.shape[:2] != alpha.shape:
                 raise RuntimeError(f"{spec.name} changed the size but passes alpha through")
             out = merge_alpha(out, alpha)
     else:
-        out = spec.func(image, ctx=ctx, **bound)
+        out = spec.func(image, ctx=ctx, **bound, **extra)
     if out.dtype != image.dtype:
         out = out.astype(image.dtype)
     return out
+
+
+def run_select(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None,
+               selection: np.ndarray | None = None,
+               ctx: OpContext | None = None) -> np.ndarray | None:
+    """Run a selection op: the new selection made from ``selection`` on ``image``.
+
+    Parameters
+    ----------
+    spec : OpSpec
+        A selection op (``spec.selects``).
+    image : ndarray
+        The image the selection is made on (a magic wand reads it).
+    params : dict, optional
+        Parameter values.
+    selection : ndarray, optional
+        The current selection (``None``: none).
+    ctx : OpContext, optional
+        Progress and cancel.
+
+    Returns
+    -------
+    ndarray or None
+        The new ``float32`` mask, or ``None`` for *no selection*.
+    """
+    if not spec.selects:
+        raise ValueError(f"{spec.name} is not a selection op")
+    check_image(image)
+    base = ctx or null_context()
+    bound = spec.bind(params)
+    base.check()
+    sub = OpContext(progress=base.report, cancel_event=base.cancel_event,
+                    selection=None if selection is None else check_mask(selection, image.shape))
+    out = spec.func(image, ctx=sub, **bound)
+    return None if out is None else check_mask(out, image.shape)
+
+
+def transform_mask(spec: OpSpec, params: dict[str, Any] | None, mask: np.ndarray | None,
+                   ctx: OpContext | None = None) -> np.ndarray | None:
+    """The selection after a geometry op: the same op run on the mask.
+
+    The mask is run as a 16-bit grayscale image with black (unselected) fill,
+    so a rotation's new corners are outside the selection. Shape-keeping
+    non-geometry ops leave the selection as it is.
+    """
+    if mask is None or not spec.transforms:
+        return mask
+    fill = {p.name: (0, 0, 0, 0) for p in spec.params if p.kind == "color"}
+    params = {**(params or {}), **fill}
+    sub = OpContext(cancel_event=(ctx or null_context()).cancel_event,
+                    preview_scale=(ctx or null_context()).preview_scale)
+    gray = mask_to_image(mask)
+    out = _run_bound(spec, gray, _bind_scaled(spec, params, sub), sub, None)
+    if out.ndim == 3:
+        out = out[..., 0]
+    return check_mask(out, out.shape)
 
 
 # -- signature reading ------------------------------------------------------

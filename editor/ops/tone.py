@@ -113,7 +113,8 @@ def equalize_lut(hist: np.ndarray) -> np.ndarray:
 
 # -- levels and curves -------------------------------------------------------
 
-@register_op("levels", title="Levels", category="Tone")
+@register_op("levels", title="Levels", category="Tone",
+             margin=0)
 def levels(
     image: np.ndarray, *,
     in_low: Annotated[float, Range(0.0, 255.0, step=1.0), Label("Input black")] = 0.0,
@@ -197,7 +198,8 @@ def curve_values(points, at: np.ndarray) -> np.ndarray:
     return PchipInterpolator(xs, [p[1] for p in pts])(np.clip(at, xs[0], xs[-1]))
 
 
-@register_op("curves", title="Curves", category="Tone")
+@register_op("curves", title="Curves", category="Tone",
+             margin=0)
 def curves(
     image: np.ndarray, *,
     points: Annotated[list, Kind("points", hint="x:y pairs in 0..255, e.g. 0:0,64:40,255:255"),

@@ -66,6 +66,7 @@ class Controller(QObject):
     deviceLabelChanged = Signal(str)
     dirtyChanged = Signal(bool)
     requestFinished = Signal(object)  # an EditRequest got its outcome
+    selectionChanged = Signal(object)  # the shown state's selection: float32 mask or None
 
     def __init__(self, parent: QObject | None = None, *, history_budget: int | None = None,
                  min_levels: int = 3, journal: RecoveryJournal | None = None,
@@ -100,6 +101,7 @@ class Controller(QObject):
         self._pushing: int | None = None
         self._restoring = False
         self._partial_owner: EditRequest | None = None
+        self._shown_mask: int | None = None  # store id of the selection on screen
         self._snapshot_timer = QTimer(self)
         self._snapshot_timer.setInterval(int(snapshot_seconds * 1000))
         self._snapshot_timer.timeout.connect(self.io.snapshot)
@@ -180,6 +182,43 @@ class Controller(QObject):
         return self.submit(EditRequest(title or spec.title, op_compute(spec, params),
                                        op=spec.name, params=params, keep_pixels=heavy,
                                        **callbacks))
+
+    # -- selections --------------------------------------------------------------------
+    def selection(self) -> np.ndarray | None:
+        """The current state's selection (``float32`` mask), or None."""
+        return None if self.document is None else self.document.selection()
+
+    def select(self, op_name: str, params: dict | None = None,
+               title: str | None = None, **callbacks: Any) -> EditRequest | None:
+        """Change the selection with a selection op: one undo step ("Ellipse Select")."""
+        from editor.ops import get_op
+
+        if self.document is None:
+            self.message.emit("Open an image first.")
+            return None
+        try:
+            spec = get_op(op_name)
+            params = spec.bind(params)
+        except (KeyError, ValueError) as e:
+            msg = str(e).strip("'\"")
+            self.report_error(msg if msg.endswith(".") else msg + ".")
+            return None
+
+        def compute(ctx: OpContext, image: np.ndarray) -> np.ndarray | None:
+            from editor.ops.registry import run_select
+
+            return run_select(spec, image, params, ctx.selection, ctx)
+
+        return self.submit(EditRequest(title or spec.title, compute, op=spec.name,
+                                       params=params, selects=True, shows_progress=False,
+                                       **callbacks))
+
+    def set_selection(self, mask: np.ndarray | None, title: str, *, op: str | None = None,
+                      params: dict | None = None, **callbacks: Any) -> EditRequest | None:
+        """Make ``mask`` (painted, loaded, or None) the selection: one undo step."""
+        fixed = None if mask is None else np.asarray(mask, np.float32)
+        return self.submit(EditRequest(title, lambda _ctx, _img: fixed, op=op, params=params,
+                                       selects=True, shows_progress=False, **callbacks))
 
     def commit_image(self, image: np.ndarray, title: str, *, base: int,
                      op: str | None = None, params: dict | None = None,
@@ -412,6 +451,8 @@ class Controller(QObject):
         self.extrasChanged.emit({})
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
+        self._shown_mask = -1  # whatever the new document selects is news
+        self._announce_selection(doc, doc.current_id)
 
     def install_restored(self, doc: Document, rendered: Rendered, history: LinearHistory,
                          saved: bool = False) -> None:
@@ -446,6 +487,10 @@ class Controller(QObject):
             self.undo_stack.push(command)
         finally:
             self._pushing = None
+
+    def rendering_of(self, sid: int) -> Rendered | None:
+        """The cached display of state ``sid``, if any."""
+        return self._display.get(sid)
 
     def remember_rendering(self, sid: int, rendered: Rendered, extras: dict) -> None:
         self._display[sid] = rendered
@@ -500,10 +545,10 @@ class Controller(QObject):
             self._set_rendered(self._display[sid])
         else:
             hist = self._histograms.get(sid)
-            doc.store.pin(sid)
+            doc.pin(sid)
 
             def shown(result: Rendered) -> None:
-                doc.store.unpin(sid)
+                doc.unpin(sid)
                 if self.document is doc and doc.current_id == sid:
                     self._display[sid] = result
                     while len(self._display) > DISPLAY_CACHE:
@@ -512,11 +557,19 @@ class Controller(QObject):
 
             self.preview_lane.submit(Job(lambda ctx: render_state(sid, doc.get(sid), ctx, hist),
                                          "Display", on_done=shown,
-                                         on_error=lambda _m: doc.store.unpin(sid),
-                                         on_cancelled=lambda: doc.store.unpin(sid)))
+                                         on_error=lambda _m: doc.unpin(sid),
+                                         on_cancelled=lambda: doc.unpin(sid)))
         self.extrasChanged.emit(doc.extras)
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
+        self._announce_selection(doc, sid)
+
+    def _announce_selection(self, doc: Document, sid: int) -> None:
+        """Tell the canvas when the shown state's selection is another mask."""
+        mid = doc.mask_id(sid)
+        if mid != self._shown_mask:
+            self._shown_mask = mid
+            self.selectionChanged.emit(doc.selection(sid))
 
     def _set_rendered(self, rendered: Rendered) -> None:
         self.rendered = rendered

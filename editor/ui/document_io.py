@@ -134,7 +134,7 @@ class DocumentIO:
         image, opts = doc.image, dict(options or {})
         opts.setdefault("exif", doc.exif)
         opts.setdefault("icc_profile", doc.icc_profile)
-        doc.store.pin(sid)  # the exported state stays until the file is written
+        doc.pin(sid)  # the exported state stays until the file is written
 
         def work(ctx: OpContext):
             from editor.io import SaveError, save_image
@@ -146,7 +146,7 @@ class DocumentIO:
                 raise OpError(str(e)) from None
 
         def done(warnings) -> None:
-            doc.store.unpin(sid)
+            doc.unpin(sid)
             if c.document is doc and doc.current_id == sid:
                 c.mark_saved()
             note = f" ({'; '.join(warnings)})" if warnings else ""
@@ -155,11 +155,11 @@ class DocumentIO:
                 on_done(list(warnings or []))
 
         def failed(msg: str) -> None:
-            doc.store.unpin(sid)
+            doc.unpin(sid)
             c.report_error(msg)
 
         return c.job_lane.submit(Job(work, "Export", on_done=done, on_error=failed,
-                                     on_cancelled=lambda: doc.store.unpin(sid),
+                                     on_cancelled=lambda: doc.unpin(sid),
                                      shows_progress=True))
 
     # -- journal ------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class DocumentIO:
         history = c.history()
         sids = self.states_to_store(doc, history) | {doc.base_id}
         for sid in sids:
-            doc.store.pin(sid)  # the states being written stay until they are
+            doc.pin(sid)  # the states being written stay until they are
         current = doc.current_id
 
         def work(ctx: OpContext):
@@ -272,7 +272,7 @@ class DocumentIO:
 
         def unpin() -> None:
             for sid in sids:
-                doc.store.unpin(sid)
+                doc.unpin(sid)
 
         def done(written: str) -> None:
             unpin()

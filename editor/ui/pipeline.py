@@ -27,13 +27,15 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from editor.core.context import OpContext
+from editor.core.document import INHERIT
 from editor.core.image import check_image
+from editor.core.selection import blend, check_mask
 from editor.ui.commands import EditCommand
 from editor.ui.richtext import count
 from editor.workers.lanes import Job, Lane
@@ -74,6 +76,19 @@ class EditRequest:
     keep_pixels : bool
         Journal the result's pixels for crash recovery (expensive or
         non-replayable results), instead of replaying the step.
+    selects : bool
+        A selection step: ``compute(ctx, base)`` returns the new selection
+        (a ``float32`` mask, or ``None`` for none) instead of pixels; the new
+        state shares its base's pixels.
+
+    Notes
+    -----
+    The base state's selection is captured with the base and handed to
+    ``compute`` as ``ctx.selection``; registered ops confine themselves to it
+    (:func:`editor.ops.registry.run_op`). A geometry op's result gets the
+    selection moved with the image (:func:`~editor.ops.registry.transform_mask`);
+    a compute that replays several steps sets ``ctx.selection_result`` to the
+    selection it ends with.
     """
 
     title: str
@@ -85,6 +100,7 @@ class EditRequest:
     merge_token: int | None = None
     rebase: bool = True
     keep_pixels: bool = False
+    selects: bool = False
     shows_progress: bool = True
     #: show the op's intermediate images on the canvas
     partial_preview: bool = False
@@ -107,10 +123,14 @@ class EditRequest:
 @dataclass
 class _Result:
     base: int
-    sid: int
-    rendered: Rendered
+    sid: int | None  # stored pixels (None for a selection step)
+    rendered: Rendered | None
     extras: dict
     pixels_file: str | None
+    #: store id of the new selection, None for none, INHERIT for the base's
+    mask: int | None | object = INHERIT
+    #: the selection was moved or resized with the image
+    moved_selection: bool = False
 
 
 def op_compute(spec: Any, params: dict | None) -> Callable[[OpContext, np.ndarray], np.ndarray]:
@@ -198,25 +218,38 @@ class CommitPipeline:
         if req.keep_pixels or not req.replayable:
             self.c.io.ensure_journal(doc)  # its pixels go there before the result returns
             folder = journal.folder
-        doc.store.pin(base)  # a running job's input is never collected
+        doc.pin(base)  # a running job's input (pixels and selection) is never collected
+        mask_id = doc.mask_id(base)
         partial = self._partial_sink(req)
 
         def work(ctx: OpContext) -> _Result:
             inner = ctx
+            selection = None if mask_id is None else doc.store.get(mask_id)
+            image = doc.get(base)
             if req.partial_preview:
                 from editor.workers.render import preview_of
 
+                def show(partial: np.ndarray) -> None:
+                    if selection is not None and partial.shape == image.shape \
+                            and partial.dtype == image.dtype:
+                        partial = blend(image, partial, selection)  # as it will land
+                    ctx.emit_partial(preview_of(partial))
+
                 inner = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
-                                  partial=lambda img: ctx.emit_partial(preview_of(img)))
-            out = req.compute(inner, doc.get(base))
+                                  partial=show)
+            inner.selection = selection
+            if req.selects:
+                return self._selected(req, doc, base, inner, image)
+            out = req.compute(inner, image)
             ctx.check()
             check_image(out)
+            mask, moved = self._selection_after(req, doc, inner, selection, out)
             rendered = render_state(0, out, ctx)
             ctx.check()
             sid = doc.store_pixels(out)  # pinned until the GUI thread registers or drops it
             rendered.state_id = sid
             name = journal.write_pixels(sid, out, folder=folder) if folder else None
-            return _Result(base, sid, rendered, dict(inner.extras), name)
+            return _Result(base, sid, rendered, dict(inner.extras), name, mask, moved)
 
         job = Job(work, req.title, shows_progress=req.shows_progress,
                   on_done=lambda r: self._landed(req, doc, base, r),
@@ -226,6 +259,34 @@ class CommitPipeline:
         req.job = job
         self._running = req
         self.lane.submit(job)
+
+    @staticmethod
+    def _selected(req: EditRequest, doc, base: int, ctx: OpContext,
+                  image: np.ndarray) -> _Result:
+        """Worker side of a selection step: store the new mask, no pixels."""
+        mask = req.compute(ctx, image)
+        ctx.check()
+        mid = None
+        if mask is not None:
+            mid = doc.store_mask(check_mask(mask, image.shape))
+        return _Result(base, None, None, {}, None, mid)
+
+    @staticmethod
+    def _selection_after(req: EditRequest, doc, ctx: OpContext,
+                         selection: np.ndarray | None, out: np.ndarray):
+        """The selection of a result: the compute's own, moved with geometry, or kept."""
+        after = getattr(ctx, "selection_result", INHERIT)
+        moved = False
+        if after is INHERIT and selection is not None and req.op and not req.steps:
+            from editor.ops import get_op
+            from editor.ops.registry import transform_mask
+
+            spec = get_op(req.op)
+            if spec.transforms:
+                after, moved = transform_mask(spec, req.params, selection, ctx), True
+        if after is INHERIT or after is None:
+            return after, moved
+        return doc.store_mask(check_mask(after, out.shape)), moved
 
     def _partial_sink(self, req: EditRequest):
         if not req.partial_preview and req.on_partial is None:
@@ -241,7 +302,7 @@ class CommitPipeline:
 
     # -- landing (GUI thread) --------------------------------------------------------------
     def _landed(self, req: EditRequest, doc, base: int, res: _Result) -> None:
-        doc.store.unpin(base)
+        doc.unpin(base)
         self._running = None
         try:
             if doc is not self.c.document:  # closed or replaced meanwhile
@@ -269,7 +330,7 @@ class CommitPipeline:
 
     def _stopped(self, req: EditRequest, doc, base: int, outcome: str,
                  message: str = "") -> None:
-        doc.store.unpin(base)
+        doc.unpin(base)
         self._running = None
         try:
             if req.superseded:
@@ -286,21 +347,37 @@ class CommitPipeline:
 
     def _commit(self, req: EditRequest, doc, res: _Result) -> None:
         c = self.c
-        doc.register(res.sid, parent=res.base, title=req.title, op=req.op,
-                     params=req.params, steps=req.steps)
-        c.remember_rendering(res.sid, res.rendered, res.extras)
+        if req.selects:
+            res.sid = doc.register_selection(res.mask, parent=res.base, title=req.title,
+                                             op=req.op, params=req.params)
+            shown = c.rendering_of(res.base)
+            if shown is not None:
+                c.remember_rendering(res.sid, replace(shown, state_id=res.sid), {})
+        else:
+            doc.register(res.sid, parent=res.base, title=req.title, op=req.op,
+                         params=req.params, steps=req.steps, mask=res.mask)
+            c.remember_rendering(res.sid, res.rendered, res.extras)
+            if res.moved_selection:
+                c.message.emit(f"{req.title} applies to the whole image; the selection "
+                               "moved with it.")
         c.journal_commit(req, res.base, res.sid)
         req.state_id = res.sid
         c.push(EditCommand(c, res.base, res.sid, req.title, req.op, req.params,
                            req.merge_token))
         c.collect_garbage()
+        if req.selects:
+            self._end(req, COMMITTED, image=doc.selection(res.sid))
+            return
         if res.extras:
             c.message.emit(_extras_sentence(req.title, res.extras))
         self._end(req, COMMITTED, image=doc.get(res.sid), extras=res.extras)
 
     def _drop(self, doc, res: _Result) -> None:
-        doc.discard(res.sid)
-        self.c.journal.forget([res.sid])
+        for sid in (res.sid, res.mask):
+            if isinstance(sid, int):
+                doc.discard(sid)
+        if res.sid is not None:
+            self.c.journal.forget([res.sid])
 
     def _refuse(self, req: EditRequest) -> None:
         self._end(req, REFUSED, f"{req.title} was not applied: the image changed while it "

@@ -199,9 +199,10 @@ class ToolSessions:
         if doc is None:
             return
         base_id = doc.current_id if base_id is None else base_id
-        if base_id not in doc.store:
+        if not doc.has(base_id):
             return
         base = doc.get(base_id)
+        selection = doc.selection(base_id)
         view = self._view_request(base.shape)
         gen = self.bump()
         params = dict(params)
@@ -214,7 +215,8 @@ class ToolSessions:
             if gen == self._gen:
                 c.message.emit(msg)
 
-        c.preview_lane.submit(Job(lambda ctx: preview(ctx, spec, params, base_id, base, view),
+        c.preview_lane.submit(Job(lambda ctx: preview(ctx, spec, params, base_id, base, view,
+                                                    selection),
                                   f"Preview {spec.title}", on_done=done, on_error=failed))
 
     def refresh_preview(self) -> None:

@@ -287,7 +287,7 @@ class ToolsPanel(QWidget):
         """The image the open adjustment applies to: its base while it has a step."""
         c = self.controller
         s, doc = c.session, c.document
-        if s is not None and doc is not None and s.has_step and s.base_id in doc.store:
+        if s is not None and doc is not None and s.has_step and doc.has(s.base_id):
             return doc.get(s.base_id)
         return c.current_image()
 

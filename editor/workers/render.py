@@ -202,14 +202,16 @@ def _whole_proxy(base_id: int, base: np.ndarray, pixels: float) -> tuple[np.ndar
 
 
 def preview(ctx: OpContext, spec: Any, params: dict[str, Any], base_id: int, base: np.ndarray,
-            view: ViewRequest) -> PreviewResult:
+            view: ViewRequest, selection: np.ndarray | None = None) -> PreviewResult:
     """Run ``spec`` on a proxy of ``base`` the size of the view.
 
     Shape-keeping ops run on the visible crop (plus a margin) at screen
     resolution, so a 100 % view previews sharp while a fit view previews the
     whole picture at the viewport's size. The histogram always describes the
     whole picture: from the same proxy when it is whole, else from a small
-    whole-image proxy run through the op again.
+    whole-image proxy run through the op again. A ``selection`` (the base's
+    mask) is cropped and scaled with each proxy, so the preview shows the op
+    confined to it exactly as the full-resolution apply will be.
     """
     from editor.ops import run_op
     from editor.ops.overlays import place_extras
@@ -235,7 +237,7 @@ def preview(ctx: OpContext, spec: Any, params: dict[str, Any], base_id: int, bas
     rx0, ry0, rx1, ry1 = region
     proxy = PROXIES.get((base_id, region, round(scale, 4)),
                         lambda: resize_area(base[ry0:ry1, rx0:rx1], scale))
-    sub = _child(ctx, scale)
+    sub = _child(ctx, scale, _proxy_mask(selection, region, proxy.shape))
     out = run_op(spec, proxy, params, sub)
     ctx.check()
     buf, alpha = to_display(out)
@@ -243,13 +245,27 @@ def preview(ctx: OpContext, spec: Any, params: dict[str, Any], base_id: int, bas
         hist = compute_histogram(out)
     else:
         hist_proxy, hscale = _whole_proxy(base_id, base, HIST_PROXY_PIXELS)
-        hist = compute_histogram(run_op(spec, hist_proxy, params, _child(ctx, hscale)))
+        hmask = _proxy_mask(selection, (0, 0, w, h), hist_proxy.shape)
+        hist = compute_histogram(run_op(spec, hist_proxy, params, _child(ctx, hscale, hmask)))
     # side outputs in image coordinates: the proxy covers ``region`` at its own size
     sx = (rx1 - rx0) / max(1, out.shape[1])
     return PreviewResult(buf, alpha, region, hist, place_extras(sub.extras, sx, (rx0, ry0)),
                          out.shape)
 
 
-def _child(ctx: OpContext, scale: float) -> OpContext:
+def _child(ctx: OpContext, scale: float, selection: np.ndarray | None = None) -> OpContext:
     """A context sharing ``ctx``'s cancel event with its own preview scale."""
-    return OpContext(cancel_event=ctx.cancel_event, preview_scale=scale)
+    return OpContext(cancel_event=ctx.cancel_event, preview_scale=scale, selection=selection)
+
+
+def _proxy_mask(selection: np.ndarray | None, region: tuple[int, int, int, int],
+                shape: tuple[int, ...]) -> np.ndarray | None:
+    """The part of ``selection`` a proxy covers, at the proxy's size."""
+    if selection is None:
+        return None
+    x0, y0, x1, y1 = region
+    crop = selection[y0:y1, x0:x1]
+    if crop.shape == tuple(shape[:2]):
+        return crop
+    return cv2.resize(np.ascontiguousarray(crop), (shape[1], shape[0]),
+                      interpolation=cv2.INTER_AREA)

@@ -1,0 +1,194 @@
+"""Selections through the commit pipeline: stored with each state, undone like edits,
+honoured by every op, moved by geometry, and never lost to a running masked job."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from editor.core.context import OpContext
+from editor.core.selection import blend
+from editor.ops import get_op, run_op
+from editor.ui.pipeline import COMMITTED, REFUSED
+from tests.test_pipeline import gated_op as gated_op  # noqa: F401  (the fixture)
+from tests.test_pipeline import make_controller, open_array, settle
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def photo(astronaut):
+    return np.ascontiguousarray(astronaut[60:220, 120:360])
+
+
+def soft_mask(shape, seed=0):
+    """A feathered blob: zeros far outside, ones deep inside, fractions at the edge."""
+    m = np.zeros(shape[:2], np.float32)
+    m[40:110, 60:170] = 1.0
+    m = ndimage.gaussian_filter(m, 4).astype(np.float32)
+    m[m < 0.02] = 0.0
+    return m
+
+
+def test_masked_op_writes_only_inside(qtbot, tmp_path, monkeypatch, photo):
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    mask = soft_mask(photo.shape)
+    c.set_selection(mask, "Paint Selection")
+    settle(qtbot, c)
+    assert doc.selection() is not None and np.array_equal(doc.selection(), mask)
+    req = c.apply_op("gaussian_blur", {"sigma": 3.0})
+    settle(qtbot, c)
+    assert req.outcome == COMMITTED
+    out = doc.image
+    outside = mask == 0
+    assert np.array_equal(out[outside], photo[outside])
+    whole = run_op(get_op("gaussian_blur"), photo, {"sigma": 3.0})
+    assert np.abs(out.astype(int) - blend(photo, whole, mask).astype(int)).max() <= 1
+    assert not np.array_equal(out[mask == 1], photo[mask == 1])
+    # the edit keeps the selection it was made under; undo walks both back
+    assert np.array_equal(doc.selection(), mask)
+    c.undo()
+    settle(qtbot, c)
+    assert np.array_equal(doc.image, photo) and np.array_equal(doc.selection(), mask)
+    c.undo()
+    settle(qtbot, c)
+    assert doc.selection() is None and doc.current_id == doc.base_id
+    c.redo()
+    c.redo()
+    settle(qtbot, c)
+    assert np.array_equal(doc.image, out)
+
+
+def test_selection_step_is_an_undo_step_sharing_pixels(qtbot, tmp_path, monkeypatch, photo):
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    seen = []
+    c.selectionChanged.connect(seen.append)
+    c.set_selection(soft_mask(photo.shape), "Ellipse Select")
+    settle(qtbot, c)
+    assert c.undo_stack.count() == 1 and c.undo_stack.text(0) == "Ellipse Select"
+    state = doc.states[doc.current_id]
+    assert state.selects and doc.pixels_id(doc.current_id) == doc.base_id
+    assert doc.get(doc.current_id) is doc.get(doc.base_id)  # no copy of the pixels
+    assert seen and seen[-1] is not None
+    c.set_selection(None, "Select None")
+    settle(qtbot, c)
+    assert doc.selection() is None and seen[-1] is None
+    c.undo()
+    settle(qtbot, c)
+    assert doc.selection() is not None and seen[-1] is not None
+
+
+def test_geometry_moves_the_selection_and_says_so(qtbot, tmp_path, monkeypatch, photo):
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    messages = []
+    c.message.connect(messages.append)
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[10:50, 20:60] = 1.0
+    c.set_selection(mask, "Rectangle Select")
+    c.apply_op("flip", {"axis": "horizontal"})
+    settle(qtbot, c)
+    assert np.array_equal(doc.image, photo[:, ::-1])  # the whole image, not the selection
+    assert np.array_equal(doc.selection(), mask[:, ::-1])
+    c.apply_op("resize", {"scale": 0.5})
+    settle(qtbot, c)
+    assert doc.selection().shape == doc.image.shape[:2]
+    assert any("whole image" in m for m in messages)
+
+
+def test_empty_selection_is_refused_in_one_sentence(qtbot, tmp_path, monkeypatch, photo):
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    errors = []
+    c.errorOccurred.connect(errors.append)
+    c.set_selection(np.zeros(photo.shape[:2], np.float32), "Paint Selection")
+    settle(qtbot, c)
+    before = doc.current_id
+    c.apply_op("invert")
+    settle(qtbot, c)
+    assert doc.current_id == before
+    assert errors and "selection is empty" in errors[-1] and errors[-1].count(". ") == 0
+
+
+def test_selection_captured_at_start_survives_a_change_meanwhile(
+        qtbot, tmp_path, monkeypatch, photo, gated_op):
+    """A masked AI job runs; the user changes the selection meanwhile: the job is
+    rebased onto the new state (its selection included) and nothing is lost."""
+    from tests import test_pipeline
+
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    first = np.zeros(photo.shape[:2], np.float32)
+    first[:, :100] = 1.0
+    c.set_selection(first, "Rectangle Select")
+    settle(qtbot, c)
+    req = c.apply_op(gated_op)
+    qtbot.waitUntil(test_pipeline.GATE.entered.is_set, timeout=10000)
+    # a selection change is queued behind the job (one pipeline, in order)
+    second = np.zeros(photo.shape[:2], np.float32)
+    second[:, 100:] = 1.0
+    sel = c.set_selection(second, "Rectangle Select")
+    test_pipeline.GATE.open.set()
+    settle(qtbot, c)
+    assert req.outcome == COMMITTED and sel.outcome == COMMITTED
+    out = doc.get(req.state_id)
+    assert np.array_equal(out[:, 100:], photo[:, 100:])  # written under the first only
+    assert not np.array_equal(out[:, :100], photo[:, :100])
+    assert np.array_equal(doc.selection(), second) and np.array_equal(doc.image, out)
+
+
+def test_fixed_pixels_for_another_selection_are_refused(qtbot, tmp_path, monkeypatch, photo):
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    base = doc.current_id
+    c.set_selection(soft_mask(photo.shape), "Ellipse Select")
+    settle(qtbot, c)
+    req = c.commit_image(255 - photo, "Send to canvas", base=base)
+    settle(qtbot, c)
+    assert req.outcome == REFUSED
+
+
+def test_preview_is_confined_like_the_apply(photo):
+    from editor.workers.render import ViewRequest, preview
+
+    mask = soft_mask(photo.shape)
+    h, w = photo.shape[:2]
+    view = ViewRequest(viewport=(w, h), visible=(0, 0, w, h), zoom=1.0)
+    res = preview(OpContext(), get_op("invert"), {}, 999, photo, view, mask)
+    full = run_op(get_op("invert"), photo, {}, OpContext(selection=mask))
+    shown = res.buffer[..., 2::-1]  # B, G, R, A bytes
+    assert np.abs(shown.astype(int) - full.astype(int)).max() <= 1
+    assert not np.array_equal(shown, 255 - photo)
+
+
+def test_intermediate_images_show_the_selection_like_the_result(qtbot, tmp_path, monkeypatch,
+                                                                 photo):
+    """An iterative op's progress images are confined to the selection on the canvas too."""
+    from editor.core.context import null_context
+    from editor.ops.registry import register_op, unregister_op
+
+    @register_op("test_partial_invert", title="Partial invert", category="Test", heavy=True,
+                 ai=True, preview=False)
+    def partial_invert(image, *, ctx=None):
+        """Invert, showing the inverted image as progress first."""
+        ctx = ctx or null_context()
+        ctx.emit_partial(255 - image)
+        return 255 - image
+
+    try:
+        c = make_controller(qtbot, tmp_path, monkeypatch)
+        doc = open_array(qtbot, c, photo)
+        mask = soft_mask(photo.shape)
+        c.set_selection(mask, "Paint Selection")
+        shown = []
+        c.apply_op("test_partial_invert", partial_preview=True, on_partial=shown.append)
+        settle(qtbot, c)
+        assert shown
+        partial = shown[0].buffer[..., 2::-1]
+        assert np.array_equal(partial[mask == 0], photo[mask == 0])
+        assert np.array_equal(partial, doc.image)
+    finally:
+        unregister_op("test_partial_invert")
