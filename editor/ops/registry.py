@@ -190,7 +190,8 @@ def register_op(name: str, *, title: str, category: str, alpha: str = "passthrou
             raise ValueError(f"operation {name!r} registered twice")
         doc = inspect.getdoc(func) or ""
         spec = OpSpec(name=name, title=title, category=category, func=func,
-                      params=_params_from_signature(func, doc), summary=doc.split("\n")[0],
+                      params=_params_from_signature(func, doc, uses_mask),
+                      summary=doc.split("\n")[0],
                       doc=doc, alpha=alpha, keeps_shape=keeps_shape, heavy=heavy, ai=ai,
                       preview=preview, margin=margin, uses_mask=uses_mask, selects=selects)
         _REGISTRY[name] = spec
@@ -387,13 +388,15 @@ def transform_mask(spec: OpSpec, params: dict[str, Any] | None, mask: np.ndarray
 
 # -- signature reading ------------------------------------------------------
 
-def _params_from_signature(func: Callable, doc: str) -> list[Param]:
+def _params_from_signature(func: Callable, doc: str, uses_mask: bool = False) -> list[Param]:
     hints = typing.get_type_hints(func, include_extras=True)
     descriptions = _numpydoc_params(doc)
     params = []
     for name, p in inspect.signature(func).parameters.items():
         if p.kind is not inspect.Parameter.KEYWORD_ONLY or name == "ctx":
             continue
+        if uses_mask and name == "mask":
+            continue  # the selection, passed by run_op, is not a user parameter
         if p.default is inspect.Parameter.empty:
             raise TypeError(f"{func.__name__}: parameter {name} needs a default")
         params.append(_param_from_hint(name, hints.get(name, type(p.default)), p.default,

@@ -21,16 +21,12 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -147,9 +143,12 @@ class AIPanel(QWidget):
         self.fgsm_tab = FgsmTab(self)
         self.dream_tab = DreamTab(self)
         self.style_tab = StyleTab(self)
+        self.fast_style_tab = FastStyleTab(self)
+        self.upscale_tab = UpscaleTab(self)
         for tab, title in ((self.classify_tab, "Classify"), (self.network_tab, "Network"),
                            (self.fgsm_tab, "FGSM"), (self.dream_tab, "Dream"),
-                           (self.style_tab, "Style")):
+                           (self.style_tab, "Style"), (self.fast_style_tab, "Fast style"),
+                           (self.upscale_tab, "Upscale")):
             self.tabs.addTab(tab, title)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -274,7 +273,9 @@ class AIPanel(QWidget):
             c.run_background(work, lambda text: c.set_device_label(text), "AI device")
 
     def show_models(self) -> QDialog:
-        dlg = ModelsDialog(self)
+        from editor.ui.models_dialog import ModelsDialog
+
+        dlg = ModelsDialog(self, self.controller)
         dlg.show()
         return dlg
 
@@ -552,44 +553,62 @@ class StyleTab(ToolTab):
         self.panel.run_op("style_transfer", self.params(), "Style transfer")
 
 
-class ModelsDialog(QDialog):
-    """Each model's name, role, source, licence, size, SHA-256 and status."""
+class FastStyleTab(StyleTab):
+    """Fast style transfer: one of 26 styles, or a painting's (file or canvas image)."""
 
-    COLUMNS = ("name", "status", "role", "source", "licence", "size", "sha256", "install")
+    OP, ACTION = "fast_style", "Stylise"
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("AI models")
-        self.resize(980, 260)
-        from editor.ops.ai.models import model_table
+    def fields(self) -> dict[str, Any]:
+        return {"painting": self._painting_field}
 
-        self.rows = model_table()
-        table = QTableWidget(len(self.rows), len(self.COLUMNS))
-        table.setHorizontalHeaderLabels([c.capitalize() if c != "sha256" else "SHA-256"
-                                         for c in self.COLUMNS])
-        for r, row in enumerate(self.rows):
-            for c, key in enumerate(self.COLUMNS):
-                v = row.get(key)
-                if key == "size":
-                    v = "—" if v is None else f"{v / 1e6:.1f} MB"
-                elif key == "sha256":
-                    v = "—" if v is None else v[:16] + "…"
-                elif key == "install" and row["status"] == "ready":
-                    v = "installed"
-                item = QTableWidgetItem(str(v))
-                if key == "sha256" and row.get("sha256"):
-                    item.setToolTip(row["sha256"])
-                table.setItem(r, c, item)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table = table
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(table)
-        layout.addWidget(QLabel("Missing? Run the command in the Install column; optional "
-                                "torchvision models need internet."))
-        layout.addWidget(buttons)
+    def _painting_field(self, param, form):
+        field = self._style_field(param, form)
+        # the painting counts only for "from-painting": greyed out for the 26 styles
+        style = form.editors["style"]  # built first: it is declared first
+
+        def sync(*_args) -> None:
+            field.widget.setEnabled(style.value() == "from-painting")
+
+        style.widget.currentIndexChanged.connect(sync)
+        set_style = style.set_value  # set_params blocks the combo's signals: follow it too
+
+        def set_value(value) -> None:
+            set_style(value)
+            sync()
+
+        style.set_value = set_value
+        sync()
+        return field
+
+    @property
+    def style_field(self):
+        return self.form.editors["painting"]
+
+    def run(self) -> None:
+        self.panel.run_op("fast_style", self.params(), "Fast style")
+
+
+class UpscaleTab(ToolTab):
+    """Super-resolution: ESRGAN-slim, bicubic/Lanczos, or a model of the store."""
+
+    OP, ACTION = "upscale", "Upscale"
+
+    def __init__(self, panel: AIPanel) -> None:
+        super().__init__(panel)
+        self.body.addStretch(1)
+
+    def fields(self) -> dict[str, Any]:
+        return {"model": self._model_field}
+
+    def _model_field(self, param, form):
+        # imported when the form is built (first sight of the tab), not at start-up:
+        # the forms package reads the op registry
+        from editor.ui.forms.model_field import ModelField
+
+        return ModelField(param, form, "upscale")
+
+    def run(self) -> None:
+        self.panel.run_op("upscale", self.params(), "Upscale")
 
 
 def install(main_window: Any) -> AIPanel:

@@ -39,7 +39,8 @@ from editor.ui.tools_dock import ToolsPanel
 log = logging.getLogger(__name__)
 
 #: modules that may add docks: each one's ``install(main_window)`` is called at start-up
-PANEL_MODULES = ("editor.ui.ai_panels", "editor.ui.teach", "editor.ui.batch_dialog")
+PANEL_MODULES = ("editor.ui.ai_panels", "editor.ui.teach", "editor.ui.batch_dialog",
+                 "editor.ui.models_dialog")
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SAMPLE_PHOTO = RESOURCES / "sample-coffee.png"
 MAX_RECENT = 10

@@ -1,0 +1,90 @@
+"""A model picker: the ``model`` parameter of Upscale, Restore and Inpaint as a combo box.
+
+The ops take a model *name* (text, so recipes and the command line stay plain);
+typing one is error-prone, so the forms list the names the model store has for
+the op's kind ("esrgan-slim", "bicubic" and "lanczos" too for Upscale). The box
+stays editable: a name added later from the command line can be typed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QComboBox, QWidget
+
+from editor.ops.params import Param
+from editor.ops.registry import OpSpec
+from editor.ui.forms import register_form
+from editor.ui.forms.fields import Field
+from editor.ui.forms.param_form import ParamForm, ThrottledForm
+
+#: Store kinds each op runs, and the names it offers first.
+OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "bicubic", "lanczos")),
+            "restore": (("restore",), ()),
+            "inpaint": (("inpaint",), ())}
+
+
+def model_names(op: str) -> list[str]:
+    """Names for ``op``'s picker: its fixed choices, then the user's models of its kinds."""
+    from editor.ops.ai import model_store
+
+    kinds, fixed = OP_KINDS[op]
+    with model_store.without_hashes():
+        entries = model_store.list_models()
+    # the packaged ESRGAN-slim rows are one choice ("esrgan-slim" + the scale parameter)
+    names = [e.name for e in entries if e.kind in kinds and not e.builtin]
+    return list(fixed) + names
+
+
+class ModelField(Field):
+    """Editable combo box of model names; its value is the name."""
+
+    def __init__(self, param: Param, form: ThrottledForm, op: str = "upscale") -> None:
+        super().__init__(param, form)
+        combo = QComboBox()
+        combo.setEditable(True)
+        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        combo.setMinimumContentsLength(16)
+        combo.lineEdit().setPlaceholderText("add one in Help ▸ AI Models…")
+        self.op = op
+        self.combo = self.widget = combo
+        self.reload()
+        combo.currentTextChanged.connect(lambda _t: (form._changed(), form._commit()))
+
+    def reload(self) -> None:
+        """Re-read the store (after a model was added)."""
+        current = self.combo.currentText() or self.param.default
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(model_names(self.op))
+        self.combo.setEditText(current)
+        self.combo.blockSignals(False)
+
+    def value(self) -> Any:
+        return self.combo.currentText().strip()
+
+    def set_value(self, value: Any) -> None:
+        self.combo.blockSignals(True)
+        self.combo.setEditText(str(value or ""))
+        self.combo.blockSignals(False)
+
+
+def model_fields(op: str) -> dict:
+    """``fields=`` for a form of ``op``: the model parameter as a :class:`ModelField`."""
+    return {"model": lambda param, form: ModelField(param, form, op)}
+
+
+def _form_for(op: str):
+    class _ModelForm(ParamForm):
+        __doc__ = f"{op}'s form with the model picked from the store."
+
+        def __init__(self, spec: OpSpec, parent: QWidget | None = None,
+                     fields: dict | None = None) -> None:
+            super().__init__(spec, parent, fields={**model_fields(op), **(fields or {})})
+
+    return register_form(op)(_ModelForm)
+
+
+UpscaleForm = _form_for("upscale")
+RestoreForm = _form_for("restore")
+InpaintForm = _form_for("inpaint")
