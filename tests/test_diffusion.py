@@ -73,10 +73,17 @@ def build_tiny_pipeline(folder: Path, scheduler: str = "DDIMScheduler",
     return folder
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    # one per module: the step-time measurements carry over between tests, as for a user
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    # hashes and step timings go to a fresh cache, not the user's
-    monkeypatch.setenv("CONVOLVE_CACHE", str(tmp_path / "cache"))
+def _own_cache(cache, tmp_path, monkeypatch):
+    # hashes, step timings and the model store go to temporary folders, not the user's
+    monkeypatch.setenv("CONVOLVE_CACHE", str(cache))
+    monkeypatch.setenv("CONVOLVE_MODELS_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("CONVOLVE_DEVICE", "cpu")
     yield
     diffusion.unload()
@@ -88,7 +95,8 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def params(tiny: Path, **kw) -> dict:
-    base = dict(prompt="a red cat", model=str(tiny), steps=2, seed=1)
+    # guidance 0: one UNet pass per step instead of two (the tests check plumbing)
+    base = dict(prompt="a red cat", model=str(tiny), steps=2, seed=1, guidance=0.0)
     base.update(kw)
     return base
 
@@ -104,12 +112,6 @@ def photo(w: int = 96, h: int = 64) -> np.ndarray:
                                            interpolation=cv2.INTER_AREA))
 
 
-def blend(result: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The editor's selection blend ``m * op + (1 - m) * image``."""
-    m = mask[..., None]
-    return np.clip(result * m + image * (1 - m) + 0.5, 0, 255).astype(np.uint8)
-
-
 # -- what a model is --------------------------------------------------------------------
 
 def test_detect_a_diffusers_folder(tiny):
@@ -117,7 +119,7 @@ def test_detect_a_diffusers_folder(tiny):
     assert model.kind == "diffusion" and model.variant == "SD1"
     assert model.pipeline == "StableDiffusionPipeline" and not model.inpainting
     assert len(model.sha256) == 64 and model.size > 100_000
-    assert diffusion.detect(tiny)["sha256"] == model.sha256  # the store's row
+    assert diffusion.detect(tiny).sha256 == model.sha256  # the store's row
     # the hash covers the weights, not only model_index.json
     copy = tiny.parent / "changed"
     shutil.copytree(tiny, copy)
@@ -180,9 +182,49 @@ def test_single_file_checkpoint_needs_its_config(tmp_path, tiny):
 def test_pickled_checkpoint_refused(tmp_path):
     ckpt = tmp_path / "v1-5-pruned.ckpt"
     ckpt.write_bytes(b"\x80\x04not read")
+    assert diffusion.describe_diffusion(ckpt) is None  # never opened
     with pytest.raises(OpError, match="pickle") as e:
-        diffusion.describe_diffusion(ckpt)
+        diffusion.resolve_model(str(ckpt))
     assert "\n" not in str(e.value)
+
+
+def test_model_store_adds_and_runs_a_diffusion_folder(tiny, tmp_path, capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    entry = ms.add(tiny, name="tiny")
+    assert (entry.kind, entry.extra["variant"]) == ("diffusion", "SD1")
+    # the store's folder hash and the op's are the same number
+    assert entry.sha256 == diffusion.describe_diffusion(tiny).sha256 == ms.sha256_path(tiny)
+    assert [e.name for e in diffusion.store_models()] == ["tiny"]
+    out = run_op(get_op("generate"), blank(), params(tiny, model="tiny",
+                                                      model_sha256=entry.sha256))
+    assert out.shape == (64, 64, 3)
+    # `convolve models --add DIR` goes through the same detector
+    second = tmp_path / "second"
+    shutil.copytree(tiny, second)
+    assert main(["models", "--add", str(second), "--name", "sd-copy"]) == 0
+    capsys.readouterr()
+    assert main(["models", "--json", "--no-hash"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"tiny", "sd-copy"} <= {r["name"] for r in rows if r["kind"] == "diffusion"}
+
+
+def test_model_store_single_file_needs_config_beside_it(tiny, tmp_path):
+    from safetensors.numpy import save_file
+
+    from editor.ops.ai import model_store as ms
+
+    ckpt = tmp_path / "dream.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": np.zeros((4, 4), np.float32),
+               "conditioner.embedders.1.model.x": np.zeros(2, np.float32)}, str(ckpt))
+    with pytest.raises(ms.ModelRefused, match="dream-config/") as e:
+        ms.add(ckpt)
+    assert "\n" not in str(e.value)
+    shutil.copytree(tiny, tmp_path / "dream-config")
+    entry = ms.add(ckpt)
+    assert entry.kind == "diffusion" and entry.extra["variant"] == "SDXL"
+    assert entry.extra["config"] == str((tmp_path / "dream-config").resolve())
 
 
 # -- text to image ----------------------------------------------------------------------
@@ -276,17 +318,25 @@ def test_inpaint_changes_only_the_selection(tiny):
     mask = np.zeros(image.shape[:2], np.float32)
     mask[40:80, 50:100] = 1.0
     mask[38:40, 50:100] = 0.5  # a soft edge
-    out = diffusion.inpaint_diffusion(image, mask, prompt="a hat", model=str(tiny), steps=2,
-                                      max_size=64)
-    assert out.shape == image.shape
+    raw = diffusion.inpaint_diffusion(image, prompt="a hat", model=str(tiny), steps=2,
+                                      guidance=0.0, max_size=64, mask=mask)
+    assert raw.shape == image.shape
     rows, cols = diffusion.mask_box(mask, max(16, 128 // 16), mask.shape)
     outside_box = np.ones(mask.shape, bool)
     outside_box[rows, cols] = False
     # outside the box the model never saw, the pixels are the input's exactly
-    np.testing.assert_array_equal(out[outside_box], image[outside_box])
-    final = blend(out, image, mask)
+    np.testing.assert_array_equal(raw[outside_box], image[outside_box])
+    # through the registry, with the selection as the editor and the CLI pass it
+    previews = []
+    ctx = OpContext(selection=mask, partial=previews.append)
+    final = run_op(get_op("inpaint_diffusion"), image,
+                   params(tiny, prompt="a hat", max_size=64, steps=4), ctx)
     np.testing.assert_array_equal(final[mask == 0], image[mask == 0])
     assert np.abs(final[mask == 1].astype(int) - image[mask == 1]).mean() > 5
+    assert previews and all(np.array_equal(p[mask == 0], image[mask == 0]) for p in previews)
+    # no selection: the whole image is repainted
+    whole = run_op(get_op("inpaint_diffusion"), image, params(tiny, max_size=64))
+    assert np.abs(whole.astype(int) - image).mean() > 5
 
 
 def test_inpaint_with_an_inpainting_unet(tmp_path):
@@ -295,15 +345,16 @@ def test_inpaint_with_an_inpainting_unet(tmp_path):
     image = photo(64, 64)
     mask = np.zeros((64, 64), np.float32)
     mask[16:48, 16:48] = 1
-    out = diffusion.inpaint_diffusion(image, mask, prompt="a hat", model=str(folder), steps=2,
-                                      max_size=64)
-    np.testing.assert_array_equal(blend(out, image, mask)[mask == 0], image[mask == 0])
+    out = run_op(get_op("inpaint_diffusion"), image,
+                 params(folder, prompt="a hat", max_size=64), OpContext(selection=mask))
+    np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
+    assert np.abs(out[mask == 1].astype(int) - image[mask == 1]).mean() > 5
 
 
 def test_inpaint_refuses_an_empty_selection(tiny):
     with pytest.raises(OpError, match="selection is empty"):
-        diffusion.inpaint_diffusion(photo(), np.zeros((64, 96), np.float32), prompt="x",
-                                    model=str(tiny))
+        diffusion.inpaint_diffusion(photo(), prompt="x", model=str(tiny),
+                                    mask=np.zeros((64, 96), np.float32))
 
 
 def test_mask_box_grows_small_selections():
@@ -362,8 +413,10 @@ def test_refusals_are_one_sentence(tiny, tmp_path):
 
 
 def test_wrong_model_kind_from_the_store(tiny, monkeypatch):
-    monkeypatch.setattr(diffusion, "_store_lookup",
-                        lambda name: {"name": name, "kind": "upscale", "path": str(tiny)})
+    from editor.ops.ai import model_store as ms
+
+    monkeypatch.setattr(diffusion, "_store_entry", lambda name: ms.ModelEntry(
+        name=name, kind="upscale", path=str(tiny)))
     with pytest.raises(OpError, match="upscale model, not a diffusion model") as e:
         run_op(get_op("img2img"), photo(), params(tiny, model="esrgan"))
     _one_sentence(e)
@@ -492,3 +545,117 @@ def test_startup_imports_nothing_of_diffusion():
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+# -- the window: Generate…, the Img2img and Inpaint tabs -----------------------------
+
+@pytest.fixture
+def ai_window(qtbot, tmp_path, monkeypatch, tiny):
+    from conftest import make_main_window
+
+    from editor.ops.ai import model_store as ms
+    from editor.ui import ai_panels
+
+    monkeypatch.setenv("CONVOLVE_RECOVERY_DIR", str(tmp_path / "recovery"))
+    ms.add(tiny, name="tiny-sd")
+    w = make_main_window(qtbot, tmp_path, size=(1280, 720))
+    ai_panels.install(w)
+    return w
+
+
+def _settle(qtbot, w, timeout=120000):
+    from conftest import settle
+
+    settle(qtbot, w, timeout=timeout)
+
+
+def _recipe(w) -> list[dict]:
+    return json.loads(w.controller.recipe_json())["steps"]
+
+
+@pytest.mark.gui
+def test_generate_dialog_opens_a_new_document(qtbot, ai_window):
+    from PySide6.QtCore import Qt
+
+    from editor.ui.generate_dialog import NO_MODEL, GenerateDialog
+
+    w = ai_window
+    dlg = GenerateDialog(w)
+    qtbot.addWidget(dlg)
+    form = dlg.form
+    assert form.model_field.value() == "tiny-sd"  # the store's model, picked already
+    assert not form.editors["model_sha256"].widget.isVisibleTo(dlg)
+    # no prompt: one sentence, nothing opened
+    qtbot.mouseClick(dlg.generate_button, Qt.MouseButton.LeftButton)
+    assert dlg.note.text().startswith("Write a prompt") and w.controller.document is None
+    form.editors["prompt"].edit.setPlainText("a lighthouse\non a cliff")
+    form.set_params({"steps": 2, "guidance": 0.0, "seed": 5, "width": 80, "height": 64})
+    qtbot.mouseClick(dlg.generate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=120000)
+    _settle(qtbot, w)
+    image = w.controller.current_image()
+    assert image.shape == (64, 80, 3) and image.std() > 1
+    step, = _recipe(w)
+    assert step["op"] == "generate" and step["params"]["seed"] == 5
+    assert step["params"]["prompt"] == "a lighthouse on a cliff"
+    assert step["params"]["model_sha256"] == diffusion.describe_diffusion(
+        diffusion.resolve_model("tiny-sd").path).sha256
+    # the same settings through the op give the same pixels (the recipe replays)
+    again = run_op(get_op("generate"), blank(), step["params"])
+    np.testing.assert_array_equal(again, image)
+    # with an image open, the next picture opens in a window of its own
+    dlg2 = GenerateDialog(w)
+    qtbot.addWidget(dlg2)
+    dlg2.form.set_params({**step["params"], "seed": 6})
+    target = dlg2.generate()
+    assert target is not w
+    qtbot.addWidget(target)
+    qtbot.waitUntil(lambda: target.controller.undo_stack.count() == 1, timeout=120000)
+    _settle(qtbot, target)
+    assert w.controller.undo_stack.count() == 1  # the first picture is untouched
+    assert NO_MODEL.startswith("No diffusion model")
+
+
+@pytest.mark.gui
+def test_img2img_and_inpaint_tabs_edit_the_current_image(qtbot, ai_window, tmp_path):
+    from conftest import open_image
+    from PySide6.QtCore import Qt
+
+    w = ai_window
+    panel = w.ai_panel
+    titles = [panel.tabs.tabText(i) for i in range(panel.tabs.count())]
+    assert titles[-2:] == ["Img2img", "Inpaint"]
+    image = photo(96, 64)
+    open_image(qtbot, w, image, tmp_path / "photo.png")
+    _settle(qtbot, w)
+    tab = panel.tabs.widget(titles.index("Img2img"))
+    panel.tabs.setCurrentWidget(tab)
+    tab.form.set_params({"prompt": "a painting", "steps": 2, "guidance": 0.0,
+                         "max_size": 64, "strength": 1.0})
+    qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == 1, timeout=120000)
+    _settle(qtbot, w)
+    repainted = w.controller.current_image().copy()
+    assert repainted.shape == image.shape and np.abs(repainted.astype(int) - image).mean() > 5
+    # inpaint inside a selection: outside it nothing moves
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[16:48, 24:72] = 1
+    w.controller.set_selection(mask, "Select")
+    _settle(qtbot, w)
+    inpaint = panel.tabs.widget(titles.index("Inpaint"))
+    panel.tabs.setCurrentWidget(inpaint)
+    inpaint.form.set_params({"prompt": "a hat", "steps": 2, "guidance": 0.0, "max_size": 64})
+    n = w.controller.undo_stack.count()
+    qtbot.mouseClick(inpaint.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.controller.undo_stack.count() == n + 1, timeout=120000)
+    _settle(qtbot, w)
+    done = w.controller.current_image()
+    np.testing.assert_array_equal(done[mask == 0], repainted[mask == 0])
+    assert np.abs(done[mask == 1].astype(int) - repainted[mask == 1]).mean() > 5
+    steps = _recipe(w)
+    assert steps[-1]["op"] == "inpaint_diffusion" and steps[-1]["params"]["model_sha256"]
+    # an empty prompt: one sentence in the dock, nothing run
+    inpaint.form.editors["prompt"].edit.setPlainText("  ")
+    qtbot.mouseClick(inpaint.button, Qt.MouseButton.LeftButton)
+    assert panel.status.text().startswith("Write a prompt")
+    assert w.controller.undo_stack.count() == n + 1

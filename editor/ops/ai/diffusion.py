@@ -229,8 +229,7 @@ def describe_diffusion(path: str | os.PathLike, config: str | os.PathLike | None
     Raises
     ------
     OpError
-        A checkpoint that is a pickle (``.ckpt``, ``.bin``, ``.pt``), or a single
-        file without its config folder (one sentence each).
+        A single-file checkpoint without its config folder (one sentence).
     """
     p = Path(path).expanduser()
     label = name or (p.name if p.is_dir() else p.stem)
@@ -248,13 +247,8 @@ def describe_diffusion(path: str | os.PathLike, config: str | os.PathLike | None
             pipeline=str(index["_class_name"]), inpainting=unet.get("in_channels") == 9)
     if not p.is_file():
         return None
-    if p.suffix.lower() in (".ckpt", ".bin", ".pt", ".pth"):
-        # a pickle can run code when it is read: look no further than the name
-        if "diffusion" in label.lower() or "sd" in label.lower() or p.suffix == ".ckpt":
-            raise OpError(f"{p.name} is a pickle, which can run code when read; convert it "
-                          "to .safetensors and add that file instead.")
-        return None
     if p.suffix.lower() != ".safetensors":
+        # .ckpt / .bin / .pt are pickles, which can run code when read: never opened here
         return None
     keys = _checkpoint_keys(p)
     variant = _variant_from_keys(keys, label)
@@ -276,48 +270,77 @@ def describe_diffusion(path: str | os.PathLike, config: str | os.PathLike | None
         pipeline=str(index.get("_class_name", "")), inpainting=unet.get("in_channels") == 9)
 
 
-def detect(path: str | os.PathLike, config: str | os.PathLike | None = None
-           ) -> dict[str, Any] | None:
-    """Model-store detector: the row for a diffusion model at ``path``, else None."""
-    model = describe_diffusion(path, config)
-    return None if model is None else model.to_json()
+def config_beside(path: Path) -> Path | None:
+    """The diffusers config folder kept beside a single-file checkpoint, if any.
+
+    Looked for, in order: ``NAME-config/``, ``NAME_config/``, ``NAME/`` and
+    ``config/`` next to ``NAME.safetensors`` (each with a ``model_index.json``).
+    """
+    for cand in (f"{path.stem}-config", f"{path.stem}_config", path.stem, "config"):
+        folder = path.parent / cand
+        if (folder / "model_index.json").is_file():
+            return folder
+    return None
 
 
-def _store_lookup(name: str) -> dict[str, Any] | None:
-    """The model store's row called ``name`` (None when there is no store or no row)."""
+def detect(path: str | os.PathLike):
+    """The model store's detector: a :class:`model_store.ModelEntry` for a diffusion model.
+
+    Returns None for anything else (the store then asks its other detectors);
+    raises :class:`model_store.ModelRefused` (one sentence) for a diffusion
+    checkpoint that cannot be used as it is.
+    """
+    from editor.ops.ai import model_store as ms
+
+    p = Path(path)
     try:
-        from editor.ops.ai import store  # the model store (helper U's), when present
+        model = describe_diffusion(p, config_beside(p) if p.is_file() else None)
+    except OpError as e:
+        raise ms.ModelRefused(str(e).replace("give its local diffusers config folder too",
+                                             f"put its diffusers config folder beside it as "
+                                             f"{p.stem}-config/")) from None
+    if model is None:
+        return None
+    return ms.ModelEntry(
+        name=model.name, kind=KIND, path=model.path, sha256=model.sha256, size=model.size,
+        source="user files", licence="the model's own (see its model card)",
+        architecture=f"Stable Diffusion ({model.variant})",
+        purpose="text-to-image, image-to-image, inpainting"
+                + (" (an inpainting model)" if model.inpainting else ""),
+        extra={"variant": model.variant, "pipeline": model.pipeline,
+               "inpainting": model.inpainting, "config": model.config})
+
+
+def _register_detector() -> None:
+    try:
+        from editor.ops.ai import model_store
+    except ImportError:  # an editor without the model store still runs paths
+        return
+    model_store.register_detector(detect)
+
+
+_register_detector()
+
+
+def _store_entry(name: str):
+    """The model store's entry called ``name``, or None."""
+    try:
+        from editor.ops.ai import model_store as ms
     except ImportError:
         return None
-    find = getattr(store, "find", None) or getattr(store, "get", None)
-    if find is None:
-        return None
     try:
-        row = find(name)
-    except (KeyError, LookupError, OpError):
+        return ms.get(name)
+    except OpError:  # ModelNotFound
         return None
-    if row is None:
-        return None
-    return row if isinstance(row, dict) else (row.to_json() if hasattr(row, "to_json")
-                                              else dict(vars(row)))
 
 
-def store_models() -> list[dict[str, Any]]:
-    """Every diffusion model the store knows (empty without a store)."""
+def store_models() -> list:
+    """Every diffusion model in the model store (ready or not)."""
     try:
-        from editor.ops.ai import store
+        from editor.ops.ai import model_store as ms
     except ImportError:
         return []
-    rows = getattr(store, "list_models", None) or getattr(store, "all_models", None)
-    if rows is None:
-        return []
-    out = []
-    for row in rows():
-        row = row if isinstance(row, dict) else (row.to_json() if hasattr(row, "to_json")
-                                                 else dict(vars(row)))
-        if row.get("kind") == KIND:
-            out.append(row)
-    return out
+    return [e for e in ms.list_models() if e.kind == KIND]
 
 
 def resolve_model(ref: str) -> DiffusionModel:
@@ -331,24 +354,26 @@ def resolve_model(ref: str) -> DiffusionModel:
     ref = (ref or "").strip()
     if not ref:
         raise OpError("choose a diffusion model (add one with: convolve models --add DIR).")
-    row = _store_lookup(ref)
-    if row is not None:
-        if row.get("kind") != KIND:
-            kind = row.get("kind") or "other"
-            raise OpError(f"{ref} is a {kind} model, not a diffusion model; choose a Stable "
-                          "Diffusion model.")
-        path, config = row.get("path"), row.get("config")
-        if not path or not Path(path).exists():
-            raise OpError(f"model {ref} is missing: {path} is no longer on disk.")
-        model = describe_diffusion(path, config, name=ref)
+    entry = _store_entry(ref)
+    if entry is not None:
+        if entry.kind != KIND:
+            raise OpError(f"{ref} is a {entry.kind} model, not a diffusion model; choose a "
+                          "Stable Diffusion model.")
+        config = (entry.extra or {}).get("config")
+        if not Path(entry.path).exists() or (config and not Path(config).exists()):
+            raise OpError(f"model {ref} is missing: {entry.path} is no longer on disk.")
+        model = describe_diffusion(entry.path, config, name=ref)
         if model is None:
-            raise OpError(f"model {ref} at {path} is no longer a diffusion model.")
+            raise OpError(f"model {ref} at {entry.path} is no longer a diffusion model.")
         return model
     p = Path(ref).expanduser()
     if not p.exists():
         raise OpError(f"no diffusion model called {ref}; add it with: convolve models --add "
                       "DIR (or give the model folder's path).")
-    model = describe_diffusion(p)
+    if p.is_file() and p.suffix.lower() in (".ckpt", ".bin", ".pt", ".pth"):
+        raise OpError(f"{p.name} is a pickle, which can run code when read; convert it to "
+                      ".safetensors first.")
+    model = describe_diffusion(p, config_beside(p) if p.is_file() else None)
     if model is None:
         raise OpError(f"{p.name} is not a diffusion model (no model_index.json in it).")
     return model
@@ -909,9 +934,9 @@ def mask_box(mask: np.ndarray, margin: int, shape: tuple[int, int]) -> tuple[sli
 
 
 @register_op("inpaint_diffusion", title="Inpaint (diffusion)", category="AI", heavy=True,
-             ai=True, preview=False)
+             ai=True, preview=False, uses_mask=True)
 def inpaint_diffusion(
-    image: np.ndarray, mask: np.ndarray | None = None, *,
+    image: np.ndarray, *,
     prompt: Prompt = "",
     negative_prompt: Negative = "",
     model: ModelName = "",
@@ -923,6 +948,7 @@ def inpaint_diffusion(
     scheduler: Scheduler = "default",
     max_size: Annotated[int, Range(MIN_SIDE, MAX_SIDE, ui=(256, 1024)),
                         Label("Working size")] = 512,
+    mask: np.ndarray | None = None,
     ctx: OpContext | None = None,
 ) -> np.ndarray:
     """Paint what the prompt says inside the selection, matching what surrounds it.
