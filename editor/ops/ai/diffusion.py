@@ -695,8 +695,11 @@ def diffuse(task: str, model: DiffusionModel, run: Run, *, width: int, height: i
     def decode(latents) -> np.ndarray:
         vae = pipe.vae
         scaled = latents.to(vae.dtype) / vae.config.scaling_factor
-        pixels = vae.decode(scaled).sample
-        return pixels[0].float().clamp(-1, 1).add(1).div(2).permute(1, 2, 0).cpu().numpy()
+        pixels = vae.decode(scaled).sample[0].float()
+        # SDXL's VAE overflows in float16 (diffusers upcasts it for the final decode only):
+        # a preview shows grey there rather than garbage
+        pixels = torch.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=-1.0)
+        return pixels.clamp(-1, 1).add(1).div(2).permute(1, 2, 0).cpu().numpy()
 
     def on_step(_pipe, i, _t, kw):
         ctx.check()  # Cancel between steps: raising stops the denoising loop here
@@ -742,9 +745,19 @@ def _mult8(v: float) -> int:
 
 
 def _fit(w: int, h: int, max_size: int) -> tuple[int, int]:
-    """Working size: longer side ``max_size`` (up or down), multiples of 8."""
-    scale = max_size / max(w, h)
-    return _mult8(round(w * scale)), _mult8(round(h * scale))
+    """Working size: longer side ``max_size`` (up or down), multiples of 8.
+
+    The shorter side is kept at :data:`MIN_SIDE` at least (a wide image then runs
+    a little above ``max_size``), so a working size never makes an image too small.
+
+    Examples
+    --------
+    >>> _fit(1200, 800, 768), _fit(96, 64, 64), _fit(300, 200, 512)
+    ((768, 512), (96, 64), (512, 336))
+    """
+    scale = max(max_size / max(w, h), MIN_SIDE / min(w, h))
+    return (max(_mult8(round(w * scale)), MIN_SIDE if w <= h else 8),
+            max(_mult8(round(h * scale)), MIN_SIDE if h <= w else 8))
 
 
 # -- registered ops -------------------------------------------------------------------
@@ -815,6 +828,9 @@ def generate(
     m = resolve_model(model)
     _check_sha(m, model_sha256)
     ctx.extras["model"] = {"name": m.name, "sha256": m.sha256, "variant": m.variant}
+    # a new picture keeps no selection: without this the editor would move the old one
+    # "with the pixels" by running this op on the mask (a second diffusion run)
+    ctx.selection_result = None
     dtype = image.dtype
 
     def out(rgb: np.ndarray) -> np.ndarray:
@@ -921,12 +937,12 @@ def mask_box(mask: np.ndarray, margin: int, shape: tuple[int, int]) -> tuple[sli
     x0, x1 = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
 
     def grow(a: int, b: int, size: int) -> tuple[int, int]:
-        need = min(MIN_SIDE, size) - (b - a)
-        if need > 0:
-            a = max(0, a - need // 2 - need % 2)
-            b = min(size, a + max(b - a + need, 0))
-            a = max(0, b - min(MIN_SIDE, size)) if b - a < min(MIN_SIDE, size) else a
-        return a, b
+        want = min(MIN_SIDE, size)
+        if b - a >= want:
+            return a, b
+        a = max(0, a - (want - (b - a) + 1) // 2)  # centred, then kept inside the image
+        b = min(size, a + want)
+        return max(0, b - want), b
 
     y0, y1 = grow(int(y0), int(y1), h)
     x0, x1 = grow(int(x0), int(x1), w)
