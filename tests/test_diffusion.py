@@ -618,6 +618,7 @@ def test_generate_dialog_opens_a_new_document(qtbot, ai_window):
     dlg2.form.set_params({**step["params"], "seed": 6})
     target = dlg2.generate()
     assert target is not w
+    target._confirm = lambda doing: True  # closing it at the end discards the picture
     qtbot.addWidget(target)
     qtbot.waitUntil(lambda: target.controller.undo_stack.count() == 1, timeout=120000)
     _settle(qtbot, target)
