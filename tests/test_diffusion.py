@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -390,6 +391,45 @@ def test_cancel_between_steps(tiny):
         run_op(get_op("generate"), blank(), gen(tiny, steps=6), ctx)
     steps = [m for m in seen if m.startswith("step")]
     assert steps[-1].startswith("step 2/6")  # stopped at the next step's check
+
+
+class _CountingEvent(threading.Event):
+    """A cancel event that counts the op's looks and sets itself at look ``trip``
+    (as tests/test_cancel.py does for every other op)."""
+
+    def __init__(self, trip: int | None = None) -> None:
+        super().__init__()
+        self.looks, self.trip = 0, trip
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        if self.trip is not None and self.looks >= self.trip:
+            self.set()
+        return super().is_set()
+
+
+@pytest.mark.parametrize("op", ["generate", "img2img", "inpaint_diffusion"])
+def test_cancelled_at_the_middle_look_stops_there(tiny, op):
+    spec = get_op(op)
+    image = photo(160, 128)
+    kw = gen(tiny, steps=4) if op == "generate" else params(tiny, steps=4, max_size=64)
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[30:90, 40:120] = 1
+    selection = mask if op == "inpaint_diffusion" else None
+
+    def looks(trip=None):
+        event = _CountingEvent(trip)
+        try:
+            run_op(spec, image, kw, OpContext(cancel_event=event, selection=selection))
+        except Cancelled:
+            return event.looks, "cancelled"
+        return event.looks, "done"
+
+    total, outcome = looks()
+    assert outcome == "done" and total >= 8  # at least two looks per step
+    trip = total // 2 + 1
+    seen, outcome = looks(trip)
+    assert (seen, outcome) == (trip, "cancelled")
 
 
 def _one_sentence(excinfo) -> str:
