@@ -767,7 +767,7 @@ Negative = Annotated[str, Label("Negative prompt")]
 ModelName = Annotated[str, Label("Model")]
 ModelSha = Annotated[str, Label("Model SHA-256")]
 Steps = Annotated[int, Range(1, 150, ui=(1, 60))]
-Guidance = Annotated[float, Range(0.0, 30.0, ui=(0.0, 15.0), step=0.5)]
+Guidance = Annotated[float, Range(0.0, 30.0, ui=(0.0, 15.0), step=0.1)]
 Seed = Annotated[int, Range(0, 2**31 - 1, ui=(0, 99999))]
 Scheduler = Annotated[SchedulerName, Label("Sampler")]
 
@@ -859,7 +859,7 @@ def img2img(
     negative_prompt: Negative = "",
     model: ModelName = "",
     model_sha256: ModelSha = "",
-    strength: Annotated[float, Range(0.01, 1.0, step=0.01)] = 0.6,
+    strength: Annotated[float, Range(0.01, 1.0)] = 0.6,
     steps: Steps = 30,
     guidance: Guidance = 7.5,
     seed: Seed = 0,
@@ -957,7 +957,7 @@ def inpaint_diffusion(
     negative_prompt: Negative = "",
     model: ModelName = "",
     model_sha256: ModelSha = "",
-    strength: Annotated[float, Range(0.01, 1.0, step=0.01)] = 1.0,
+    strength: Annotated[float, Range(0.01, 1.0)] = 1.0,
     steps: Steps = 30,
     guidance: Guidance = 7.5,
     seed: Seed = 0,
