@@ -143,7 +143,12 @@ def _run(spec, image, params, cancel_at=None, after_first_report=False,
             first.set()
 
     event = TimedEvent()
-    ctx = OpContext(progress=progress, cancel_event=event)
+    selection = None
+    if spec.uses_mask:  # fills need an area: a 200 px disc in the middle (issue 10's case)
+        h, w = image.shape[:2]
+        yy, xx = np.ogrid[:h, :w]
+        selection = ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= 100 ** 2).astype(np.float32)
+    ctx = OpContext(progress=progress, cancel_event=event, selection=selection)
     outcome: dict = {}
 
     def target():

@@ -58,10 +58,17 @@ def print_header(title: str) -> None:
     print(f"{'op':<22}{'ours ms':>10}  {'fastest reference':<28}{'ref ms':>9}{'ratio':>8}")
 
 
+#: A reference whose name starts with this does something else than the op (e.g. a
+#: border rule or rounding the op does not have): shown beside it, never its yardstick.
+DIFFERENT = "≠"
+
+
 def print_row(op: str, ours_s: float, refs: dict[str, float]) -> None:
-    """One table row: our time, the fastest reference and the ratio ours / fastest."""
-    if refs:
-        name, best = min(refs.items(), key=lambda kv: kv[1])
+    """One table row: our time, the fastest reference doing the same thing and the
+    ratio ours / fastest (references marked :data:`DIFFERENT` are only listed)."""
+    same = {k: v for k, v in refs.items() if not k.startswith(DIFFERENT)}
+    if same:
+        name, best = min(same.items(), key=lambda kv: kv[1])
         others = ", ".join(f"{k} {v * 1e3:.1f}" for k, v in refs.items() if k != name)
         print(f"{op:<22}{ours_s * 1e3:>10.1f}  {name:<28}{best * 1e3:>9.1f}"
               f"{ours_s / best:>7.2f}x" + (f"   ({others})" if others else ""))

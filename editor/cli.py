@@ -4,7 +4,8 @@
 
     convolve [PHOTO ...]                      open the editor (on the photos)
     convolve ops [--json]                     list operations, parameters, ranges
-    convolve apply IN -o OUT --op NAME [k=v ...] [--op ...] [--recipe R] [--points P]
+    convolve apply IN -o OUT --op NAME [k=v ...] [--op ...] [--recipe R] [--mask M]
+                                              [--points P]
     convolve info IN [--json] [--verify]      size, mode, bit depth, orientation, ICC
     convolve check FILE ...                   decode fully: truncated or damaged files
     convolve batch RECIPE INPUT ... -o DIR    a recipe over many photos (Dask, resumable)
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--op", action="append", nargs="+", default=[], dest="ops",
                    metavar=("NAME", "KEY=VALUE"), help="operation and its parameters")
     p.add_argument("--recipe", metavar="RECIPE", help="replay a recipe saved by the editor")
+    p.add_argument("--mask", metavar="MASK",
+                   help="confine the edits to a mask image of the same size (white = inside)")
     p.add_argument("--save-recipe", metavar="RECIPE", help="also write the chain as a recipe")
     p.add_argument("--points", metavar="POINTS",
                    help="write the points an operation found (e.g. corners) as JSON")
@@ -196,9 +199,10 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.to_json() for s in specs], indent=2, default=_json_default))
         return EXIT_OK
-    for cat in categories():
+    selects = all_ops(selects=True)  # steps that change the selection the ops after obey
+    for cat in categories() + (["Select"] if selects else []):
         print(cat)
-        for spec in (s for s in specs if s.category == cat):
+        for spec in (s for s in specs + selects if s.category == cat):
             print(f"  {spec.name:<22} {spec.title}: {spec.summary}")
             for p in spec.params:
                 parts = [f"{p.name}={p.format(p.default)}", p.describe()]
@@ -290,8 +294,8 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
-    from editor.core.context import OpContext
-    from editor.core.recipe import Recipe, json_value
+    from editor.core.context import OpContext, OpError
+    from editor.core.recipe import Recipe, RecipeStep, json_value
     from editor.io import atomic_write_bytes, load_image, save_image
     from editor.io.formats import format_for_path, normalize_format
     from editor.ops import get_op
@@ -313,13 +317,29 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     if args.points and not recipe.steps:
         raise UsageError("--points needs an operation that finds points (e.g. a corner detector)")
 
+    if args.mask and not Path(args.mask).is_file():
+        raise UsageError(f"{args.mask}: no such mask file")
+
     image = load_image(args.input, max_pixels=args.max_pixels)
     for note in image.info["notes"]:
         if not note.startswith("EXIF orientation"):  # conversions the user should know
             warning(f"{Path(args.input).name}: {note}")
+    selection, masks = None, {}
+    if args.mask:
+        from editor.core.selection import SelectionError, mask_sha256
+        from editor.ops.select import load_mask
+
+        try:
+            selection = load_mask(args.mask, image.pixels.shape)
+        except SelectionError as e:
+            raise OpError(str(e)) from None
+        masks[mask_sha256(selection)] = selection
     progress = Progress()
-    ctx = OpContext(progress=progress.callback)
-    result = recipe.apply(image.pixels, ctx)
+    ctx = OpContext(progress=progress.callback, selection=selection)
+    metadata = image.metadata()
+    pixels, image = image.pixels, None  # only `pixels` holds the input now...
+    result = recipe.apply(pixels, ctx)  # starts from ctx.selection
+    del pixels  # ...and it is freed before the encoder runs (peak memory on huge images)
     progress.clear()
     points_json = None
     if args.points:
@@ -330,13 +350,19 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     notes = save_image(args.output, result, format=args.format, quality=args.quality,
                        progressive=args.progressive, lossless=args.lossless,
                        strip_metadata=args.strip_metadata, background=args.background,
-                       **image.metadata())
+                       **metadata)
     for note in notes:
         warning(note)
     if points_json is not None:
         atomic_write_bytes(args.points, points_json.encode("utf-8"))
     if args.save_recipe:
-        recipe.save(args.save_recipe)
+        from editor.io.masks import save_recipe
+
+        saved = recipe
+        if masks:  # the mask becomes the recipe's first step, saved beside it
+            saved = Recipe([RecipeStep("select_mask", {"sha256": next(iter(masks))}),
+                            *recipe.steps], folder=recipe.folder)
+        save_recipe(saved, args.save_recipe, masks)
     return EXIT_OK
 
 

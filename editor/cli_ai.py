@@ -151,4 +151,4 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _op_for(kind: str) -> str:
-    return {"upscale": "upscale", "restore": "restore", "inpaint": "inpaint"}.get(kind, kind)
+    return {"upscale": "upscale", "restore": "restore", "inpaint": "inpaint_model"}.get(kind, kind)

@@ -34,7 +34,10 @@ def cli_text(param: Param, value: Any) -> str:
 def example_value(param: Param) -> str:
     """A value to show in an example command (the default, or a sample path)."""
     example = param.type.example
-    if param.default in (None, "") and example is not None and not param.optional:
+    default = param.default
+    # an empty path, text or stroke has nothing to show: use the kind's sample
+    empty = default is None or (isinstance(default, (str, list, tuple)) and len(default) == 0)
+    if empty and example is not None and not param.optional:
         return example
     return param.format(param.default)
 
@@ -42,7 +45,9 @@ def example_value(param: Param) -> str:
 def example_command(spec: OpSpec) -> str:
     """``convolve apply`` line running ``spec`` with every parameter at its default."""
     args = " ".join(f"{p.name}={_quote(example_value(p))}" for p in spec.params)
-    return f"convolve apply photo.jpg -o out.png --op {spec.name}" + (f" {args}" if args else "")
+    mask = " --mask mask.png" if spec.uses_mask else ""  # a fill needs its area
+    return (f"convolve apply photo.jpg -o out.png{mask} --op {spec.name}"
+            + (f" {args}" if args else ""))
 
 
 def _quote(text: str) -> str:
@@ -79,8 +84,11 @@ def _cell(text: Any) -> str:
 
 def _flags(spec: OpSpec) -> str:
     flags = []
+    if spec.uses_mask:
+        flags.append("works on the selection (`--mask MASK.png`, white = inside)")
     if spec.alpha == "process":
-        flags.append("transforms alpha with the pixels")
+        flags.append("fills alpha like the colours" if spec.uses_mask
+                     else "transforms alpha with the pixels")
     if not spec.keeps_shape:
         flags.append("changes the image size")
     if spec.heavy:
@@ -93,6 +101,8 @@ def _flags(spec: OpSpec) -> str:
 def render_ops_markdown() -> str:
     """The whole ``docs/ops.md`` page as text."""
     specs = all_ops()
+    selects = all_ops(selects=True)
+    sections = categories() + (["Select"] if selects else [])
     lines = [
         "# Operations",
         "",
@@ -105,13 +115,20 @@ def render_ops_markdown() -> str:
         "`convolve apply INPUT -o OUTPUT --op NAME key=value ...` (chain several `--op`), "
         "or list them with `convolve ops`.",
         "",
+        f"{len(selects)} selection operations (Select) change the selection instead of "
+        "the pixels: every operation after one writes only inside the selection "
+        "(`out = m·op(img) + (1 − m)·img` with its soft mask `m`), and geometry moves "
+        "the selection with the image. They are steps of recipes, and of `convolve "
+        "apply` (`--op select_ellipse ... --op gaussian_blur ...`); `--mask MASK.png` "
+        "starts from a mask image (white = inside).",
+        "",
     ]
-    for cat in categories():
+    for cat in sections:
         lines.append(f"- [{cat}](#{cat.lower().replace(' ', '-')})")
     lines.append("")
-    for cat in categories():
+    for cat in sections:
         lines += [f"## {cat}", ""]
-        for spec in (s for s in specs if s.category == cat):
+        for spec in (s for s in specs + selects if s.category == cat):
             lines += [f"### {spec.title} (`{spec.name}`)", ""]
             if spec.summary:
                 lines += [spec.summary, ""]

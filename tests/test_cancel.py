@@ -41,7 +41,19 @@ PARAMS = {
     "translate": {"dx": 40.5, "dy": -7.0},
     "resize": {"scale": 0.7, "interpolation": "lanczos"},
     "hue_saturation": {"hue": 30.0, "reds_saturation": 20.0, "overlap": 30.0},
+    "clone": {"points": [(100, 100), (600, 400), (1200, 300), (1500, 900)], "size": 80.0,
+              "dx": 150, "dy": 200},
+    "heal": {"points": [(100, 100), (600, 400), (1200, 300)], "size": 12.0},
+    "straighten": {"angle": 7.0},
+    "upscale": {"scale": 2, "tile": 512},
+    "fast_style": {"size": 256},
 }
+
+#: Ops that run only a model the user added (``convolve models --add``): with none in the
+#: store they refuse before any work. Their cancel between tiles / before the network is
+#: tested with random-weight models in test_upscale.py and test_inpaint_model.py; the
+#: diffusion ops' (cancelled at the middle look, they stop there) in test_diffusion.py.
+NEEDS_USER_MODEL = {"restore", "inpaint_model", "generate", "img2img", "inpaint_diffusion"}
 
 #: Ops that look only once (the registry's check before they start): each is one or
 #: two whole-image passes, under half a second at 12 MP on a 2-core CPU (see
@@ -54,10 +66,6 @@ SINGLE_PASS = {
     "add_noise", "auto_contrast", "curves", "equalize", "levels", "match_histogram",
     "brightness_contrast", "canvas_size",
 }
-
-#: Ops that need a model the test builds first: tests/test_diffusion.py checks them the
-#: same way (cancelled at the middle look, they raise right there) on its tiny pipeline.
-ELSEWHERE = {"generate", "img2img", "inpaint_diffusion"}
 
 #: Ops whose strips are a fixed number of pixels (filters size theirs by the estimated
 #: cost instead: see test_strips_bound_the_work_between_looks).
@@ -94,11 +102,21 @@ LARGE = (1800, 1350)  # 2.4 MP
 SMALL = (900, 675)  # a quarter of it
 
 
+def selection_for(spec, image: np.ndarray) -> np.ndarray | None:
+    """Ops that fill a selection need one: a disc a tenth of the photo's height across."""
+    if not spec.uses_mask:
+        return None
+    h, w = image.shape[:2]
+    yy, xx = np.ogrid[:h, :w]
+    return ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (h / 20) ** 2).astype(np.float32)
+
+
 def looks(spec, image, trip=None):
     """(looks, outcome) of one run: outcome is "done" or "cancelled"."""
     event = CountingEvent(trip)
     try:
-        run_op(spec, image, PARAMS.get(spec.name, {}), OpContext(cancel_event=event))
+        run_op(spec, image, PARAMS.get(spec.name, {}),
+               OpContext(cancel_event=event, selection=selection_for(spec, image)))
     except Cancelled:
         return event.looks, "cancelled"
     return event.looks, "done"
@@ -119,8 +137,8 @@ def test_cancelled_before_start_never_runs(spec, monkeypatch):
 @pytest.mark.parametrize("spec", all_ops(), ids=lambda s: s.name)
 def test_cancel_in_the_middle_stops_at_that_look(spec):
     """Cancelled at the middle look of a run, the op raises right there."""
-    if spec.name in ELSEWHERE:
-        pytest.skip("needs a model built by its own tests (see ELSEWHERE)")
+    if spec.name in NEEDS_USER_MODEL:
+        pytest.skip("runs only a model from the user's store (see NEEDS_USER_MODEL)")
     image = photo(*LARGE)
     total, outcome = looks(spec, image)
     assert outcome == "done"

@@ -46,7 +46,7 @@ def test_fills_only_the_selection(lama, coffee):
     ctx = OpContext(selection=mask)
     # size=64: the network sees the area around the selection at 64 px (a fast test);
     # the fill is scaled back to the selection's size
-    out = run_op(get_op("inpaint"), img, {"model": lama, "size": 64}, ctx)
+    out = run_op(get_op("inpaint_model"), img, {"model": lama, "size": 64}, ctx)
     assert out.shape == img.shape and out.dtype == img.dtype
     outside = mask == 0
     np.testing.assert_array_equal(out[outside], img[outside])
@@ -58,13 +58,13 @@ def test_fills_only_the_selection(lama, coffee):
 def test_needs_a_selection_and_an_inpainting_model(lama, coffee, tmp_path):
     img = coffee[:64, :64]
     with pytest.raises(OpError, match="select the area to fill first"):
-        run_op(get_op("inpaint"), img, {"model": lama})
+        run_op(get_op("inpaint_model"), img, {"model": lama})
     with pytest.raises(OpError, match="no inpainting model chosen"):
-        run_op(get_op("inpaint"), img, {})
+        run_op(get_op("inpaint_model"), img, {})
     mask = np.zeros((64, 64), np.float32)
     mask[10:20, 10:20] = 1
     with pytest.raises(OpError, match="needs an inpainting model"):
-        run_op(get_op("inpaint"), img, {"model": "esrgan-slim-x2"}, OpContext(selection=mask))
+        run_op(get_op("inpaint_model"), img, {"model": "esrgan-slim-x2"}, OpContext(selection=mask))
 
 
 def test_context_box_of_a_corner_selection():

@@ -16,6 +16,7 @@ import pytest
 from conftest import load_photo, photo_path
 
 import editor.ops
+from editor.core.context import OpContext
 from editor.core.image import check_image
 from editor.ops import ParamError, all_ops, run_op
 
@@ -43,6 +44,18 @@ def required_params(spec) -> dict:
             if p.kind in REQUIRED_BY_KIND and p.default in ("", None) and not p.optional}
 
 
+def contract_context(spec, image: np.ndarray) -> OpContext | None:
+    """A selection for ops that take one (fills refuse to run without): a soft-edged
+    box in the middle; ``None`` for every other op."""
+    if not spec.uses_mask:
+        return None
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    mask[h // 3:h // 2, w // 3:w // 2] = 1.0
+    mask[h // 3 - 1, w // 3:w // 2] = 0.5
+    return OpContext(selection=mask)
+
+
 def test_every_op_module_imported():
     assert editor.ops.IMPORT_ERRORS == {}
 
@@ -58,7 +71,7 @@ def test_output_contract(spec, layout):
     pristine = image.copy()
     image.flags.writeable = False  # any write to the input raises
     params = required_params(spec)
-    out = run_op(spec, image, params)
+    out = run_op(spec, image, params, contract_context(spec, image))
     check_image(out)
     assert out.dtype == image.dtype
     if spec.keeps_shape:
@@ -69,7 +82,8 @@ def test_output_contract(spec, layout):
         assert out.ndim == 3 and out.shape[2] == image.shape[2]
     assert not np.shares_memory(out, image), "returned the input (or a view of it)"
     np.testing.assert_array_equal(image, pristine)
-    np.testing.assert_array_equal(run_op(spec, image, params), out)  # deterministic
+    again = run_op(spec, image, params, contract_context(spec, image))
+    np.testing.assert_array_equal(again, out)  # deterministic
 
 
 def _bad_values(p) -> list:

@@ -37,6 +37,7 @@ SAMPLES = {
     "bool": [True, False],
     "color": [(0, 0, 0), (255, 128, 7)],
     "points": [[(0.0, 0.0), (64.0, 40.5), (255.0, 255.0)], []],
+    "stroke": [[(10.5, 3.0), (2000.0, 1500.25)], [(7.0, 8.0)], []],
     "matrix": [[1.0, 0.0, 3.5, 0.0, 1.0, -2.0], [1, 0, 0, 0, 1, 0, 0.001, 0, 1]],
     "kernel": [[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], [[0.25]], [[-1, 0, 1]]],
     "text": ["hello", "a b"],
@@ -46,7 +47,7 @@ SAMPLES = {
 
 def test_every_kind_is_an_object_registered_once():
     assert set(PARAM_KINDS) == {"float", "int", "bool", "choice", "path", "color", "points",
-                                "matrix", "kernel", "text"}
+                                "stroke", "matrix", "kernel", "text"}
     for name, kind in PARAM_KINDS.items():
         assert isinstance(kind, ParamKind) and kind.name == name
     for _spec, p in ALL_PARAMS:

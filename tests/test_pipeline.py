@@ -97,10 +97,18 @@ def settle(qtbot, c, timeout=20000):
 
 
 def replay(doc) -> np.ndarray:
-    """The current state's recipe, replayed from the opened pixels."""
-    image = doc.original
-    for op, params in doc.recipe_steps():
-        image = run_op(get_op(op), image, params)
+    """The current state's recipe, replayed from the opened pixels (selection steps
+    included); the selection it ends with must be the document's."""
+    from editor.core.context import OpContext
+    from editor.core.recipe import Recipe, RecipeStep
+
+    ctx = OpContext()
+    image = Recipe([RecipeStep(op, p) for op, p in doc.recipe_steps()]).apply(doc.original, ctx)
+    selection = doc.selection()
+    if selection is None or ctx.selection_result is None:
+        assert selection is None and ctx.selection_result is None
+    else:
+        np.testing.assert_array_equal(ctx.selection_result, selection)
     return image
 
 

@@ -70,7 +70,7 @@ def test_cli_refuses_a_word_and_a_wrong_backbone_in_one_sentence(tmp_path, capsy
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].endswith(s.message())
     assert setting("backbone").message() == \
-        "Backbone must be one of auto, efficientnet_lite0, small_cnn."
+        "Backbone must be one of auto, efficientnet_lite0, efficientnet_lite2, small_cnn."
 
 
 def test_cli_flags_come_from_the_table(capsys):

@@ -178,13 +178,19 @@ def test_kernel_grid_is_never_cut_sideways(qtbot, laptop, n):
     form = laptop.tools.select_op("convolve")
     form.size_combo.setCurrentIndex(form.size_combo.findData(n))
     viewport = laptop.tools.scroll.viewport()
+
+    def right_edge() -> int:
+        return form.response_view.mapTo(viewport, form.response_view.rect().topRight()).x()
+
     # the dock lays out in later events (a scroll bar may come and go): give it time on a
     # loaded machine, but a grid wider than the dock never fits
     try:
-        qtbot.waitUntil(lambda: form.minimumSizeHint().width() <= viewport.width(), timeout=2000)
-    except Exception:  # noqa: BLE001  (the assert below says what is wrong)
+        qtbot.waitUntil(lambda: form.minimumSizeHint().width() <= viewport.width()
+                        and form.response_view.isVisible()
+                        and right_edge() <= viewport.width(), timeout=2000)
+    except Exception:  # noqa: BLE001  (the asserts below say what is wrong)
         pass
     assert form.minimumSizeHint().width() <= viewport.width(), n
     assert form.response_view.isVisible()
-    right = form.response_view.mapTo(viewport, form.response_view.rect().topRight()).x()
+    right = right_edge()
     assert right <= viewport.width()

@@ -208,7 +208,10 @@ def run_batch(plan: BatchPlan, recipe, *, scheduler: str | None = None,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    runner = _Runner(plan, rows, todo, recipe.to_json(), digest, ctx, on_status, base, header)
+    # workers read mask files named relative to the recipe: send their full paths
+    portable = type(recipe)([type(s)(s.op, recipe.resolved(s.op, s.params))
+                             for s in recipe.steps])
+    runner = _Runner(plan, rows, todo, portable.to_json(), digest, ctx, on_status, base, header)
     interrupted: BaseException | None = None
     try:
         if not todo:

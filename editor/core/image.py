@@ -67,7 +67,19 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     """Any supported image as ``uint8`` (16-bit is rounded down to 8-bit)."""
     if image.dtype == np.uint8:
         return image
-    return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    from editor.core.parallel import for_each_strip, strip_rows
+
+    out = np.empty(image.shape, np.uint8)
+
+    def strip(y0: int, y1: int) -> None:  # NumPy's passes in cache, on every core
+        wide = image[y0:y1].astype(np.uint32)
+        wide *= 255
+        wide += 32767
+        wide //= 65535
+        out[y0:y1] = wide
+
+    for_each_strip(image.shape[0], strip_rows(out[:1].nbytes * 4), strip)
+    return out
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -102,8 +114,10 @@ def apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Map every pixel through a lookup table of ``max_value + 1`` entries.
 
     ``lut`` may have shape ``(N,)`` (all channels) or ``(N, C)`` (per channel).
-    For ``uint8`` this uses OpenCV's vectorised LUT, several times faster
-    than NumPy fancy indexing on large photos.
+    For ``uint8`` this uses OpenCV's vectorised LUT (which threads itself),
+    several times faster than NumPy fancy indexing on large photos. ``uint16``
+    uses ``np.take`` in cache-sized strips on every core
+    (:mod:`editor.core.parallel`): one whole-image gather was twice as slow.
     """
     if image.dtype == np.uint8:
         import cv2
@@ -113,10 +127,19 @@ def apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
             return cv2.LUT(image, table.astype(np.uint8))
         table = np.ascontiguousarray(lut.astype(np.uint8).reshape(256, 1, -1))
         return cv2.LUT(image, table)
-    if lut.ndim == 1 or image.ndim == 2:
-        table = lut if lut.ndim == 1 else lut[:, 0]
-        return table.astype(image.dtype)[image]
-    out = np.empty_like(image)
-    for c in range(image.shape[2]):
-        out[..., c] = lut[:, c].astype(image.dtype)[image[..., c]]
+    from editor.core.parallel import for_each_strip, strip_rows
+
+    out = np.empty(image.shape, image.dtype)
+    per_channel = lut.ndim == 2 and image.ndim == 3
+    table = lut.astype(image.dtype) if per_channel else \
+        (lut if lut.ndim == 1 else lut[:, 0]).astype(image.dtype)
+
+    def strip(y0: int, y1: int) -> None:
+        if not per_channel:
+            np.take(table, image[y0:y1], out=out[y0:y1])
+            return
+        for c in range(image.shape[2]):
+            out[y0:y1, :, c] = np.take(table[:, c], image[y0:y1, :, c])
+
+    for_each_strip(image.shape[0], strip_rows(out[:1].nbytes), strip)
     return out

@@ -32,6 +32,8 @@ from editor.core.atomic import atomic_write_bytes
 from editor.core.context import OpContext, null_context
 
 FORMAT_VERSION = 1
+#: :meth:`Recipe.apply`'s default: start from the context's selection
+_FROM_CTX = object()
 #: Recipes are short lists of edits; anything bigger is not a recipe.
 MAX_RECIPE_BYTES = 10_000_000
 
@@ -64,9 +66,14 @@ class RecipeStep:
 
 @dataclass
 class Recipe:
-    """An ordered list of edits."""
+    """An ordered list of edits.
+
+    ``folder`` is where the recipe file lives (set by :meth:`load`): mask
+    files its selection steps name are read from there.
+    """
 
     steps: list[RecipeStep] = field(default_factory=list)
+    folder: str | None = None
 
     def append(self, op: str, params: dict[str, Any] | None = None) -> None:
         """Record a committed edit."""
@@ -127,20 +134,40 @@ class Recipe:
         except UnicodeDecodeError:
             raise RecipeError(f"{path.name} is not a text file") from None
         try:
-            return cls.from_json(text)
+            recipe = cls.from_json(text)
         except ValueError as e:
             raise type(e)(f"{path.name}: {e}") from None
+        recipe.folder = str(path.resolve().parent)
+        return recipe
 
     # -- replay -----------------------------------------------------------
-    def apply(self, image: np.ndarray, ctx: OpContext | None = None) -> np.ndarray:
+    def apply(self, image: np.ndarray, ctx: OpContext | None = None,
+              selection: np.ndarray | None | object = _FROM_CTX) -> np.ndarray:
         """Run every step in order and return the result (``image`` is not modified).
 
         Progress from each step is mapped onto the whole recipe; cancelling
         ``ctx`` stops at the current step; side outputs (``ctx.extras``) of
         every step land in ``ctx.extras``.
+
+        The selection is replayed with the pixels: a selection step
+        (``select_*``) changes it, every other step runs under it
+        (``ctx.selection`` of that step), and a geometry step moves it with the
+        image. The selection the recipe ends with is left in
+        ``ctx.selection_result`` (``None``: nothing selected).
+
+        Parameters
+        ----------
+        image : ndarray
+            The pixels to start from.
+        ctx : OpContext, optional
+            Progress, cancel and side outputs.
+        selection : ndarray or None, optional
+            The selection to start from (default: ``ctx.selection``).
         """
         ops = _ops()
+        registry = importlib.import_module("editor.ops.registry")
         ctx = ctx or null_context()
+        mask = ctx.selection if selection is _FROM_CTX else selection
         n = max(len(self.steps), 1)
         out = image
         for i, step in enumerate(self.steps):
@@ -148,11 +175,30 @@ class Recipe:
             ctx.report(i / n, spec.title)
             sub = OpContext(progress=_scaled(ctx, i, n, spec.title),
                             cancel_event=ctx.cancel_event, preview_scale=ctx.preview_scale,
-                            partial=ctx.emit_partial)
+                            partial=ctx.emit_partial,
+                            selection=None if spec.transforms else mask)
             sub.extras = ctx.extras  # side outputs pass through to the caller
+            if spec.selects:
+                mask = registry.run_select(spec, out, self.resolved(spec.name, step.params),
+                                           mask, sub)
+                continue
             out = ops.run_op(spec, out, step.params, sub)
+            if spec.transforms:
+                mask = registry.transform_mask(spec, step.params, mask, sub)
         ctx.report(1.0, "")
+        ctx.selection_result = mask
         return out
+
+    def resolved(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` of step ``op`` with a mask ``file`` found in :attr:`folder`.
+
+        A ``select_mask`` step names its mask file relative to the recipe;
+        other parameters are returned as they are.
+        """
+        name = params.get("file") if op == "select_mask" else None
+        if not name or self.folder is None or Path(name).is_absolute():
+            return params
+        return {**params, "file": str(Path(self.folder) / name)}
 
 
 def _scaled(ctx: OpContext, index: int, count: int, title: str):

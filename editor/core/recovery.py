@@ -90,6 +90,8 @@ class Step:
     params: dict[str, Any] | None = None
     steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     merge: int | None = None
+    #: the step changed only the selection (its stored "pixels" are the mask)
+    selects: bool = False
 
     def recipe(self) -> list[tuple[str, dict[str, Any]]]:
         """The ``(op, params)`` steps this command adds."""
@@ -256,10 +258,13 @@ class RecoveryJournal:
     # -- events ------------------------------------------------------------------
     def commit(self, *, before: int, after: int, title: str, op: str | None = None,
                params: dict | None = None, steps: list | None = None,
-               merge: int | None = None) -> None:
-        """A step committed (``before`` -> ``after``); merged per :class:`LinearHistory`."""
+               merge: int | None = None, selects: bool = False) -> None:
+        """A step committed (``before`` -> ``after``); merged per :class:`LinearHistory`.
+
+        ``selects``: a selection step (its pixels file, if any, holds the mask).
+        """
         self._append(_commit_event(Step(before, after, title, op, params,
-                                        list(steps or []), merge)))
+                                        list(steps or []), merge, selects)))
 
     def move(self, *, index: int, current: int) -> None:
         """The undo index changed (undo, redo, a history jump, a push)."""
@@ -385,7 +390,7 @@ class Recovery:
                                   str(event.get("title", "")), event.get("op"),
                                   event.get("params"),
                                   [(o, dict(p)) for o, p in event.get("steps") or []],
-                                  event.get("merge")))
+                                  event.get("merge"), bool(event.get("selects"))))
             elif kind == "move":
                 history.set_index(int(event["index"]))
             elif kind == "pixels":
@@ -492,9 +497,12 @@ def _events(path: Path):
 
 
 def _commit_event(step: Step) -> dict:
-    return {"e": "commit", "before": step.before, "after": step.after, "title": step.title,
-            "op": step.op, "params": step.params,
-            "steps": [[o, p] for o, p in step.steps], "merge": step.merge}
+    event = {"e": "commit", "before": step.before, "after": step.after, "title": step.title,
+             "op": step.op, "params": step.params,
+             "steps": [[o, p] for o, p in step.steps], "merge": step.merge}
+    if step.selects:
+        event["selects"] = True
+    return event
 
 
 def _version() -> str:

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from editor.core.image import max_value
@@ -64,17 +65,19 @@ def check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
             f"{shape[1]}×{shape[0]}")
     if mask.dtype.kind in "ui":
         return mask.astype(np.float32) * np.float32(1.0 / max(1, max_value(mask.dtype)))
+    if mask.dtype == np.float32 and mask.size and mask.min() >= 0.0 and mask.max() <= 1.0:
+        return mask  # already a mask: no 48 MB copy per op at 12 MP
     return np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def is_empty(mask: np.ndarray | None) -> bool:
     """True for a selection that selects nothing (``None`` selects everything)."""
-    return mask is not None and not bool(np.any(mask > 0))
+    return mask is not None and not mask.max(initial=0.0) > 0
 
 
 def is_full(mask: np.ndarray | None) -> bool:
     """True when the whole image is selected (``None`` or all ones)."""
-    return mask is None or bool(np.all(mask >= 1.0))
+    return mask is None or bool(mask.min(initial=1.0) >= 1.0)
 
 
 def bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
@@ -82,10 +85,11 @@ def bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
 
     Clipped to the image; ``None`` for an empty selection.
     """
-    rows = np.flatnonzero(np.any(mask > 0, axis=1))
+    # reductions, not a full-size boolean temporary: a 12 MP mask is read twice
+    rows = np.flatnonzero(mask.max(axis=1, initial=0) > 0)
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(np.any(mask[rows[0]:rows[-1] + 1] > 0, axis=0))
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].max(axis=0, initial=0) > 0)
     h, w = mask.shape
     m = max(0, int(margin))
     return (max(0, int(rows[0]) - m), min(h, int(rows[-1]) + 1 + m),
@@ -110,15 +114,33 @@ def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndar
     """
     if original.shape != result.shape:
         raise ValueError(f"cannot blend {result.shape} into {original.shape}")
-    m = mask if original.ndim == 2 else mask[..., None]
+    soft = (mask > 0) & (mask < 1)
+    n_soft = int(np.count_nonzero(soft))
+    if n_soft > soft.size // 4:  # mostly feathered: the formula everywhere is cheaper
+        return _mix(original, result, mask, mask >= 1.0)
+    # mostly 0 and 1 (a selection with a feathered edge): copy bits, mix only the edge
+    out = original.copy()
+    cv2.copyTo(result, (mask >= 1.0).view(np.uint8), out)  # in place, ~100x np.where
+    if n_soft:
+        where = np.nonzero(soft)
+        m = mask[where] if original.ndim == 2 else mask[where][:, None]
+        out[where] = _mix(original[where], result[where], m, None)
+    return out
+
+
+def _mix(original: np.ndarray, result: np.ndarray, m: np.ndarray,
+         full: np.ndarray | None) -> np.ndarray:
+    """``o + m·(r − o)`` rounded once; ``full`` (m = 1) takes ``result``'s own bits."""
+    if full is not None and original.ndim == 3:
+        m = m[..., None]
     o = original.astype(np.float32)
     out = o + m * (result.astype(np.float32) - o)  # m = 0 adds exactly 0.0
     np.add(out, 0.5, out=out)
     np.clip(out, 0, max_value(original.dtype), out=out)
     out = out.astype(original.dtype)
-    # m = 1: the op's own bits, not a float round trip (same values, but make it certain)
-    full = mask >= 1.0
-    out[full] = result[full]
+    if full is not None:
+        # m = 1: the op's own bits, not a float round trip (same values, but make it certain)
+        out[full] = result[full]
     return out
 
 
@@ -146,3 +168,22 @@ def mask_from_image(image: np.ndarray, shape: tuple[int, ...] | None = None) -> 
             image = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32) / top
     shape = shape if shape is not None else image.shape
     return check_mask(image, shape)
+
+
+def quantize(mask: np.ndarray) -> np.ndarray:
+    """``mask`` as it reads back from its 16-bit PNG, so a replay from the file is exact."""
+    return check_mask(mask_to_image(mask), mask.shape)
+
+
+def mask_sha256(mask: np.ndarray) -> str:
+    """SHA-256 (hex) of a mask's 16-bit form: ``"HxW:"``, then its samples little-endian.
+
+    A mask and its 16-bit PNG read back give the same digest, so a recipe can
+    check that the file it names is the mask it recorded.
+    """
+    import hashlib
+
+    img = np.ascontiguousarray(mask_to_image(mask).astype("<u2"))
+    digest = hashlib.sha256(f"{img.shape[0]}x{img.shape[1]}:".encode())
+    digest.update(img.tobytes())
+    return digest.hexdigest()

@@ -199,7 +199,8 @@ def load_project(path: str | Path) -> Project:
             history.commands.append(Step(
                 int(s["before"]), int(s["after"]), str(s.get("title", "")), s.get("op"),
                 dict(s["params"]) if s.get("params") is not None else None,
-                [(str(o), dict(p)) for o, p in s.get("steps") or []]))
+                [(str(o), dict(p)) for o, p in s.get("steps") or []],
+                selects=bool(s.get("selects"))))
         history.set_index(int(h["index"]))
         stored = {int(k): str(v) for k, v in (manifest.get("stored") or {}).items()}
         ids = {history.base, *(s.after for s in history.commands)}
@@ -236,8 +237,11 @@ def _check_npy_header(header: bytes, file: str, member: str) -> None:
 
 
 def _step_json(s: Step) -> dict:
-    return json_value({"before": s.before, "after": s.after, "title": s.title, "op": s.op,
-                       "params": s.params, "steps": [[o, p] for o, p in s.steps]})
+    out = {"before": s.before, "after": s.after, "title": s.title, "op": s.op,
+           "params": s.params, "steps": [[o, p] for o, p in s.steps]}
+    if s.selects:
+        out["selects"] = True  # its stored array, if any, is the selection mask
+    return json_value(out)
 
 
 def _b64(data: bytes | None) -> str | None:

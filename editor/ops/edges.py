@@ -21,6 +21,7 @@ Gonzalez & Woods, *Digital Image Processing*, 4th ed., sec. 10.2.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import cv2
@@ -28,6 +29,7 @@ import numpy as np
 
 from editor.core.context import OpContext, null_context
 from editor.core.image import max_value
+from editor.core.parallel import for_each_strip, strip_rows
 from editor.ops.filters import BORDER, gaussian_ksize
 from editor.ops.overlays import mask_overlay, publish
 from editor.ops.registry import ParamError, Range, register_op
@@ -74,8 +76,32 @@ def _derivatives(gray: np.ndarray, kx: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return gx, gy
 
 
-@register_op("sobel", title="Sobel", category="Edges",
-             margin=2)
+def _in_strips(image: np.ndarray, halo: int,
+               strength: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``_strength_image(strength(luma(image)), image)``, computed in row strips on
+    every core.
+
+    ``strength`` maps a gray strip to float (or int16) strengths of the same shape;
+    each strip is given ``halo`` real rows above and below, so its own rows are what
+    one call over the whole image gives (the filters read ``halo`` rows each side;
+    at the image's top and bottom they see the true edge). Luma, derivatives,
+    magnitude and the conversion back then run on cache-sized pieces instead of
+    streaming five whole-image temporaries through memory, and NumPy's
+    single-threaded passes run on all cores.
+    """
+    h = image.shape[0]
+    out = np.empty(image.shape, image.dtype)
+
+    def strip(y0: int, y1: int) -> None:
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        g = strength(luma(image[a:b]))[y0 - a:y1 - a]
+        out[y0:y1] = _strength_image(g, image[y0:y1])
+
+    for_each_strip(h, strip_rows(out[:1].nbytes, halo), strip)
+    return out
+
+
+@register_op("sobel", title="Sobel", category="Edges", margin=2)
 def sobel(
     image: np.ndarray, *,
     direction: Literal["magnitude", "x", "y"] = "magnitude",
@@ -98,16 +124,16 @@ def sobel(
     ----------
     I. Sobel and G. Feldman, "A 3x3 isotropic gradient operator", 1968.
     """
-    gray = luma(image)
-    if direction == "x":
-        g = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, scale=0.25, borderType=BORDER)
-    elif direction == "y":
-        g = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, scale=0.25, borderType=BORDER)
-    else:
+    def strength(gray: np.ndarray) -> np.ndarray:
+        if direction == "x":
+            return cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, scale=0.25, borderType=BORDER)
+        if direction == "y":
+            return cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, scale=0.25, borderType=BORDER)
         gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, scale=0.25, borderType=BORDER)
         gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, scale=0.25, borderType=BORDER)
-        g = magnitude(gx, gy)
-    return _strength_image(g, image)
+        return magnitude(gx, gy)
+
+    return _in_strips(image, 1, strength)
 
 
 @register_op("prewitt", title="Prewitt", category="Edges",
@@ -125,8 +151,7 @@ def prewitt(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
     J. M. S. Prewitt, "Object enhancement and extraction", 1970.
     """
     kx = np.array([[-1, 0, 1]] * 3, np.float32) / 3
-    gx, gy = _derivatives(luma(image), kx)
-    return _strength_image(magnitude(gx, gy), image)
+    return _in_strips(image, 1, lambda gray: magnitude(*_derivatives(gray, kx)))
 
 
 @register_op("laplacian", title="Laplacian", category="Edges",
@@ -140,8 +165,11 @@ def laplacian(image: np.ndarray, *, ctx: OpContext | None = None) -> np.ndarray:
         Edge strength, same shape and dtype (see the module's output policy); both
         sides of an edge light up, and noise is amplified (second derivative).
     """
-    lap = cv2.Laplacian(luma(image), cv2.CV_32F, ksize=1, borderType=BORDER)
-    return _strength_image(lap, image)
+    # 8 bit: |sum| <= 4 * 255 fits int16, half the bytes of float32 and the same
+    # whole numbers; 16 bit needs the float range.
+    depth = cv2.CV_16S if image.dtype == np.uint8 else cv2.CV_32F
+    return _in_strips(image, 1, lambda gray: cv2.Laplacian(gray, depth, ksize=1,
+                                                           borderType=BORDER))
 
 
 #: Canny works on luma in 1/16 levels (int16).
@@ -193,24 +221,37 @@ def canny(
     ctx = ctx or null_context()
     if high < low:
         raise ParamError(f"canny: high ({high:g}) must be at least low ({low:g})")
-    ctx.report(0.0, "Canny: luma")
-    gray = luma(image)
-    # Fixed point: luma in 1/16 levels as int16 (<= 4080), so the blur keeps
-    # sub-level precision (an 8-bit blur rounds to whole levels and moved edges:
-    # F1 against scikit-image fell from 0.85 to 0.75 on the cat photo) while the
-    # Sobel stays in fast int16: |dx| <= 4 * 4080 fits. Same edges as a float32
-    # pipeline, in half the time.
-    if image.dtype == np.uint8:
-        fixed = gray.astype(np.int16) * np.int16(_CANNY_SUBLEVELS)
-    else:
-        factor = _CANNY_SUBLEVELS * 255.0 / max_value(image.dtype)
-        fixed = (gray.astype(np.float32) * np.float32(factor) + 0.5).astype(np.int16)
-    if sigma >= 0.05:
-        k = gaussian_ksize(sigma, np.uint8)
-        fixed = cv2.GaussianBlur(fixed, (k, k), sigma, borderType=BORDER)
-    ctx.report(0.4, "Canny: gradient")
-    dx = cv2.Sobel(fixed, cv2.CV_16S, 1, 0, ksize=3, borderType=BORDER)
-    dy = cv2.Sobel(fixed, cv2.CV_16S, 0, 1, ksize=3, borderType=BORDER)
+    ctx.report(0.0, "Canny: gradient")
+    k = gaussian_ksize(sigma, np.uint8) if sigma >= 0.05 else 1
+    h, w = image.shape[:2]
+    dx = np.empty((h, w), np.int16)
+    dy = np.empty((h, w), np.int16)
+    factor = _CANNY_SUBLEVELS * 255.0 / max_value(image.dtype)
+
+    def gradient(y0: int, y1: int) -> None:
+        # luma -> blur -> Sobel per strip with a halo of k // 2 + 1 rows, on every
+        # core, the temporaries in cache; each strip's rows are what whole-image
+        # calls give (the blur and the Sobel read that many rows each side).
+        halo = k // 2 + 1
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        gray = luma(image[a:b])
+        # Fixed point: luma in 1/16 levels as int16 (<= 4080), so the blur keeps
+        # sub-level precision (an 8-bit blur rounds to whole levels and moved
+        # edges: F1 against scikit-image fell from 0.85 to 0.75 on the cat photo)
+        # while the Sobel stays in fast int16: |dx| <= 4 * 4080 fits. Same edges
+        # as a float32 pipeline, in half the time.
+        if image.dtype == np.uint8:
+            fixed = cv2.multiply(gray, _CANNY_SUBLEVELS, dtype=cv2.CV_16S)
+        else:
+            fixed = (gray.astype(np.float32) * np.float32(factor) + 0.5).astype(np.int16)
+        if k > 1:
+            fixed = cv2.GaussianBlur(fixed, (k, k), sigma, borderType=BORDER)
+        dx[y0:y1] = cv2.Sobel(fixed, cv2.CV_16S, 1, 0, ksize=3,
+                              borderType=BORDER)[y0 - a:y1 - a]
+        dy[y0:y1] = cv2.Sobel(fixed, cv2.CV_16S, 0, 1, ksize=3,
+                              borderType=BORDER)[y0 - a:y1 - a]
+
+    for_each_strip(h, strip_rows(w * 4, k // 2 + 1), gradient)
     ctx.report(0.6, "Canny: edges")
     # Sobel of 1/16 levels = 4 * 16 = 64 times our strength (Sobel / 4 in levels)
     scale = 4.0 * _CANNY_SUBLEVELS

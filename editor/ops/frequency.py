@@ -38,7 +38,6 @@ from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal
 
 import numpy as np
-import scipy.fft as sfft
 
 from editor.core.context import OpContext, null_context
 from editor.core.image import luminance, max_value
@@ -57,6 +56,15 @@ NOTCH_SUPPORT = 8.0
 
 
 # -- transfer functions (Qt-free, also used by the Fourier form) -------------
+
+
+def _sfft():
+    """scipy.fft, imported on first use: it takes most of a second to import, and
+    every ``convolve`` command imports this module whether it filters in frequency
+    space or not."""
+    import scipy.fft
+
+    return scipy.fft
 
 def transfer_function(d2: np.ndarray, *, kind: str, shape: str, cutoff: float,
                       width: float = 0.1, order: int = 2) -> np.ndarray:
@@ -169,7 +177,7 @@ def log_spectrum(gray: np.ndarray) -> np.ndarray:
     """
     g = np.asarray(gray, dtype=np.float32)
     h, w = g.shape
-    half = np.abs(sfft.rfft2(g, workers=WORKERS))
+    half = np.abs(_sfft().rfft2(g, workers=WORKERS))
     np.log1p(half, out=half)
     wh = half.shape[1]
     full = np.empty((h, w), np.float32)
@@ -279,10 +287,10 @@ def fft_filter(
 
 
 def _dct_filter(channel: np.ndarray, gain: np.ndarray, ctx: OpContext) -> np.ndarray:
-    coeffs = sfft.dctn(channel, type=2, workers=WORKERS, overwrite_x=True)
+    coeffs = _sfft().dctn(channel, type=2, workers=WORKERS, overwrite_x=True)
     ctx.check()
     coeffs *= gain
-    return sfft.idctn(coeffs, type=2, workers=WORKERS, overwrite_x=True)
+    return _sfft().idctn(coeffs, type=2, workers=WORKERS, overwrite_x=True)
 
 
 def _filter_channels(image: np.ndarray, filt, ctx: OpContext) -> np.ndarray:
@@ -433,9 +441,9 @@ def notch_filter(
     gain = notch_mask(h, w, pts, radius, layout="half")
 
     def filt(ch: np.ndarray) -> np.ndarray:
-        spec = sfft.rfft2(ch, workers=WORKERS, overwrite_x=True)
+        spec = _sfft().rfft2(ch, workers=WORKERS, overwrite_x=True)
         ctx.check()
         spec *= gain
-        return sfft.irfft2(spec, s=(h, w), workers=WORKERS, overwrite_x=True)
+        return _sfft().irfft2(spec, s=(h, w), workers=WORKERS, overwrite_x=True)
 
     return _filter_channels(image, filt, ctx)

@@ -816,3 +816,116 @@ def crop(
         raise ParamError(f"crop: the rectangle x={x}, y={y}, {width or 'to edge'} x "
                          f"{height or 'to edge'} reaches past the {w0}x{h0} image")
     return image[y:y + h, x:x + w].copy()
+
+
+# -- straighten -------------------------------------------------------------------
+
+def largest_rotated_rect(width: float, height: float, angle: float) -> tuple[float, float]:
+    """The largest axis-aligned rectangle inside a ``width`` x ``height`` one rotated by ``angle``.
+
+    Both rectangles share their centre. This is the classic closed form: when
+    the rotated rectangle is thin enough, two corners of the crop touch its
+    long sides (a "half-constrained" case); otherwise all four touch.
+
+    Parameters
+    ----------
+    width, height : float
+        Size of the rectangle before rotation.
+    angle : float
+        Rotation in degrees (any sign).
+
+    Returns
+    -------
+    (float, float)
+        Width and height of the largest inscribed axis-aligned rectangle.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in largest_rotated_rect(100, 100, 45)]
+    [70.711, 70.711]
+    >>> largest_rotated_rect(400, 300, 0)
+    (400.0, 300.0)
+    """
+    if width <= 0 or height <= 0:
+        return 0.0, 0.0
+    c, s = _cos_sin(angle)
+    c, s = abs(c), abs(s)
+    if s == 0.0:
+        return float(width), float(height)
+    if c == 0.0:
+        return float(height), float(width)
+    wide = width >= height
+    long_side, short_side = (width, height) if wide else (height, width)
+    if short_side <= 2.0 * s * c * long_side or abs(s - c) < 1e-10:
+        # half-constrained: two crop corners touch the long sides
+        x = 0.5 * short_side
+        return (x / s, x / c) if wide else (x / c, x / s)
+    cos2 = c * c - s * s
+    return (width * c - height * s) / cos2, (height * c - width * s) / cos2
+
+
+def straighten_crop(width: int, height: int, angle: float,
+                    inset: float = 0.0) -> tuple[int, int, int, int]:
+    """The crop ``(x, y, w, h)`` of :func:`rotate` with ``expand`` that has no empty corners.
+
+    Every pixel of the crop is interpolated from source pixels only (none of
+    the fill colour): the rectangle is fitted inside the rotated rectangle of
+    pixel *centres* (``width - 1`` x ``height - 1``), where bilinear sampling
+    reads only the image, shrunk by ``inset`` pixels on each side (1 for
+    bicubic, whose kernel reaches one pixel further), and rounded inward.
+    """
+    c, s = _cos_sin(angle)
+    ow = math.ceil(abs(width * c) + abs(height * s) - 1e-6)
+    oh = math.ceil(abs(width * s) + abs(height * c) - 1e-6)
+    if s == 0.0 or c == 0.0:
+        return 0, 0, ow, oh
+    rw, rh = largest_rotated_rect(max(0.0, width - 1.0 - 2 * inset),
+                                  max(0.0, height - 1.0 - 2 * inset), angle)
+    # centres of output pixels x0..x0+w-1 must lie within (ow-1)/2 ± rw/2; a small
+    # slack keeps OpenCV's 1/32-pixel fixed-point sampling inside as well
+    cx, cy = (ow - 1) / 2.0, (oh - 1) / 2.0
+    x0 = math.ceil(cx - rw / 2.0 + 0.05)
+    x1 = math.floor(cx + rw / 2.0 - 0.05)
+    y0 = math.ceil(cy - rh / 2.0 + 0.05)
+    y1 = math.floor(cy + rh / 2.0 - 0.05)
+    return x0, y0, max(1, x1 - x0 + 1), max(1, y1 - y0 + 1)
+
+
+@register_op("straighten", title="Straighten", category="Geometry", alpha="process",
+             keeps_shape=False)
+def straighten(
+    image: np.ndarray, *,
+    angle: Annotated[float, Range(-45.0, 45.0, step=0.1)] = 0.0,
+    interpolation: Literal["bilinear", "bicubic"] = "bilinear",
+    ctx: OpContext | None = None,
+) -> np.ndarray:
+    """Rotate by a small angle and crop away the empty corners (one step).
+
+    The crop is the largest axis-aligned rectangle, centred, that holds only
+    image pixels (:func:`straighten_crop`), so no fill colour is left in it.
+
+    Parameters
+    ----------
+    angle : float
+        Degrees, counter-clockwise positive (as seen on screen). A horizon
+        that rises by 5° to the right is levelled by ``angle=-5``.
+    interpolation : {"bilinear", "bicubic"}
+        Sampling kernel.
+
+    Returns
+    -------
+    ndarray
+        The levelled image, smaller than the input (same size at 0°).
+    """
+    ctx = ctx or null_context()
+    h, w = image.shape[:2]
+    if angle == 0.0:
+        return image.copy()
+    x, y, cw, ch = straighten_crop(w, h, angle, inset=1.0 if interpolation == "bicubic" else 0.0)
+    c, s = _cos_sin(angle)
+    ow = math.ceil(abs(w * c) + abs(h * s) - 1e-6)
+    oh = math.ceil(abs(w * s) + abs(h * c) - 1e-6)
+    # render only the crop: the expanded rotation followed by the crop's shift
+    m = (translation_matrix(-x, -y) @ translation_matrix((ow - 1) / 2.0, (oh - 1) / 2.0)
+         @ rotation_matrix(angle) @ translation_matrix(-(w - 1) / 2.0, -(h - 1) / 2.0))
+    return warp(image, m, (cw, ch), interpolation=interpolation, op="straighten", ctx=ctx)

@@ -281,6 +281,55 @@ def place_extras(extras: dict[str, Any], scale: float,
     return out
 
 
+def confine_extras(extras: dict[str, Any], mask: np.ndarray,
+                   origin: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """Side outputs of a run under a selection: only the points inside it.
+
+    Parameters
+    ----------
+    extras : dict
+        What the op published, in the pixels of the part it ran on.
+    mask : ndarray
+        The selection, in the frame of the whole image.
+    origin : tuple of int
+        ``(x, y)`` of the part's top-left pixel in the whole image (an op run
+        on the selection's box); its geometry is moved there.
+
+    Returns
+    -------
+    dict
+        The extras with corner points (the overlay's and ``"points"``) where
+        the selection is above zero; other entries as they are.
+    """
+    out = dict(extras)
+    if tuple(origin) != (0, 0):
+        ov = find_overlay(extras)
+        if ov is not None:
+            out[OVERLAY_KEY] = ov.placed(1.0, (float(origin[0]), float(origin[1])))
+        pts = extras.get("points")
+        if pts is not None and len(pts):
+            arr = np.asarray(pts, np.float64).copy()
+            arr[:, :2] += np.asarray(origin, np.float64)
+            out["points"] = arr.tolist()
+    h, w = mask.shape
+
+    def inside(xy: np.ndarray) -> np.ndarray:
+        col = np.clip(np.round(xy[:, 0]).astype(np.int64), 0, w - 1)
+        row = np.clip(np.round(xy[:, 1]).astype(np.int64), 0, h - 1)
+        return mask[row, col] > 0
+
+    ov = find_overlay(out)
+    if isinstance(ov, PointsOverlay) and ov.count():
+        keep = inside(ov.image_points()[:, :2])
+        out[OVERLAY_KEY] = replace(ov, points=np.asarray(ov.points)[keep])
+    pts = out.get("points")
+    if pts is not None and len(pts):
+        arr = np.asarray(pts, np.float64)
+        if arr.ndim == 2 and arr.shape[1] >= 2:
+            out["points"] = [row for row, k in zip(pts, inside(arr), strict=True) if k]
+    return out
+
+
 def _number(v: float) -> int | float:
     """Whole numbers as ints (CSV/JSON stay short), others as floats."""
     f = float(v)

@@ -97,8 +97,9 @@ class Kind:
 
     ``kind`` is the name of a registered :class:`ParamKind`: ``"path"`` (a
     file), ``"color"`` (``(r, g, b)`` in 0..255), ``"points"`` (``[(x, y),
-    ...]``), ``"matrix"`` (flat floats, 2x3 or 3x3), ``"kernel"`` (rows of
-    floats), ``"text"``. ``hint`` tells the user how to write a value.
+    ...]``), ``"stroke"`` (a brush path in image pixels), ``"matrix"`` (flat
+    floats, 2x3 or 3x3), ``"kernel"`` (rows of floats), ``"text"``. ``hint`` tells
+    the user how to write a value.
     """
 
     kind: str
@@ -442,6 +443,20 @@ class PointsKind(ParamKind):
         return _sep(",", spaced).join(":".join(_num(c) for c in p) for p in value)
 
 
+class StrokeKind(PointsKind):
+    """A brush stroke's path in image pixels (may be empty: no stroke, no change)."""
+
+    name = "stroke"
+    syntax = "x:y pairs in image pixels, e.g. 100:120,180:130"
+    example = "100:120,180:130,260:110"
+
+    def validate(self, param: Param, value: Any) -> Any:
+        pts = super().validate(param, value)
+        if not all(math.isfinite(c) for p in pts for c in p):
+            raise ParamError(f"{param.name} must be finite x:y pairs")
+        return pts
+
+
 class MatrixKind(ParamKind):
     name = "matrix"
     syntax = "6 or 9 numbers, row-major"
@@ -487,7 +502,7 @@ class KernelKind(ParamKind):
 
 
 for _kind in (FloatKind(), IntKind(), BoolKind(), ChoiceKind(), PathKind(), ColorKind(),
-              PointsKind(), MatrixKind(), KernelKind(), TextKind()):
+              PointsKind(), StrokeKind(), MatrixKind(), KernelKind(), TextKind()):
     register_kind(_kind)
 
 

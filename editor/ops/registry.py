@@ -45,10 +45,10 @@ from editor.core.selection import (
     bbox,
     blend,
     check_mask,
-    is_empty,
     is_full,
     mask_to_image,
 )
+from editor.ops.overlays import confine_extras
 from editor.ops.params import (  # noqa: F401  (re-exported: ops declare with these)
     PARAM_KINDS,
     Kind,
@@ -270,24 +270,37 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
     if mask is None or spec.transforms or spec.selects:
         # geometry runs on the whole image; the caller moves the selection along
         return _run_bound(spec, image, bound, ctx, None)
-    mask = check_mask(mask, image.shape)
-    if is_empty(mask):
-        raise OpError("The selection is empty: select an area first, or use Select ▸ All.")
-    if is_full(mask) and not spec.uses_mask:
-        return _run_bound(spec, image, bound, ctx, None)
+    if not (isinstance(mask, np.ndarray) and mask.dtype == np.float32
+            and mask.shape == image.shape[:2]):
+        # a float32 mask of the right size was made by check_mask (selection ops, the
+        # pipeline, --mask): reading 12 MP twice more per op to check it again is waste
+        mask = check_mask(mask, image.shape)
     h, w = image.shape[:2]
-    inner = bbox(mask)
+    inner = bbox(mask)  # one pass over the mask tells empty, full-box and where
+    if inner is None:
+        raise OpError("The selection is empty: select an area first, or use Select ▸ All.")
+    if inner == (0, h, 0, w) and is_full(mask) and not spec.uses_mask:
+        return _run_bound(spec, image, bound, ctx, None)
     margin = spec.margin_for(bound)
-    y0, y1, x0, x1 = (0, h, 0, w) if margin is None else bbox(mask, margin)
+    y0, y1, x0, x1 = (0, h, 0, w) if margin is None else (
+        max(0, inner[0] - margin), min(h, inner[1] + margin),
+        max(0, inner[2] - margin), min(w, inner[3] + margin))
+    outer, own = ctx.extras, {}
     if (y0, y1, x0, x1) != (0, h, 0, w):
         # a local op: run on the selection's box plus what the op reads around it
         sub = OpContext(progress=ctx.report, cancel_event=ctx.cancel_event,
                         preview_scale=ctx.preview_scale, partial=None,
                         selection=mask[y0:y1, x0:x1])
-        sub.extras = ctx.extras
+        sub.extras = own
         done = _run_bound(spec, image[y0:y1, x0:x1], bound, sub, sub.selection)
     else:
-        done = _run_bound(spec, image, bound, ctx, mask)
+        ctx.extras = own
+        try:
+            done = _run_bound(spec, image, bound, ctx, mask)
+        finally:
+            ctx.extras = outer
+    # what it found (corners) is reported where it was allowed to look
+    outer.update(confine_extras(own, mask, (x0, y0)))
     iy0, iy1, ix0, ix1 = inner
     out = image.copy()
     out[iy0:iy1, ix0:ix1] = blend(image[iy0:iy1, ix0:ix1],
@@ -375,7 +388,7 @@ def transform_mask(spec: OpSpec, params: dict[str, Any] | None, mask: np.ndarray
     """
     if mask is None or not spec.transforms:
         return mask
-    fill = {p.name: (0, 0, 0, 0) for p in spec.params if p.kind == "color"}
+    fill = {p.name: (0, 0, 0) for p in spec.params if p.kind == "color"}  # black: outside
     params = {**(params or {}), **fill}
     sub = OpContext(cancel_event=(ctx or null_context()).cancel_event,
                     preview_scale=(ctx or null_context()).preview_scale)
@@ -392,8 +405,10 @@ def _params_from_signature(func: Callable, doc: str, uses_mask: bool = False) ->
     hints = typing.get_type_hints(func, include_extras=True)
     descriptions = _numpydoc_params(doc)
     params = []
+    # ctx, and the selection mask of a mask-taking op, come from run_op, not the user
+    given = ("ctx", "mask") if uses_mask else ("ctx",)
     for name, p in inspect.signature(func).parameters.items():
-        if p.kind is not inspect.Parameter.KEYWORD_ONLY or name == "ctx":
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or name in given:
             continue
         if uses_mask and name == "mask":
             continue  # the selection, passed by run_op, is not a user parameter

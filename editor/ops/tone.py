@@ -35,20 +35,36 @@ def histogram(channel: np.ndarray) -> np.ndarray:
 
     Returns an int64 array of ``max_value + 1`` bins.
     """
-    import cv2
-
     top = max_value(channel.dtype)
     if channel.ndim == 3:  # pool the channels: a free reshape of a contiguous image
         channel = np.ascontiguousarray(channel).reshape(channel.shape[0], -1)
-    hist = cv2.calcHist([channel], [0], None, [top + 1], [0, top + 1])
-    return hist.ravel().astype(np.int64)
+    return _strip_hist(channel, 0, top)
 
 
 def _channel_hist(image: np.ndarray, c: int) -> np.ndarray:
+    return _strip_hist(image, c, max_value(image.dtype))
+
+
+def _strip_hist(image: np.ndarray, c: int, top: int) -> np.ndarray:
+    """``cv2.calcHist`` of channel ``c``, exact however many samples.
+
+    calcHist returns float32 counts, exact only up to 2**24: a 36-million-sample
+    plane of one value (a pooled 12 MP RGB histogram of a flat image) would be
+    miscounted. So it runs on bands of at most 2**24 samples (one band up to
+    16 MP gray) whose counts are added as integers. calcHist threads itself:
+    bands on the strip pool were slower.
+    """
     import cv2
 
-    top = max_value(image.dtype)
-    return cv2.calcHist([image], [c], None, [top + 1], [0, top + 1]).ravel().astype(np.int64)
+    h = image.shape[0]
+    rows = max(1, (1 << 24) // max(1, image[:1].size // (image.shape[2] if image.ndim == 3
+                                                          else 1)))
+    total = np.zeros(top + 1, np.int64)
+    for y0 in range(0, h, rows):
+        part = image[y0:y0 + rows]
+        total += cv2.calcHist([part], [c], None, [top + 1], [0, top + 1]).ravel().astype(
+            np.int64)
+    return total
 
 
 def _per_channel_lut(image: np.ndarray, lut: np.ndarray, channel: str) -> np.ndarray:
@@ -78,7 +94,8 @@ def _shift_luma(image: np.ndarray, y: np.ndarray, y_new: np.ndarray) -> np.ndarr
 
     out = np.empty_like(image)
     # Strips of ~1 MB keep the four temporaries in cache instead of streaming
-    # each through memory (benchmarks/bench_choices.py times both).
+    # each through memory (benchmarks/bench_choices.py times both). OpenCV
+    # threads each call itself: the strips on the shared pool gained nothing.
     rows = max(1, (1 << 20) // (image.shape[1] * image.itemsize * 3))
     for top in range(0, image.shape[0], rows):
         part = slice(top, top + rows)
@@ -324,7 +341,22 @@ def auto_contrast(
     if high <= low:
         return image.copy()
     scale = top / (high - low)
+    if cut == 0:
+        # Every value lies in [low, high], so the map never goes below 0 and the
+        # absolute value in convertScaleAbs changes nothing: OpenCV's one-read pass
+        # (what cv2.normalize does) instead of addWeighted's two.
+        return _scale_abs(image, scale, -low * scale)
     return affine(image, scale, -low * scale)
+
+
+def _scale_abs(image: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    """``saturate(|scale * v + offset|)`` in one OpenCV pass; 16 bit as
+    :func:`~editor.ops.color.affine` (convertScaleAbs writes 8 bit only)."""
+    if image.dtype != np.uint8:
+        return affine(image, scale, offset)
+    import cv2
+
+    return cv2.convertScaleAbs(image, alpha=float(scale), beta=float(offset))
 
 
 @register_op("equalize", title="Equalize histogram", category="Tone")
@@ -411,9 +443,21 @@ def clahe(
         # below one sample: no contrast gain at all. The luma change is found
         # at 8 bits instead and added to the 16-bit luma, so both depths look
         # alike and 16-bit gradients keep their fine steps.
+        from editor.core.parallel import for_each_strip, strip_rows
+
         y8 = to_uint8(y)
-        change = engine.apply(y8).astype(np.int32) - y8
-        y_new = np.clip(y + change * 257, 0, 65535).astype(np.uint16)
+        y8_new = engine.apply(y8)
+        y_new = np.empty_like(y)
+
+        def add_change(y0: int, y1: int) -> None:  # in cache-sized strips, every core
+            wide = y8_new[y0:y1].astype(np.int32)
+            wide -= y8[y0:y1]
+            wide *= 257
+            wide += y[y0:y1]
+            np.clip(wide, 0, 65535, out=wide)
+            y_new[y0:y1] = wide
+
+        for_each_strip(y.shape[0], strip_rows(y.shape[1] * 4), add_change)
     ctx.report(0.8, "recombining colour")
     out = _shift_luma(image, y, y_new)
     ctx.report(1.0)

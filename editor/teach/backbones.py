@@ -1,4 +1,4 @@
-"""The networks under the classifier: frozen EfficientNet-Lite0, or a small CNN.
+"""The networks under the classifier: frozen EfficientNet-Lite0 or -Lite2, or a small CNN.
 
 Every classifier is one :class:`torch.nn.Module` (built by :func:`build_net`)
 that takes RGB in ``[0, 1]`` of shape ``(B, 3, S, S)`` and returns logits; the
@@ -11,7 +11,9 @@ into three parts so training can cache what is frozen:
 ``head``   globally pooled ``(B, D)`` features -> class logits (always trained)
 
 With EfficientNet-Lite0 the trunk is the stem and the first 15 MBConv blocks,
-the top is the last block and the 1x1 head convolution (1280 channels). The
+the top is the last block and the 1x1 head convolution (1280 channels);
+EfficientNet-Lite2 (larger, 260 px input, chosen per project) is split the same
+way after its 20th block. The
 small CNN (used when the pretrained weights are missing) has an empty trunk and
 is trained whole.
 
@@ -24,7 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 EFFICIENTNET = "efficientnet_lite0"
+EFFICIENTNET_LITE2 = "efficientnet_lite2"
 SMALL_CNN = "small_cnn"
+#: The pretrained (frozen) backbones and their EfficientNet-Lite variant.
+PRETRAINED = {EFFICIENTNET: 0, EFFICIENTNET_LITE2: 2}
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,9 @@ class BackboneInfo:
 BACKBONES = {
     EFFICIENTNET: BackboneInfo(EFFICIENTNET, 224, (0.5,) * 3, (0.5,) * 3, 1280, True,
                                "EfficientNet-Lite0 (ImageNet, frozen)"),
+    EFFICIENTNET_LITE2: BackboneInfo(EFFICIENTNET_LITE2, 260, (0.5,) * 3, (0.5,) * 3, 1280,
+                                     True, "EfficientNet-Lite2 (ImageNet, frozen; larger, "
+                                     "slower)"),
     SMALL_CNN: BackboneInfo(SMALL_CNN, 96, (0.5,) * 3, (0.5,) * 3, 128, False,
                             "small CNN trained from scratch"),
 }
@@ -59,12 +67,13 @@ def backbone_info(name: str) -> BackboneInfo:
                       f"{', '.join(BACKBONES)}") from None
 
 
-def pretrained_available() -> bool:
-    """True when EfficientNet-Lite0's packaged weights are installed."""
+def pretrained_available(backbone: str = EFFICIENTNET) -> bool:
+    """True when ``backbone``'s packaged weights (EfficientNet-Lite0 by default) are
+    installed."""
     try:
         from editor.ops.ai.models import efficientnet_weights_file
 
-        efficientnet_weights_file()
+        efficientnet_weights_file(PRETRAINED[backbone])
         return True
     except Exception:  # noqa: BLE001  (ModelMissing or the module itself missing)
         return False
@@ -162,7 +171,7 @@ def build_net(backbone: str, n_classes: int, hidden: int = 0, device: Any = "cpu
 
     Parameters
     ----------
-    backbone : {"efficientnet_lite0", "small_cnn"}
+    backbone : {"efficientnet_lite0", "efficientnet_lite2", "small_cnn"}
     n_classes : int
     hidden : int
         Hidden units of the head (0: logistic regression).
@@ -171,7 +180,7 @@ def build_net(backbone: str, n_classes: int, hidden: int = 0, device: Any = "cpu
     Raises
     ------
     ModelMissing
-        EfficientNet-Lite0 was asked for and its weights are not installed.
+        A pretrained backbone was asked for and its weights are not installed.
     """
     from torch import nn
 
@@ -179,17 +188,27 @@ def build_net(backbone: str, n_classes: int, hidden: int = 0, device: Any = "cpu
     c = _classes()
     norm = c["Normalize"](info.mean, info.std)
     head = make_head(info.feature_dim, n_classes, hidden)
-    if backbone == EFFICIENTNET:
-        from editor.ops.ai.efficientnet import load_efficientnet_lite0
+    if backbone in PRETRAINED:
+        from editor.ops.ai.efficientnet import load_efficientnet_lite
 
-        net = load_efficientnet_lite0("cpu")
+        net = load_efficientnet_lite(PRETRAINED[backbone], "cpu")
         trunk, top = c["EffTrunk"](net), c["EffTop"](net)
         for p in trunk.parameters():
             p.requires_grad_(False)
     else:
         trunk, top = nn.Identity(), c["SmallCNN"]()
     model = c["TeachNet"](norm, trunk, top, head)
+    model.backbone_name = backbone  # a plain attribute: not in the state_dict
     return model.eval().to(device)
+
+
+def teach_device():
+    """Where the classifier's frozen network runs: CUDA when there is one (and the
+    editor's "force CPU" setting or ``CONVOLVE_DEVICE=cpu`` does not say otherwise),
+    else the CPU. Heads train on the CPU anyway: they are a few kilobytes."""
+    from editor.ops.ai.models import pick_device
+
+    return pick_device()
 
 
 class torch_threads:  # noqa: N801  (used as a ``with`` statement, like a function)

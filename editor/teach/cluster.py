@@ -47,21 +47,27 @@ def _build_stage(key: str):
     """The torch module a key names (runs on the worker)."""
     from torch import nn
 
-    from editor.teach.backbones import EFFICIENTNET, build_net
+    from editor.teach.backbones import PRETRAINED, backbone_info, build_net
     from editor.teach.train import _Pooled, frozen_stage
 
     if key == INPUT_ONLY:
         return None
-    net = build_net(EFFICIENTNET, 2, 0)  # the frozen parts do not depend on the head
-    if key == "efficientnet_lite0-pooled":
-        return frozen_stage(net, False, 224)[0]
-    if key == "efficientnet_lite0-trunk15":
-        return frozen_stage(net, True, 224)[0]
-    # prediction: the model's own (unfused) modules, as TeachModel.predict_batch runs them
-    if key == "predict-efficientnet_lite0-pooled":
-        return _Pooled(net).eval()
-    if key == "predict-efficientnet_lite0-trunk":
-        return nn.Sequential(net.normalize, net.trunk).eval()
+    predict = key.startswith("predict-")
+    backbone, _, stage = key.removeprefix("predict-").rpartition("-")
+    if backbone not in PRETRAINED:
+        raise OpError(f"unknown feature stage {key!r}")
+    net = build_net(backbone, 2, 0)  # the frozen parts do not depend on the head
+    size = backbone_info(backbone).size
+    if predict:
+        # prediction: the model's own (unfused) modules, as TeachModel.predict_batch runs
+        if stage == "pooled":
+            return _Pooled(net).eval()
+        if stage == "trunk":
+            return nn.Sequential(net.normalize, net.trunk).eval()
+    elif stage == "pooled":
+        return frozen_stage(net, False, size, backbone)[0]
+    elif stage == f"trunk{len(net.trunk.blocks)}":
+        return frozen_stage(net, True, size, backbone)[0]
     raise OpError(f"unknown feature stage {key!r}")
 
 
@@ -168,13 +174,13 @@ def cluster_features(scheduler: str, key: str) -> Iterator[ClusterFeatures]:
 
 def _predict_key(model) -> tuple[str, str]:
     """Stage key for the workers and what runs here: ``pooled``, ``trunk`` or ``net``."""
-    from editor.teach.backbones import EFFICIENTNET
+    from editor.teach.backbones import PRETRAINED
 
-    if model.backbone != EFFICIENTNET:
+    if model.backbone not in PRETRAINED:
         return INPUT_ONLY, "net"
     if model.meta.get("fine_tuned"):
-        return "predict-efficientnet_lite0-trunk", "trunk"
-    return "predict-efficientnet_lite0-pooled", "pooled"
+        return f"predict-{model.backbone}-trunk", "trunk"
+    return f"predict-{model.backbone}-pooled", "pooled"
 
 
 def _finish(model, part: str, arr: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import Any
 from editor.core.context import OpError
 
 #: the backbones a user can pick ("auto": EfficientNet-Lite0 when installed)
-BACKBONES = ("auto", "efficientnet_lite0", "small_cnn")
+BACKBONES = ("auto", "efficientnet_lite0", "efficientnet_lite2", "small_cnn")
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("weight_decay", float, 0.0, 0.1, 1e-4, "Weight decay",
             "L2 penalty on the weights", decimals=5, step=0.0001),
     Setting("backbone", str, None, None, "auto", "Backbone",
-            "feature network; auto uses EfficientNet-Lite0 when it is installed",
+            "feature network; auto uses EfficientNet-Lite0 when it is installed; "
+            "efficientnet_lite2 is larger and slower",
             choices=BACKBONES),
     Setting("fine_tune", bool, None, None, False, "Fine-tune",
             "also train the last block of EfficientNet-Lite0"),

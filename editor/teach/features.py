@@ -230,9 +230,12 @@ def chunk_features(stage, paths: Sequence[Path], variants: Sequence[int], *, siz
         pixels.append(square_input(rgb, size))
     if not rows:
         return rows, None, skipped
+    from editor.ops.ai.models import autocast
+
     x = torch.from_numpy(to_chw_float(pixels)).to(device)
     if channels_last:
         # channels-last: the layout of inference_copy() stages (and harmless otherwise)
         x = x.contiguous(memory_format=torch.channels_last)
-    out = x if stage is None else stage(x)
+    with autocast(x.device):  # float16 on CUDA, float32 elsewhere
+        out = x if stage is None else stage(x)
     return rows, out.float().cpu().numpy().astype(dtype, copy=False), skipped

@@ -84,15 +84,42 @@ class TeachModel:
         return self.predict_batch([image])[0]
 
     def predict_input(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for an already prepared ``(B, 3, S, S)`` [0, 1] batch."""
+        """Probabilities for an already prepared ``(B, 3, S, S)`` [0, 1] batch.
+
+        Runs where :meth:`run_device` says (CUDA in half precision when there is
+        one, else the CPU in float32).
+        """
         import torch
 
+        from editor.ops.ai.models import autocast, memory_format
         from editor.teach.backbones import torch_threads
 
-        device = next(self.net.parameters()).device
-        with torch.inference_mode(), torch_threads():
-            logits = self.net(torch.from_numpy(np.ascontiguousarray(x)).to(device))
-            return logits.softmax(1).float().cpu().numpy()
+        device = self.run_device()
+        with torch.inference_mode(), torch_threads(), autocast(device):
+            t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+            if device.type == "cuda":
+                t = t.contiguous(memory_format=memory_format(device))
+            logits = self.net(t)
+            return logits.float().softmax(1).cpu().numpy()
+
+    def run_device(self):
+        """The device predictions run on: :func:`~editor.teach.backbones.teach_device`,
+        chosen once per model; the network moves there on first use (channels-last
+        on CUDA). Saving and exporting read the weights back to the CPU."""
+        if getattr(self, "_device", None) is None:
+            import torch
+
+            from editor.ops.ai.models import memory_format, prepare_device
+            from editor.teach.backbones import teach_device
+
+            device = torch.device(teach_device())
+            if next(self.net.parameters()).device != device:
+                self.net.to(device)
+                if device.type == "cuda":
+                    prepare_device(device)
+                    self.net.to(memory_format=memory_format(device))
+            self._device = device
+        return self._device
 
     # -- files -------------------------------------------------------------
     def trained_state(self) -> dict[str, Any]:
@@ -166,6 +193,7 @@ class TeachModel:
             def forward(self, x):
                 return torch.softmax(self.net(x), dim=1)
 
+        self._device = None  # .cpu() below moves the network: the next prediction moves it back
         return Probabilities(self.net).eval().cpu()
 
     def export_torchscript(self, path: str | Path) -> Path:

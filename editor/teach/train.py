@@ -31,6 +31,7 @@ from editor.core.context import OpContext, OpError, null_context
 from editor.teach.augment import augment, sample_rng
 from editor.teach.backbones import (
     EFFICIENTNET,
+    PRETRAINED,
     SMALL_CNN,
     backbone_info,
     build_net,
@@ -111,10 +112,11 @@ def choose_backbone(config: TrainConfig) -> tuple[str, list[str]]:
             return EFFICIENTNET, []
         return SMALL_CNN, [SMALL_CNN_NOTICE]
     backbone_info(config.backbone)
-    if config.backbone == EFFICIENTNET and not pretrained_available():
+    if config.backbone in PRETRAINED and not pretrained_available(config.backbone):
         from editor.ops.ai.models import efficientnet_weights_file
 
-        efficientnet_weights_file()  # raises ModelMissing with the install command
+        # raises ModelMissing with the install command
+        efficientnet_weights_file(PRETRAINED[config.backbone])
     return config.backbone, (["a small CNN trained from scratch needs many more photos per "
                               "class (hundreds) than the pretrained backbone"]
                              if config.backbone == SMALL_CNN else [])
@@ -160,8 +162,9 @@ def train(dataset: Dataset, config: TrainConfig | None = None, ctx: OpContext | 
     if empty:
         raise OpError(f"class {empty[0]!r} has no images yet")
     backbone, notes = choose_backbone(config)
-    if config.fine_tune and backbone != EFFICIENTNET:
-        notes.append("fine-tuning needs EfficientNet-Lite0; the whole small CNN is trained")
+    if config.fine_tune and backbone not in PRETRAINED:
+        notes.append("fine-tuning needs a pretrained EfficientNet; the whole small CNN is "
+                     "trained")
     train_idx, test_idx = stratified_split(labels, config.test_fraction, config.seed)
     if len(test_idx) == 0:
         notes.append("too few images for a held-out test split: scores are on the "
@@ -190,7 +193,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, ctx: OpContext | 
         "class_names": dataset.class_names,
         "backbone": backbone,
         "hidden": config.hidden,
-        "fine_tuned": bool(config.fine_tune and backbone == EFFICIENTNET),
+        "fine_tuned": bool(config.fine_tune and backbone in PRETRAINED),
         "training": config.to_json(),
         "counts": {c.name: int(n) for c, n in zip(dataset.classes, counts, strict=True)},
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -227,8 +230,14 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
                   on_epoch, skipped, scheduler=None) -> list[EpochStats]:
     import torch
 
+    from editor.ops.ai.models import prepare_device
+    from editor.teach.backbones import teach_device
+
     fine = config.fine_tune
-    stage, shape, dtype, tag = frozen_stage(net, fine, size)
+    stage, shape, dtype, tag = frozen_stage(net, fine, size, backbone_of(net))
+    device = teach_device()  # the frozen stage on CUDA when there is one
+    prepare_device(device)
+    stage = stage.to(device)
     cache = FeatureCache(dataset.cache_dir, tag)
     copies = config.augment_copies
     tr_paths = [paths[i] for i in train_idx for _ in range(1 + copies)]
@@ -243,7 +252,8 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
         feats, ok = extract(stage, all_paths, all_vars, cache=cache, size=size, out_shape=shape,
                             dtype=dtype, seed=config.seed, augment_config=config.augment,
                             ctx=ctx, scratch=dataset.cache_dir / f"{tag}-batch.npy",
-                            label="features", frame=(0.0, 0.8), remote=remote)
+                            label="features", frame=(0.0, 0.8), remote=remote,
+                            device=device)
     for w in caught:
         skipped.append(str(w.message))
         warnings.warn(w.message, stacklevel=2)
@@ -282,13 +292,20 @@ def _train_frozen(net, dataset, paths, labels, train_idx, test_idx, config, size
     return history, (rows, np.concatenate(probs) if probs else np.zeros((0, 1), np.float32))
 
 
-def frozen_stage(net, fine: bool, size: int):
-    """The frozen part of EfficientNet-Lite0 whose outputs are cached, and how they are kept.
+def backbone_of(net) -> str:
+    """The backbone a :func:`build_net` network was built on."""
+    return getattr(net, "backbone_name", EFFICIENTNET)
 
-    Returns ``(stage, feature shape, dtype, cache tag)``: the trunk (192x7x7 maps,
-    float16) for fine-tuning, else the pooled 1280-d features (float32). The same
-    function builds the stage on cluster workers (:mod:`editor.teach.cluster`), so
-    features computed there are the ones computed here.
+
+def frozen_stage(net, fine: bool, size: int, backbone: str = EFFICIENTNET):
+    """The frozen part of an EfficientNet-Lite whose outputs are cached, and how they are kept.
+
+    Returns ``(stage, feature shape, dtype, cache tag)``: the trunk (Lite0:
+    192x7x7 maps, float16) for fine-tuning, else the pooled 1280-d features
+    (float32). The tag names the backbone, so features of different networks never
+    mix. The same function builds the stage on cluster workers
+    (:mod:`editor.teach.cluster`), so features computed there are the ones
+    computed here.
     """
     import torch
 
@@ -298,10 +315,9 @@ def frozen_stage(net, fine: bool, size: int):
         stage = inference_copy(torch.nn.Sequential(net.normalize, net.trunk))
         with torch.inference_mode():
             shape = tuple(stage(torch.zeros(1, 3, size, size)).shape[1:])
-        return stage, shape, np.float16, "efficientnet_lite0-trunk15"
+        return stage, shape, np.float16, f"{backbone}-trunk{len(net.trunk.blocks)}"
     stage = inference_copy(_Pooled(net))
-    return stage, (backbone_info(EFFICIENTNET).feature_dim,), np.float32, \
-        "efficientnet_lite0-pooled"
+    return stage, (backbone_info(backbone).feature_dim,), np.float32, f"{backbone}-pooled"
 
 
 def _features_on(scheduler: str | None, tag: str):

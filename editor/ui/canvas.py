@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -71,11 +71,18 @@ class Canvas(QWidget):
         self.split = False
         self.split_pos = 0.5  # divider position as a fraction of the width
         self.show_before = False  # held key: the original everywhere
-        self._drag: str | None = None
+        self._drag: str | None = None  # "pan", "divider" or "tool" while a button is held
+        self._tool_button = Qt.MouseButton.NoButton
         self._drag_start = QPointF()
         self._drag_center = QPointF()
         self._click_at: QPointF | None = None  # a left press that may end as a click
         self._space = False
+        #: the active canvas tool (editor.ui.canvas_tools); None: pan and pick (H)
+        self.tool = None
+        #: painters run after the image and overlay, before the tool (marching ants)
+        self.decorations: list = []
+        #: the selection's outline (editor.ui.marching_ants.MarchingAnts), once installed
+        self.ants = None
         self._checker = _checker()
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
@@ -236,8 +243,14 @@ class Canvas(QWidget):
         replaced = self._preview is not None and self._preview.region is None
         if not before_all and not replaced:
             self._paint_overlay(p)
+            for paint in self.decorations:
+                paint(p, self)
+            if self.tool is not None:
+                p.save()
+                self.tool.paint(p, self)
+                p.restore()
         if before_all:
-            self._label(p, QPointF(12, 12), "Original")
+            self.label(p, QPointF(12, 12), "Original")
         p.end()
 
     def _paint_current(self, p: QPainter) -> None:
@@ -281,7 +294,7 @@ class Canvas(QWidget):
             p.fillRect(target, self._checker)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         p.drawImage(target, img, QRectF(img.rect()))
-        self._label(p, QPointF(12, 12), "Preview")
+        self.label(p, QPointF(12, 12), "Preview")
 
     def _paint_divider(self, p: QPainter, x: int) -> None:
         p.setPen(QPen(QColor(255, 255, 255, 220), 2))
@@ -289,10 +302,11 @@ class Canvas(QWidget):
         p.setBrush(QColor(255, 255, 255, 230))
         p.setPen(Qt.PenStyle.NoPen)
         p.drawEllipse(QPointF(x, self.height() / 2), 9, 9)
-        self._label(p, QPointF(max(12, x - 80), 12), "Before")
-        self._label(p, QPointF(x + 12, 12), "After")
+        self.label(p, QPointF(max(12, x - 80), 12), "Before")
+        self.label(p, QPointF(x + 12, 12), "After")
 
-    def _label(self, p: QPainter, at: QPointF, text: str) -> None:
+    def label(self, p: QPainter, at: QPointF, text: str) -> None:
+        """A small dark tag with ``text`` at widget point ``at`` (tools use it too)."""
         fm = p.fontMetrics()
         r = QRectF(at.x(), at.y(), fm.horizontalAdvance(text) + 12, fm.height() + 6)
         p.setPen(Qt.PenStyle.NoPen)
@@ -318,20 +332,63 @@ class Canvas(QWidget):
     def _near_divider(self, x: float) -> bool:
         return self.split and abs(x - self.width() * self.split_pos) <= DIVIDER_GRAB
 
+    # -- canvas tools -------------------------------------------------------------------
+    def set_tool(self, tool) -> None:
+        """Make ``tool`` (a :class:`~editor.ui.canvas_tools.base.CanvasTool`, already
+        activated) receive the pointer; None: drag pans and clicks pick pixels."""
+        if self._drag == "tool":
+            self._drag = None
+        self.tool = tool
+        self._update_cursor(None)
+        self.update()
+
+    def _tool_takes(self, event) -> bool:
+        return (self.tool is not None and not self._space
+                and event.button() in self.tool.buttons
+                and event.button() != Qt.MouseButton.MiddleButton)
+
+    def _update_cursor(self, pos: QPointF | None) -> None:
+        if self._drag == "pan" or self._drag == "divider":
+            return
+        if pos is not None and self._near_divider(pos.x()):
+            self.setCursor(Qt.CursorShape.SplitHCursor)
+        elif self._space:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+        elif self.tool is not None:
+            self.setCursor(self.tool.pointer_cursor())
+        else:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+
     def mousePressEvent(self, event) -> None:  # noqa: N802
         pos = event.position()
         if event.button() == Qt.MouseButton.LeftButton and self._near_divider(pos.x()) \
                 and not self._space:
             self._drag = "divider"
-        elif event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
+        elif self._drag is None and self._tool_takes(event):
+            self._drag = "tool"
+            self._tool_button = event.button()
+            self.tool.press(self.to_image(pos), event)
+        elif event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton) \
+                and self._drag is None:
             self._drag = "pan"
             self._drag_start = pos
             # a left press that ends where it began is a click (eyedroppers), not a pan
             self._click_at = pos if event.button() == Qt.MouseButton.LeftButton \
-                and not self._space else None
+                and not self._space and self.tool is None else None
             self._drag_center = QPointF(self.center)
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         event.accept()
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        # Qt sends press, release, double-click, release: the tool sees the second
+        # press as a double click (polygon lasso closes), other modes as a press
+        if self.tool is not None and self._tool_takes(event) and self._drag is None:
+            self._drag = "tool"
+            self._tool_button = event.button()
+            self.tool.double_click(self.to_image(event.position()), event)
+            event.accept()
+            return
+        self.mousePressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         pos = event.position()
@@ -344,10 +401,12 @@ class Canvas(QWidget):
             self.fit_mode = False
             self._clamp()
             self._view_moved()
+        elif self._drag == "tool":
+            self.tool.move(self.to_image(pos), event)
         else:
-            self.setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(pos.x())
-                           else Qt.CursorShape.OpenHandCursor if self._space
-                           else Qt.CursorShape.CrossCursor)
+            if self.tool is not None and not self._space:
+                self.tool.hover(self.to_image(pos), event)
+            self._update_cursor(pos)
         pt = self.to_image(pos)
         size = self.image_size()
         if size and 0 <= pt.x() < size[0] and 0 <= pt.y() < size[1]:
@@ -356,6 +415,14 @@ class Canvas(QWidget):
             self.pixelHovered.emit(-1, -1)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._drag == "tool":
+            if event.button() == self._tool_button:
+                self._drag = None
+                if self.tool is not None:
+                    self.tool.release(self.to_image(event.position()), event)
+                self._update_cursor(event.position())
+            event.accept()
+            return
         click, self._click_at = self._click_at, None
         if click is not None and event.button() == Qt.MouseButton.LeftButton \
                 and (event.position() - click).manhattanLength() <= CLICK_SLOP:
@@ -364,15 +431,27 @@ class Canvas(QWidget):
             if size and 0 <= pt.x() < size[0] and 0 <= pt.y() < size[1]:
                 self.pixelClicked.emit(int(pt.x()), int(pt.y()))
         self._drag = None
-        self.setCursor(Qt.CursorShape.OpenHandCursor if self._space
-                       else Qt.CursorShape.CrossCursor)
+        self._update_cursor(event.position())
         event.accept()
 
     def leaveEvent(self, event) -> None:  # noqa: N802
         self.pixelHovered.emit(-1, -1)
         super().leaveEvent(event)
 
+    def event(self, event) -> bool:
+        # window shortcuts (Esc cancels jobs) win over key presses unless the focused
+        # widget claims the key first: a tool with unfinished work claims Esc and Enter
+        if event.type() == QEvent.Type.ShortcutOverride and self.tool is not None \
+                and self.tool.claims_key(event):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802
+        if self.tool is not None and event.key() != Qt.Key.Key_Space \
+                and self.tool.key_press(event):
+            event.accept()
+            return
         if event.isAutoRepeat():
             event.accept()
             return
@@ -388,12 +467,16 @@ class Canvas(QWidget):
         event.accept()
 
     def keyReleaseEvent(self, event) -> None:  # noqa: N802
+        if self.tool is not None and event.key() != Qt.Key.Key_Space \
+                and self.tool.key_release(event):
+            event.accept()
+            return
         if event.isAutoRepeat():
             event.accept()
             return
         if event.key() == Qt.Key.Key_Space:
             self._space = False
-            self.setCursor(Qt.CursorShape.CrossCursor)
+            self._update_cursor(None)
         elif event.key() == Qt.Key.Key_Backslash:
             self.show_before = False
             self.update()

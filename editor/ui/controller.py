@@ -215,10 +215,22 @@ class Controller(QObject):
 
     def set_selection(self, mask: np.ndarray | None, title: str, *, op: str | None = None,
                       params: dict | None = None, **callbacks: Any) -> EditRequest | None:
-        """Make ``mask`` (painted, loaded, or None) the selection: one undo step."""
+        """Make ``mask`` (painted, loaded, or None) the selection: one undo step.
+
+        With ``op="select_mask"`` the mask is rounded to its 16-bit form and its
+        SHA-256 recorded, so a saved recipe replays it exactly from its PNG.
+        """
         fixed = None if mask is None else np.asarray(mask, np.float32)
+        if op == "select_mask" and fixed is not None:
+            from editor.core.selection import mask_sha256, quantize
+
+            fixed = quantize(fixed)
+            params = {**(params or {}), "sha256": mask_sha256(fixed)}
+        # a painted mask cannot be recomputed: the journal keeps it
+        painted = op is None or op == "select_mask"
         return self.submit(EditRequest(title, lambda _ctx, _img: fixed, op=op, params=params,
-                                       selects=True, shows_progress=False, **callbacks))
+                                       selects=True, shows_progress=False,
+                                       keep_pixels=painted, **callbacks))
 
     def commit_image(self, image: np.ndarray, title: str, *, base: int,
                      op: str | None = None, params: dict | None = None,
@@ -230,7 +242,8 @@ class Controller(QObject):
 
     def apply_recipe(self, recipe: Any, title: str = "Apply recipe") -> EditRequest | None:
         """Replay a loaded recipe on the current image as one undo step."""
-        steps = [(s.op, dict(s.params)) for s in recipe.steps]
+        # mask files are named relative to the recipe: record where they are
+        steps = [(s.op, recipe.resolved(s.op, dict(s.params))) for s in recipe.steps]
         return self.submit(EditRequest(title, lambda ctx, img: recipe.apply(img, ctx),
                                        steps=steps))
 
@@ -313,7 +326,8 @@ class Controller(QObject):
             info = doc.states.get(cmd.after) if doc else None
             steps = list(info.steps) if info is not None else []
             history.commands.append(Step(cmd.before, cmd.after, cmd.text(), cmd.op,
-                                         cmd.params, steps, None))
+                                         cmd.params, steps, None,
+                                         info is not None and info.selects))
         history.index = self.undo_stack.index()
         return history
 
@@ -367,6 +381,31 @@ class Controller(QObject):
 
         steps = self.document.recipe_steps() if self.document else []
         return Recipe(steps=[RecipeStep(op, params) for op, params in steps]).to_json()
+
+    def save_recipe(self, path: str) -> list[str]:
+        """Write the current state's recipe to ``path``, painted masks as PNGs beside it.
+
+        Returns the mask files written; raises ``OSError`` or ``ValueError``
+        (one sentence) when it cannot.
+        """
+        from editor.core.recipe import Recipe
+        from editor.io.masks import MASK_OP, save_recipe
+
+        doc = self.document
+        steps = doc.recipe_steps() if doc is not None else []
+        masks = {}
+        for info in doc.chain() if doc is not None else []:
+            if info.op == MASK_OP and info.mask is not None and info.params:
+                masks[str(info.params.get("sha256", ""))] = doc.store.get(info.mask)
+        from editor.io import ImageIOError
+
+        recipe = Recipe()
+        for op, params in steps:
+            recipe.append(op, params)
+        try:
+            return save_recipe(recipe, path, masks)
+        except ImageIOError as e:  # a mask PNG could not be written
+            raise ValueError(str(e)) from None
 
     # -- tool sessions (the tools dock; see ToolSessions) ------------------------------------------
     def begin_session(self, spec: Any) -> None:

@@ -168,7 +168,8 @@ class DocumentIO:
         journal = self.c.journal
         self.ensure_journal(self.c.document)
         journal.commit(before=before, after=after, title=req.title, op=req.op,
-                       params=req.params, steps=req.steps, merge=req.merge_token)
+                       params=req.params, steps=req.steps, merge=req.merge_token,
+                       selects=req.selects)
 
     def journal_move(self) -> None:
         c = self.c
@@ -192,10 +193,11 @@ class DocumentIO:
 
         def write() -> None:
             try:
-                pixels = doc.get(sid)
+                pixels = stored_array(doc, sid)
             except KeyError:
                 return
-            journal.write_pixels(sid, pixels, folder=folder, **how)
+            if pixels is not None:
+                journal.write_pixels(sid, pixels, folder=folder, **how)
 
         self.writer.put(write)
 
@@ -214,7 +216,7 @@ class DocumentIO:
         history = c.history()
         for step in history.commands:
             journal.commit(before=step.before, after=step.after, title=step.title, op=step.op,
-                           params=step.params, steps=step.steps)
+                           params=step.params, steps=step.steps, selects=step.selects)
         if history.commands:
             journal.move(index=history.index, current=history.current)
             for sid in self.states_to_store(doc, history) - {doc.current_id}:
@@ -231,8 +233,8 @@ class DocumentIO:
             info = doc.states.get(step.after)
             if info is None:
                 continue
-            if not (info.op or info.steps):
-                keep.add(step.after)
+            if not (info.op or info.steps) or info.op == "select_mask":
+                keep.add(step.after)  # nothing to replay (a painted mask: its file may go)
                 continue
             try:
                 specs = [get_op(op) for op, _ in info.recipe()]
@@ -264,7 +266,7 @@ class DocumentIO:
             try:
                 return str(save_project(
                     path, original=doc.get(doc.base_id), history=history,
-                    pixels={sid: doc.get(sid) for sid in sids if sid != doc.base_id},
+                    pixels=stored_arrays(doc, sids - {doc.base_id}),
                     source=doc.path, format=doc.format, info=doc.info, exif=doc.exif,
                     icc_profile=doc.icc_profile, ctx=ctx))
             except SaveError as e:
@@ -378,6 +380,25 @@ class DocumentIO:
                 raise OpError(str(e)) from None
         raise OpError(f"The original of {rec.title} has changed or gone since the crash, "
                       "and its copy was not saved.")
+
+
+def stored_array(doc: Document, sid: int) -> np.ndarray | None:
+    """What a saved session keeps of state ``sid``: its pixels, or, for a selection
+    step (which shares its parent's pixels), its mask (``None``: nothing selected)."""
+    info = doc.states.get(sid)
+    if info is not None and info.selects:
+        return doc.selection(sid)
+    return doc.get(sid)
+
+
+def stored_arrays(doc: Document, sids) -> dict[int, np.ndarray]:
+    """:func:`stored_array` of each of ``sids`` that has one."""
+    out = {}
+    for sid in sids:
+        array = stored_array(doc, sid)
+        if array is not None:
+            out[sid] = array
+    return out
 
 
 def _describe(image: np.ndarray) -> str:

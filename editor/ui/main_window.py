@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.canvas import Canvas
+from editor.ui.canvas_tools.manager import install_canvas_tools
 from editor.ui.controller import Controller
 from editor.ui.histogram_panel import HistogramPanel
 from editor.ui.input_rules import install_document_undo_keys
@@ -34,6 +35,7 @@ from editor.ui.menus import NOT_COMMANDS, OpMenus, key_text
 from editor.ui.message_bar import install_message_bar
 from editor.ui.overlay import install_overlay
 from editor.ui.richtext import count
+from editor.ui.selection_ui import install_selection
 from editor.ui.tools_dock import ToolsPanel
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,9 @@ class MainWindow(QMainWindow):
         install_document_undo_keys()  # Ctrl+Z in a spin box undoes the document step
         self._connect()
         self.overlay = install_overlay(self)  # detector overlays: bar, View actions
+        # tool bar, tool options bar and tool keys (before restoreState: it places them)
+        self.selection_ui = install_selection(self)  # Select menu, marching ants
+        self.canvas_tools = install_canvas_tools(self)
         self._restore_settings()
         self._update_actions()
         if install_panels:
@@ -267,6 +272,7 @@ class MainWindow(QMainWindow):
 
     def _build_view_menu(self) -> None:
         v = self.menuBar().addMenu("&View")
+        self.view_menu = v
         self.zoom_in_action = self._action(v, "Zoom &In", self.canvas.zoom_in,
                                            ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action(v, "Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
@@ -523,9 +529,12 @@ class MainWindow(QMainWindow):
     def save_recipe(self, path: str) -> None:
         doc = self.controller.document
         try:
-            Path(path).write_text(self.controller.recipe_json())
+            self.controller.save_recipe(path)
         except OSError as e:
             self._error(f"Could not write {Path(path).name}: {e.strerror or e}.")
+            return
+        except ValueError as e:
+            self._error(str(e))
             return
         note = "" if doc.replayable() else \
             " Some steps (painted or AI edits without an op) are not in it."

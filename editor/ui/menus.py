@@ -110,6 +110,13 @@ class OpMenus(QObject):
         self.image_menu = bar.addMenu("&Image")
         self.adjustments_menu = self.image_menu.addMenu("&Adjustments")
         self.transform_menu = self.image_menu.addMenu("&Transform")
+        # the selection's bounding box (editor/ui/canvas_tools/crop_tool.py)
+        self.crop_selection_action = QAction("Crop to &Selection", window)
+        self.crop_selection_action.setObjectName("menu_crop_to_selection")
+        self.crop_selection_action.setStatusTip("Crop the image to the selection's bounding box")
+        self.crop_selection_action.triggered.connect(self.crop_to_selection)
+        self.image_menu.addAction(self.crop_selection_action)
+        self.controller.selectionChanged.connect(lambda _m: self._update_crop_selection())
         self.filters_menu = bar.addMenu("Fil&ters")
         self.analysis_menu = bar.addMenu("&Analysis")
         self.repeat_action = QAction("Repeat Last Filter", window)
@@ -208,6 +215,17 @@ class OpMenus(QObject):
         for entry, action, _form in self.entries:
             action.setEnabled(self._has_document and entry.op in self.specs)
         self._update_repeat()
+        self._update_crop_selection()
+
+    def _update_crop_selection(self) -> None:
+        self.crop_selection_action.setEnabled(
+            self._has_document and self.controller.selection() is not None)
+
+    def crop_to_selection(self) -> None:
+        """Image ▸ Crop to Selection: one undo step."""
+        from editor.ui.canvas_tools.crop_tool import crop_to_selection
+
+        crop_to_selection(self.controller)
 
     def action(self, text: str) -> QAction:
         """The op entry whose menu text (without "…") is ``text`` (tests, tools)."""

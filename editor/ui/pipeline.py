@@ -239,7 +239,7 @@ class CommitPipeline:
                                   partial=show)
             inner.selection = selection
             if req.selects:
-                return self._selected(req, doc, base, inner, image)
+                return self._selected(req, doc, base, inner, image, folder)
             out = req.compute(inner, image)
             ctx.check()
             check_image(out)
@@ -260,16 +260,22 @@ class CommitPipeline:
         self._running = req
         self.lane.submit(job)
 
-    @staticmethod
-    def _selected(req: EditRequest, doc, base: int, ctx: OpContext,
-                  image: np.ndarray) -> _Result:
-        """Worker side of a selection step: store the new mask, no pixels."""
+    def _selected(self, req: EditRequest, doc, base: int, ctx: OpContext,
+                  image: np.ndarray, folder) -> _Result:
+        """Worker side of a selection step: store the new mask, no pixels.
+
+        A mask that cannot be recomputed (painted) goes to the journal as the
+        state's file (the state's id is its mask's).
+        """
         mask = req.compute(ctx, image)
         ctx.check()
-        mid = None
+        mid = name = None
         if mask is not None:
-            mid = doc.store_mask(check_mask(mask, image.shape))
-        return _Result(base, None, None, {}, None, mid)
+            mask = check_mask(mask, image.shape)
+            mid = doc.store_mask(mask)
+            if folder:
+                name = self.c.journal.write_pixels(mid, mask, folder=folder)
+        return _Result(base, None, None, {}, name, mid)
 
     @staticmethod
     def _selection_after(req: EditRequest, doc, ctx: OpContext,
@@ -376,8 +382,7 @@ class CommitPipeline:
         for sid in (res.sid, res.mask):
             if isinstance(sid, int):
                 doc.discard(sid)
-        if res.sid is not None:
-            self.c.journal.forget([res.sid])
+        self.c.journal.forget([s for s in (res.sid, res.mask) if isinstance(s, int)])
 
     def _refuse(self, req: EditRequest) -> None:
         self._end(req, REFUSED, f"{req.title} was not applied: the image changed while it "

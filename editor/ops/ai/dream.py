@@ -31,22 +31,28 @@ def layer_energy(net, x, layer: str, check=None):
 
     ``check`` runs after every layer, forward and backward (Cancel within a layer).
     """
-    return 0.5 * net(x, [layer], check)[layer].pow(2).mean()
+    # float32 for the square and the mean: a half-precision activation (CUDA) squared
+    # overflows float16's 65504
+    return 0.5 * net(x, [layer], check)[layer].float().pow(2).mean()
 
 
 def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3",
               octaves: int = 3, octave_scale: float = 1.4, steps: int = 20,
               step_size: float = 1.5, jitter: int = 16, seed: int = 0,
               device: Any = None, ctx: OpContext | None = None,
-              on_octave=None, random_weights: bool = False) -> np.ndarray:
+              on_octave=None, random_weights: bool = False, on_partial=None,
+              clock: _util.PartialClock | None = None) -> np.ndarray:
     """Dream on a float ``(H, W, 3)`` [0, 1] image; returns the dreamt float image.
 
     ``on_octave(detail, k)`` receives the detail added so far (at the working
-    size) after each octave.
+    size) after each octave. ``on_partial(detail)`` receives it (at the current
+    octave's size) between octaves too, whenever ``clock`` (a
+    :class:`~editor.ops.ai._util.PartialClock`) says one is due, so the canvas
+    is never more than about two seconds behind.
     """
     import torch
 
-    from editor.ops.ai.models import run_on_device
+    from editor.ops.ai.models import autocast, memory_format, run_on_device
     from editor.ops.ai.vgg import check_layers, feature_net
 
     ctx = ctx or null_context()
@@ -61,10 +67,12 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3"
     shifts = rng.integers(-jitter, jitter + 1, size=(total, 2)) if jitter else \
         np.zeros((total, 2), int)
     lr = step_size / 255.0
+    if on_partial is not None and clock is None:
+        clock = _util.PartialClock()
 
     def work(dev):
         net = feature_net(network, dev, random_weights=random_weights)
-        cl = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+        cl = memory_format(dev)
         detail = np.zeros((sizes[0][1], sizes[0][0], 3), np.float32)
         k = 0
         for o, (ow, oh) in enumerate(sizes):
@@ -74,7 +82,8 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3"
             for _ in range(steps):
                 dy, dx = (int(s) for s in shifts[k])
                 x = torch.roll(x, (dy, dx), (2, 3)).detach().requires_grad_(True)
-                with torch.enable_grad():
+                # float16 on CUDA; bfloat16 on a CPU that has it (models.half_dtype)
+                with torch.enable_grad(), autocast(dev, cpu_bf16=True):
                     loss = layer_energy(net, x, layer, ctx.check)
                     grad, = torch.autograd.grad(loss, x)
                 with torch.no_grad():
@@ -83,9 +92,14 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "vgg16", layer: str = "relu4_3"
                 k += 1
                 ctx.report(k / total, f"octave {o + 1}/{octaves}, iteration {k}/{total}, "
                                       f"loss {float(loss.detach()):.3g}")
+                if on_partial is not None and k < total and clock.due():
+                    on_partial(_util.to_numpy(x) - _util.to_numpy(base))
+                    clock.emitted()
             detail = _util.to_numpy(x) - _util.to_numpy(base)
             if on_octave is not None:
                 on_octave(detail, o)
+                if clock is not None:
+                    clock.emitted()
         return detail
 
     detail = run_on_device(work, ctx, device)
@@ -136,7 +150,8 @@ def deep_dream(
     -------
     ndarray
         The dreamt image, same size and dtype. The canvas gets the image after
-        every octave through ``ctx.emit_partial``.
+        every octave, and in between at least every ~2 s, through
+        ``ctx.emit_partial``.
 
     References
     ----------
@@ -163,9 +178,12 @@ def deep_dream(
             # the smaller octaves' detail, enlarged, shows the dream growing
             ctx.emit_partial(compose(detail))
 
+    # between octaves too, at least every ~2 s (a large working size takes longer)
     dreamt = dream_rgb(rgb, network=network, layer=layer, octaves=octaves,
                        octave_scale=octave_scale, steps=steps, step_size=step_size,
-                       jitter=jitter, seed=seed, ctx=ctx, on_octave=on_octave)
+                       jitter=jitter, seed=seed, ctx=ctx, on_octave=on_octave,
+                       on_partial=lambda d: ctx.emit_partial(compose(d)),
+                       clock=_util.PartialClock())
     out = compose(dreamt - rgb)
     ctx.emit_partial(out)
     return out

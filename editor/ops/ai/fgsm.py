@@ -28,7 +28,7 @@ from editor.ops.registry import Label, Range, register_op
 
 def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
            target_class: int | None = None, device: Any = None,
-           ctx: OpContext | None = None) -> dict[str, Any]:
+           ctx: OpContext | None = None, on_partial=None) -> dict[str, Any]:
     """Run the attack and return the attacked image with everything the UI shows.
 
     Parameters
@@ -42,6 +42,10 @@ def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
         same epsilon ball (BIM / projected gradient descent without random start).
     target_class : int or None
         None: push away from the predicted class. An index: pull towards it.
+    on_partial : callable, optional
+        Receives the attacked image so far (input dtype, as it would be stored)
+        between iterations, at least every ~2 s (:class:`_util.PartialClock`); a
+        12 MP photo takes about a second per iteration on a CPU.
 
     Returns
     -------
@@ -78,6 +82,7 @@ def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
         label = torch.tensor([source if target_class is None else target_class], device=dev)
         sign = 1.0 if target_class is None else -1.0  # ascend away / descend towards
         x = x0.clone()
+        clock = _util.PartialClock()
         for k in range(iterations):
             ctx.check()
             x.requires_grad_(True)
@@ -96,6 +101,9 @@ def attack(image: np.ndarray, epsilon: float = 2.0, iterations: int = 5,
                 x.sub_(x0).clamp_(-eps, eps).add_(x0).clamp_(0, 1)
             ctx.report((k + 1) / iterations,
                        f"iteration {k + 1}/{iterations}, loss {float(loss.detach()):.3g}")
+            if on_partial is not None and k + 1 < iterations and clock.due():
+                on_partial(_quantise(image, rgb, _util.to_numpy(x), eps, ctx)[0])
+                clock.emitted()
         return before, _util.to_numpy(x)
 
     before, attacked_rgb = run_on_device(work, ctx, device)
@@ -193,7 +201,8 @@ def fgsm(
     """
     ctx = ctx or null_context()
     _util.check_min_size(image, "The adversarial attack")
-    result = attack(image, epsilon, iterations, target_class, ctx=ctx)
+    result = attack(image, epsilon, iterations, target_class, ctx=ctx,
+                    on_partial=ctx.emit_partial)
     for key in ("before", "after", "changed", "psnr", "perturbation"):
         ctx.extras[key] = result[key]
     ctx.report(1.0, f"{result['before'][0][0]} -> {result['after'][0][0]}, "

@@ -43,7 +43,7 @@ def context_box(mask: np.ndarray, grow: float = 0.5, least: int = 64
             int(max(0, x0 - pad)), int(min(w, x1 + pad)))
 
 
-@register_op("inpaint", title="Inpaint selection (model)", category="AI", heavy=True, ai=True,
+@register_op("inpaint_model", title="Inpaint selection (model)", category="AI", heavy=True, ai=True,
              preview=False, uses_mask=True)
 def inpaint(
     image: np.ndarray, *,

@@ -67,20 +67,28 @@ class StyleLoss:
         self.weights = (style_weight, content_weight, tv_weight)
         with torch.inference_mode():
             # fixed targets: computed once without autograd bookkeeping
-            grams = {k: gram(v) for k, v in net(style, self.style_layers, check).items()}
-            target = net(content, [content_layer], check)[content_layer]
+            grams = {k: gram(v) for k, v in self._features(style, self.style_layers).items()}
+            target = self._features(content, [content_layer])[content_layer]
         # inference tensors cannot enter a graph; one clone each makes them normal
         self.grams = {k: v.clone() for k, v in grams.items()}
         self.content = target.clone()
 
+    def _features(self, x, layers):
+        """The network's activations, run in half precision where that pays (CUDA),
+        returned as float32 so Gram matrices and losses are summed in float32."""
+        from editor.ops.ai.models import autocast, memory_format
+
+        with autocast(x.device):
+            # the optimiser's pixels stay contiguous (L-BFGS flattens them with view);
+            # the network gets a copy in the layout its kernels prefer
+            feats = self.net(x.contiguous(memory_format=memory_format(x.device)), layers,
+                             self.check)
+        return {k: v.float() for k, v in feats.items()}
+
     def __call__(self, x):
-        import torch
         import torch.nn.functional as F
 
-        # the optimiser's pixels stay contiguous (L-BFGS flattens them with view);
-        # the network gets a channels-last copy, the layout its CPU kernels prefer
-        feats = self.net(x.contiguous(memory_format=torch.channels_last), self.layers,
-                         self.check)
+        feats = self._features(x, self.layers)
         style = sum(F.mse_loss(gram(feats[k]), self.grams[k]) for k in self.style_layers)
         content = F.mse_loss(feats[self.content_layer], self.content)
         sw, cw, tw = self.weights
@@ -91,7 +99,7 @@ class StyleLoss:
 
 
 def _optimise(loss_fn, x, steps, optimizer, ctx, offset, total_steps, partial_every,
-              on_partial, history):
+              on_partial, history, clock=None):
     import torch
 
     x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -122,9 +130,13 @@ def _optimise(loss_fn, x, steps, optimizer, ctx, offset, total_steps, partial_ev
         history.append(dict(last))
         n = offset + k + 1
         ctx.report(n / total_steps, f"iteration {n}/{total_steps}, loss {last['total']:.3g}")
-        if on_partial is not None and partial_every and (k + 1) % partial_every == 0 \
-                and k + 1 < steps:
+        if on_partial is None or offset + k + 1 >= total_steps:
+            continue
+        if partial_every and (k + 1) % partial_every == 0:
             on_partial(x)
+        elif not partial_every and clock.due():
+            on_partial(x)
+            clock.emitted()
     return x.detach()
 
 
@@ -133,8 +145,14 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
                 tv_weight: float = 0.0, optimizer: str = "lbfgs", init: str = "content",
                 seed: int = 0, multiscale: bool = False, network: str = "vgg16",
                 device: Any = None, ctx: OpContext | None = None, on_partial=None,
-                partial_every: int = 10, random_weights: bool = False) -> dict[str, Any]:
+                partial_every: int | None = 10, random_weights: bool = False,
+                clock: _util.PartialClock | None = None) -> dict[str, Any]:
     """Style transfer on float ``(H, W, 3)`` [0, 1] arrays at their given sizes.
+
+    ``on_partial(rgb)`` receives the image every ``partial_every`` iterations, or,
+    with ``partial_every=None``, whenever ``clock`` (a
+    :class:`~editor.ops.ai._util.PartialClock`, made here when not given) says one
+    is due: at least every ~2 s however slow an iteration is.
 
     Returns
     -------
@@ -150,10 +168,14 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
     from editor.ops.ai.vgg import feature_net
 
     ctx = ctx or null_context()
+    if clock is None and on_partial is not None and not partial_every:
+        clock = _util.PartialClock()
 
     def work(dev):
+        from editor.ops.ai.models import memory_format
+
         net = feature_net(network, dev, pool="avg", random_weights=random_weights)
-        cl = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+        cl = memory_format(dev)
 
         def tensor(a):
             return _util.to_tensor(a, dev).contiguous(memory_format=cl)
@@ -188,10 +210,10 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
 
             coarse = StyleLoss(net, half(content), half(style), check=ctx.check, **kw)
             xs = _optimise(coarse, half(x), coarse_steps, optimizer, ctx, 0, steps,
-                           partial_every, emit, history)
+                           partial_every, emit, history, clock)
             x = F.interpolate(xs, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
         x = _optimise(full_loss, x, fine_steps, optimizer, ctx, coarse_steps, steps,
-                      partial_every, emit, history)
+                      partial_every, emit, history, clock)
         return {"image": _util.to_numpy(x),
                 "start": dict(zip(("total", "style", "content"), start, strict=True)),
                 "history": history}
@@ -292,7 +314,7 @@ def stylize_image(image: np.ndarray, style_image: np.ndarray, *, size: int = 384
                          content_weight=content_weight, tv_weight=tv_weight,
                          optimizer=optimizer, init=init, seed=seed, multiscale=multiscale,
                          ctx=ctx, on_partial=lambda rgb: ctx.emit_partial(finish(rgb)),
-                         partial_every=max(1, min(10, steps // 8)))
+                         partial_every=None, clock=_util.PartialClock(first=True))
     ctx.extras["losses"] = result["history"]
     ctx.extras["start"] = result["start"]
     return finish(result["image"])

@@ -66,8 +66,8 @@ def tile_boxes(height: int, width: int, tile: int, halo: int
 
     Examples
     --------
-    >>> [(r.start, r.stop, c.start, c.stop) for r, _, c, _ in tile_boxes(10, 5, 4, 1)][:2]
-    [(0, 5, 0, 5), (3, 9, 0, 5)]
+    >>> [(r.start, r.stop, c.start, c.stop) for r, c, _, _ in tile_boxes(10, 5, 4, 1)][:3]
+    [(0, 5, 0, 5), (0, 5, 3, 5), (3, 9, 0, 5)]
     """
     for y0 in range(0, height, tile):
         y1 = min(height, y0 + tile)

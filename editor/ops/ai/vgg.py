@@ -256,10 +256,11 @@ def feature_net(network: str = "vgg16", device: Any = "cpu", pool: str = "max",
         for p in net.parameters():
             p.requires_grad_(False)
         net = net.to(device)
-        if torch.device(device).type == "cpu":
-            # channels-last lets oneDNN run the 3x3 convolutions without layout
-            # conversions on every call (measured in benchmarks/bench_ai.py)
-            net = net.to(memory_format=torch.channels_last)
+        from editor.ops.ai.models import memory_format
+
+        # channels-last lets oneDNN (CPU) and cuDNN's tensor cores (CUDA) run the 3x3
+        # convolutions without layout conversions on every call (bench_ai.py)
+        net = net.to(memory_format=memory_format(device))
         _CACHE[key] = net
         return net
 

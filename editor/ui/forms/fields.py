@@ -265,7 +265,7 @@ class BoolField(Field):
         self.widget.blockSignals(False)
 
 
-@register_field("points", "matrix", "kernel", "text")
+@register_field("points", "stroke", "matrix", "kernel", "text")
 class TextField(Field):
     """Line edit read and written by the parameter's kind; a bad entry turns red."""
 

@@ -21,7 +21,7 @@ from editor.ui.forms.param_form import ParamForm, ThrottledForm
 #: Store kinds each op runs, and the names it offers first.
 OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "bicubic", "lanczos")),
             "restore": (("restore",), ()),
-            "inpaint": (("inpaint",), ())}
+            "inpaint_model": (("inpaint",), ())}
 
 
 def model_names(op: str) -> list[str]:
@@ -87,4 +87,4 @@ def _form_for(op: str):
 
 UpscaleForm = _form_for("upscale")
 RestoreForm = _form_for("restore")
-InpaintForm = _form_for("inpaint")
+InpaintForm = _form_for("inpaint_model")
