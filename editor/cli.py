@@ -10,6 +10,7 @@
     convolve check FILE ...                   decode fully: truncated or damaged files
     convolve batch RECIPE INPUT ... -o DIR    a recipe over many photos (Dask, resumable)
     convolve docs                             regenerate docs/ops.md
+    convolve generate "PROMPT" -o OUT --model NAME   text-to-image from a local model
 
 Exit codes: 0 done, 1 processing or file error, 2 usage error (bad option,
 unknown operation, parameter out of range), 130 interrupted. Errors are one
@@ -48,7 +49,7 @@ from editor.cli_common import (  # noqa: F401  (EXIT_* and UsageError are part o
 #: Modules that may add subcommands: each is imported if present and its
 #: ``add_commands(subparsers)`` called; every subcommand it adds sets ``func``
 #: (``func(args) -> int``).
-EXTRA_COMMAND_MODULES = ("editor.cli_ai", "editor.cli_teach")
+EXTRA_COMMAND_MODULES = ("editor.cli_ai", "editor.cli_teach", "editor.cli_diffusion")
 #: Extra command modules that exist but failed to import (module -> error).
 EXTRA_COMMAND_ERRORS: dict[str, str] = {}
 

@@ -35,7 +35,8 @@ def test_ai_dock_is_installed_with_its_tabs(window):
     assert "AI" in window.panels
     tabs = window.ai_panel.tabs
     assert [tabs.tabText(i) for i in range(tabs.count())] == [
-        "Classify", "Network", "FGSM", "Dream", "Style", "Fast style", "Upscale"]
+        "Classify", "Network", "FGSM", "Dream", "Style", "Fast style", "Upscale", "Img2img",
+        "Inpaint"]
 
 
 def test_classify_fills_bars_without_an_undo_step(qtbot, window):

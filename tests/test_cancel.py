@@ -51,8 +51,9 @@ PARAMS = {
 
 #: Ops that run only a model the user added (``convolve models --add``): with none in the
 #: store they refuse before any work. Their cancel between tiles / before the network is
-#: tested with random-weight models in test_upscale.py and test_inpaint_model.py.
-NEEDS_USER_MODEL = {"restore", "inpaint_model"}
+#: tested with random-weight models in test_upscale.py and test_inpaint_model.py; the
+#: diffusion ops' (cancelled at the middle look, they stop there) in test_diffusion.py.
+NEEDS_USER_MODEL = {"restore", "inpaint_model", "generate", "img2img", "inpaint_diffusion"}
 
 #: Ops that look only once (the registry's check before they start): each is one or
 #: two whole-image passes, under half a second at 12 MP on a 2-core CPU (see

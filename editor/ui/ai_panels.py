@@ -150,6 +150,10 @@ class AIPanel(QWidget):
                            (self.style_tab, "Style"), (self.fast_style_tab, "Fast style"),
                            (self.upscale_tab, "Upscale")):
             self.tabs.addTab(tab, title)
+        from editor.ui.generate_dialog import diffusion_tabs  # needs ToolTab, defined above
+
+        for tab, title in diffusion_tabs(self):
+            self.tabs.addTab(tab, title)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.hide()  # no empty line of space under the tabs until there is news
@@ -164,6 +168,11 @@ class AIPanel(QWidget):
         bottom.addWidget(self.cancel_button)
         bottom.addWidget(self.force_cpu)
         bottom.addStretch(1)
+        self.generate_button = QPushButton("Generate…")
+        self.generate_button.setToolTip("Paint a new picture from a text prompt with a "
+                                        "local diffusion model")
+        self.generate_button.clicked.connect(self.show_generate)
+        bottom.addWidget(self.generate_button)
         bottom.addWidget(self.models_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
@@ -271,6 +280,12 @@ class AIPanel(QWidget):
 
         if hasattr(c, "run_background"):
             c.run_background(work, lambda text: c.set_device_label(text), "AI device")
+
+    def show_generate(self) -> QDialog:
+        """The Generate Image dialog (text-to-image into a new document)."""
+        from editor.ui.generate_dialog import show_generate
+
+        return show_generate(getattr(self, "main_window", None) or self.window())
 
     def show_models(self) -> QDialog:
         from editor.ui.models_dialog import ModelsDialog
@@ -622,4 +637,5 @@ def install(main_window: Any) -> AIPanel:
     dock = main_window.add_panel("AI", panel, Qt.DockWidgetArea.RightDockWidgetArea)
     dock.visibilityChanged.connect(panel.dock_visibility_changed)
     main_window.ai_panel = panel
+    panel.main_window = main_window  # Generate… opens documents there (the dock may float)
     return panel
