@@ -163,6 +163,18 @@ class Controller(QObject):
         extras)``, ``on_error(msg)``, ``on_cancelled()``, ``on_partial(preview)``,
         ``partial_preview=True`` to show intermediate images on the canvas.
         """
+        bound = self._bound_op(op_name, params, callbacks.get("on_error"))
+        if bound is None:
+            return None
+        spec, params = bound
+        heavy = spec.heavy or spec.ai
+        return self.submit(EditRequest(title or spec.title, op_compute(spec, params),
+                                       op=spec.name, params=params, keep_pixels=heavy,
+                                       **callbacks))
+
+    def _bound_op(self, op_name: str, params: dict | None,
+                  on_error: Callable[[str], None] | None) -> tuple[Any, dict] | None:
+        """``(spec, bound params)`` for a request, or None after telling the user why."""
         from editor.ops import get_op
 
         if self.document is None:
@@ -170,18 +182,14 @@ class Controller(QObject):
             return None
         try:
             spec = get_op(op_name)
-            params = spec.bind(params)
+            return spec, spec.bind(params)
         except (KeyError, ValueError) as e:
             msg = str(e).strip("'\"")
             msg = msg if msg.endswith(".") else msg + "."
             self.report_error(msg)
-            if callbacks.get("on_error"):
-                callbacks["on_error"](msg)
+            if on_error:
+                on_error(msg)
             return None
-        heavy = spec.heavy or spec.ai
-        return self.submit(EditRequest(title or spec.title, op_compute(spec, params),
-                                       op=spec.name, params=params, keep_pixels=heavy,
-                                       **callbacks))
 
     # -- selections --------------------------------------------------------------------
     def selection(self) -> np.ndarray | None:
@@ -191,18 +199,10 @@ class Controller(QObject):
     def select(self, op_name: str, params: dict | None = None,
                title: str | None = None, **callbacks: Any) -> EditRequest | None:
         """Change the selection with a selection op: one undo step ("Ellipse Select")."""
-        from editor.ops import get_op
-
-        if self.document is None:
-            self.message.emit("Open an image first.")
+        bound = self._bound_op(op_name, params, callbacks.get("on_error"))
+        if bound is None:
             return None
-        try:
-            spec = get_op(op_name)
-            params = spec.bind(params)
-        except (KeyError, ValueError) as e:
-            msg = str(e).strip("'\"")
-            self.report_error(msg if msg.endswith(".") else msg + ".")
-            return None
+        spec, params = bound
 
         def compute(ctx: OpContext, image: np.ndarray) -> np.ndarray | None:
             from editor.ops.registry import run_select
