@@ -152,21 +152,21 @@ class Document:
         mid = self.mask_id(sid)
         return None if mid is None else self.store.get(mid)
 
+    def _store_ids(self, sid: int) -> list[int]:
+        """Store ids state ``sid`` reads: its pixels, and its selection if it has one."""
+        mid = self.mask_id(sid)
+        return [self.pixels_id(sid)] + ([] if mid is None else [mid])
+
     def has(self, sid: int) -> bool:
         """True while state ``sid`` and everything it refers to are stored."""
-        info = self.states.get(sid)
-        if info is None:
-            return sid in self.store
-        return self.pixels_id(sid) in self.store and (info.mask is None or info.mask in self.store)
+        return all(i in self.store for i in self._store_ids(sid))
 
     def pin(self, sid: int) -> None:
         """Keep state ``sid``, its pixels and selection through collection (see HistoryStore)."""
         with self._lock:
             self._pins[sid] = self._pins.get(sid, 0) + 1
-        self.store.pin(self.pixels_id(sid))
-        mid = self.mask_id(sid) if sid in self.states else None
-        if mid is not None:
-            self.store.pin(mid)
+        for i in self._store_ids(sid):
+            self.store.pin(i)
 
     def unpin(self, sid: int) -> None:
         """Undo one :meth:`pin`."""
@@ -174,10 +174,8 @@ class Document:
             n = self._pins.pop(sid, 0) - 1
             if n > 0:
                 self._pins[sid] = n
-        self.store.unpin(self.pixels_id(sid))
-        mid = self.mask_id(sid) if sid in self.states else None
-        if mid is not None:
-            self.store.unpin(mid)
+        for i in self._store_ids(sid):
+            self.store.unpin(i)
 
     def store_mask(self, mask: np.ndarray) -> int:
         """Store a selection mask (pinned until registered); safe on a worker thread."""
@@ -278,8 +276,7 @@ class Document:
             for sid in [s for s in self.states if s not in keep]:
                 del self.states[sid]
             # a kept state keeps the pixels it shares and its selection
-            keep |= {self.pixels_id(s) for s in self.states}
-            keep |= {i.mask for i in self.states.values() if i.mask is not None}
+            keep |= {i for s in self.states for i in self._store_ids(s)}
         self.store.retain_only(keep)
 
     # -- recipe --------------------------------------------------------------

@@ -70,11 +70,6 @@ def check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def is_empty(mask: np.ndarray | None) -> bool:
-    """True for a selection that selects nothing (``None`` selects everything)."""
-    return mask is not None and not mask.max(initial=0.0) > 0
-
-
 def is_full(mask: np.ndarray | None) -> bool:
     """True when the whole image is selected (``None`` or all ones)."""
     return mask is None or bool(mask.min(initial=1.0) >= 1.0)

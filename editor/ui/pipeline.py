@@ -379,10 +379,10 @@ class CommitPipeline:
         self._end(req, COMMITTED, image=doc.get(res.sid), extras=res.extras)
 
     def _drop(self, doc, res: _Result) -> None:
-        for sid in (res.sid, res.mask):
-            if isinstance(sid, int):
-                doc.discard(sid)
-        self.c.journal.forget([s for s in (res.sid, res.mask) if isinstance(s, int)])
+        stored = [i for i in (res.sid, res.mask) if isinstance(i, int)]  # not None/INHERIT
+        for sid in stored:
+            doc.discard(sid)
+        self.c.journal.forget(stored)
 
     def _refuse(self, req: EditRequest) -> None:
         self._end(req, REFUSED, f"{req.title} was not applied: the image changed while it "
