@@ -33,6 +33,9 @@ from editor.ops.registry import Kind, Range, register_op
 from editor.ops.retouch import fill_exemplar, fill_navier_stokes, fill_telea
 
 Points = Annotated[list, Kind("stroke", hint="x:y pairs in image pixels, e.g. 100:120,180:130")]
+#: the brush's diameter and hardness, as every brush op declares them
+Diameter = Annotated[float, Range(1.0, 5000.0, ui=(1.0, 500.0), unit="px", step=1.0)]
+Hardness = Annotated[float, Range(0.0, 1.0)]
 
 #: Steepness of the soft falloff: coverage ``exp(-k t²)`` rescaled to reach 0
 #: at the rim (``t = 1``). 4 gives a Gaussian whose rim is at about 2.8 sigma.
@@ -219,8 +222,8 @@ def _scaled_points(points: Sequence[Sequence[float]], ctx: OpContext) -> list:
 def clone(
     image: np.ndarray, *,
     points: Points = (),
-    size: Annotated[float, Range(1.0, 5000.0, ui=(1.0, 500.0), unit="px", step=1.0)] = 40.0,
-    hardness: Annotated[float, Range(0.0, 1.0)] = 0.5,
+    size: Diameter = 40.0,
+    hardness: Hardness = 0.5,
     opacity: Annotated[float, Range(0.0, 1.0)] = 1.0,
     dx: Annotated[int, Range(-100_000, 100_000, ui=(-2000, 2000), unit="px")] = 0,
     dy: Annotated[int, Range(-100_000, 100_000, ui=(-2000, 2000), unit="px")] = 0,
@@ -291,8 +294,8 @@ def clone(
 def heal(
     image: np.ndarray, *,
     points: Points = (),
-    size: Annotated[float, Range(1.0, 5000.0, ui=(1.0, 500.0), unit="px", step=1.0)] = 20.0,
-    hardness: Annotated[float, Range(0.0, 1.0)] = 0.8,
+    size: Diameter = 20.0,
+    hardness: Hardness = 0.8,
     method: Literal["telea", "navier_stokes", "exemplar"] = "telea",
     ctx: OpContext | None = None,
 ) -> np.ndarray:
