@@ -46,6 +46,25 @@ def test_contrast_matches_gimp_formula(coffee, amount):
     assert max_diff(run("contrast", coffee, amount=amount), expected) <= 1
 
 
+@pytest.mark.parametrize("layout", ["rgb", "gray", "rgba", "rgb16", "gray16"])
+@pytest.mark.parametrize("scale, offset", [(1.3, -38.4), (0.55, 60.25), (2.0, -0.5)])
+def test_affine_is_saturating_multiply_add_in_every_layout(coffee, layout, scale, offset):
+    from editor.ops.color import affine
+
+    image = {"rgb": coffee, "gray": coffee[..., 1], "rgba": np.dstack([coffee, coffee[..., :1]]),
+             "rgb16": coffee.astype(np.uint16) * 257,
+             "gray16": coffee[..., 1].astype(np.uint16) * 257}[layout]
+    top = np.iinfo(image.dtype).max
+    out = affine(image, scale, offset * (top // 255))
+    assert out.shape == image.shape and out.dtype == image.dtype
+    # Within one level of float64 (OpenCV computes in float32, so values that land
+    # near .5 may round either way) and bit-identical to addWeighted's two-read pass.
+    expected = np.clip(np.rint(image * scale + offset * (top // 255)), 0, top)
+    assert np.abs(out.astype(np.int64) - expected).max() <= 1
+    np.testing.assert_array_equal(
+        out, cv2.addWeighted(image, scale, image, 0.0, offset * (top // 255)))
+
+
 @pytest.mark.parametrize("g", [0.4, 2.2])
 def test_gamma_matches_skimage(chelsea, g):
     from skimage.exposure import adjust_gamma

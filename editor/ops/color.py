@@ -58,13 +58,19 @@ def _color_matrix(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 def affine(image: np.ndarray, scale: float, offset: float) -> np.ndarray:
     """``scale * v + offset`` on every value, rounded and saturated, one pass.
 
-    Linear maps skip the lookup table: OpenCV's ``addWeighted`` is a SIMD
-    multiply-add, while a table lookup is a gather per value, and for 16-bit
-    images one over a 65,536-entry table that does not fit in cache
-    (``benchmarks/bench_choices.py`` times both).
+    Linear maps skip the lookup table: a SIMD multiply-add, while a table
+    lookup is a gather per value, and for 16-bit images one over a
+    65,536-entry table that does not fit in cache (``benchmarks/bench_choices.py``
+    times both). For one and three channels ``cv2.transform`` with a diagonal
+    matrix reads the image once (``addWeighted`` reads it twice): 1.4x faster on
+    12 MP RGB, the same rounding bit for bit; with four channels it is 3x slower.
     """
     import cv2
 
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels in (1, 3):
+        matrix = np.hstack([np.eye(channels) * scale, np.full((channels, 1), offset)])
+        return cv2.transform(image, matrix.astype(np.float32)).reshape(image.shape)
     return cv2.addWeighted(image, float(scale), image, 0.0, float(offset))
 
 
@@ -590,19 +596,27 @@ def hue_saturation(
         return image.copy()
     if image.ndim == 2:
         return _gray_lightness(image, colorize_lightness if colorize else lightness)
+    from editor.core.parallel import for_each_strip
+
     out = np.empty_like(image)
-    # strips of ~1 M pixels bound the float temporaries (a dozen planes) and let
-    # Cancel land between them
-    rows = max(1, (1 << 20) // image.shape[1])
-    for top in range(0, image.shape[0], rows):
-        ctx.check()
-        ctx.report(top / image.shape[0], "adjusting colours")
-        part = slice(top, top + rows)
+    height = image.shape[0]
+
+    def adjust(y0: int, y1: int) -> None:
         if colorize:
-            out[part] = _colorize(image[part], colorize_hue, colorize_saturation,
-                                  colorize_lightness)
+            out[y0:y1] = _colorize(image[y0:y1], colorize_hue, colorize_saturation,
+                                   colorize_lightness)
         else:
-            out[part] = _hue_saturation_block(image[part], table, overlap / 100.0)
+            out[y0:y1] = _hue_saturation_block(image[y0:y1], table, overlap / 100.0)
+
+    # Bands of ~1 M pixels bound the float temporaries (a dozen planes a pixel) and
+    # are where Cancel lands; each band's strips run on every core (OpenCV and NumPy
+    # release the GIL).
+    rows = max(1, (1 << 18) // image.shape[1])
+    for top in range(0, height, 4 * rows):
+        ctx.check()
+        ctx.report(top / height, "adjusting colours")
+        bottom = min(height, top + 4 * rows)
+        for_each_strip(bottom - top, rows, lambda a, b, top=top: adjust(top + a, top + b))
     ctx.report(1.0)
     return out
 

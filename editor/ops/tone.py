@@ -323,14 +323,14 @@ def auto_contrast(
         Same shape and dtype; unchanged when the remaining range is empty.
         The range found is stored in ``ctx.extras["range"]`` (native units).
     """
+    import cv2
+
     ctx = ctx or null_context()
     top = max_value(image.dtype)
     cut = int(image.size * clip // 100)
     if cut == 0 and image.flags.c_contiguous:
         # Nothing clipped: the extremes are enough, and a min/max pass is
         # several times cheaper than a histogram.
-        import cv2
-
         low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
         low, high = int(low), int(high)
     else:
@@ -341,22 +341,12 @@ def auto_contrast(
     if high <= low:
         return image.copy()
     scale = top / (high - low)
-    if cut == 0:
-        # Every value lies in [low, high], so the map never goes below 0 and the
-        # absolute value in convertScaleAbs changes nothing: OpenCV's one-read pass
-        # (what cv2.normalize does) instead of addWeighted's two.
-        return _scale_abs(image, scale, -low * scale)
+    if cut == 0 and image.flags.c_contiguous:
+        # [low, high] onto [0, top] is exactly cv2.normalize's MINMAX map (the same
+        # scale and offset, rounded alike), and its convertTo pass runs at the speed
+        # of a copy: half the time of any other one-pass map OpenCV offers Python.
+        return cv2.normalize(image, None, 0, top, cv2.NORM_MINMAX)
     return affine(image, scale, -low * scale)
-
-
-def _scale_abs(image: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    """``saturate(|scale * v + offset|)`` in one OpenCV pass; 16 bit as
-    :func:`~editor.ops.color.affine` (convertScaleAbs writes 8 bit only)."""
-    if image.dtype != np.uint8:
-        return affine(image, scale, offset)
-    import cv2
-
-    return cv2.convertScaleAbs(image, alpha=float(scale), beta=float(offset))
 
 
 @register_op("equalize", title="Equalize histogram", category="Tone")
