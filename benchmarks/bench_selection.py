@@ -97,6 +97,7 @@ def main() -> None:
     one = np.ascontiguousarray(image[1000:2000, 1500:2500])
     sel = select("select_feather", image, select("select_rect", image, x=1500, y=1000,
                                                  width=1000, height=1000), radius=4)
+    sel.flags.writeable = False  # as the history store hands selections out (box found once)
     plain = time_median(lambda: run_op(spec, one, {"sigma": 4}))
     masked = time_median(lambda: run_op(spec, image, {"sigma": 4},
                                         OpContext(selection=sel)))

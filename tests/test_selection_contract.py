@@ -99,6 +99,48 @@ def test_blend_is_exact_for_16_bit_and_alpha():
     np.testing.assert_array_equal(out, expected.astype(np.uint16))
 
 
+def test_blend_8_bit_keeps_bits_at_0_and_1_and_mixes_within_a_level(coffee):
+    from editor.core.selection import blend
+
+    result = cv2.GaussianBlur(coffee, (0, 0), 3)
+    mask = soft_mask(coffee.shape[:2], seed=3)
+    out = blend(coffee, result, mask)
+    np.testing.assert_array_equal(out[mask == 0], coffee[mask == 0])
+    np.testing.assert_array_equal(out[mask == 1], result[mask == 1])
+    m = mask[..., None].astype(np.float64)
+    expected = m * result + (1 - m) * coffee
+    # rounded once, in float32 (OpenCV): a hair over half a level at most
+    assert np.abs(out - expected).max() <= 0.51
+
+
+def test_box_of_a_frozen_selection_is_found_once_and_never_stale(monkeypatch):
+    from editor.core import selection
+
+    scans = []
+    real = selection._scan_box
+    monkeypatch.setattr(selection, "_scan_box", lambda m: scans.append(1) or real(m))
+    mask = np.zeros((300, 400), np.float32)
+    mask[50:120, 70:90] = 0.5
+    assert selection.bbox(mask) == (50, 120, 70, 90)
+    mask[200:210, 300:310] = 1.0  # a writeable mask may change: scanned again
+    assert selection.bbox(mask) == (50, 210, 70, 310)
+    assert len(scans) == 2
+    mask.flags.writeable = False  # as the history store hands selections out
+    for margin in (0, 5, 0):
+        selection.bbox(mask, margin)
+    assert len(scans) == 3 and selection.bbox(mask, 5) == (45, 215, 65, 315)
+    copy = mask.copy()  # another array (same values): its own scan
+    copy.flags.writeable = False
+    assert selection.bbox(copy) == (50, 210, 70, 310) and len(scans) == 4
+    view = np.zeros((300, 400), np.float32)
+    frozen_view = view[:]
+    frozen_view.flags.writeable = False  # read-only, but its base is writeable
+    view[1, 1] = 1.0
+    assert selection.bbox(frozen_view) == (1, 2, 1, 2)
+    view[5, 5] = 1.0
+    assert selection.bbox(frozen_view) == (1, 6, 1, 6)
+
+
 @pytest.mark.parametrize("name", ["harris", "shi_tomasi", "moravec"])
 def test_detectors_report_only_points_inside_the_selection(name, astronaut):
     from editor.ops import get_op

@@ -27,6 +27,8 @@ Examples
 
 from __future__ import annotations
 
+import weakref
+
 import cv2
 import numpy as np
 
@@ -78,17 +80,51 @@ def is_full(mask: np.ndarray | None) -> bool:
 def bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
     """Rows and columns ``(y0, y1, x0, x1)`` holding the selection, grown by ``margin``.
 
-    Clipped to the image; ``None`` for an empty selection.
+    Clipped to the image; ``None`` for an empty selection. The box of a read-only
+    mask (every selection the history hands out) is found once and remembered, so
+    the previews of a slider drag do not each scan 48 MB of a 12 MP mask.
     """
+    inner = _remembered_box(mask)
+    if inner is None:
+        return None
+    h, w = mask.shape
+    m = max(0, int(margin))
+    return (max(0, inner[0] - m), min(h, inner[1] + m),
+            max(0, inner[2] - m), min(w, inner[3] + m))
+
+
+#: id(mask) -> (weak reference to it, its box); only for masks no one can write to.
+_boxes: dict[int, tuple[weakref.ref, tuple[int, int, int, int] | None]] = {}
+
+
+def _frozen(array: np.ndarray) -> bool:
+    """No one can write to ``array``: neither it nor any array it views is writeable."""
+    while isinstance(array, np.ndarray):
+        if array.flags.writeable:
+            return False
+        array = array.base
+    return True
+
+
+def _remembered_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    if not _frozen(mask):
+        return _scan_box(mask)
+    key = id(mask)
+    hit = _boxes.get(key)
+    if hit is not None and hit[0]() is mask:
+        return hit[1]
+    box = _scan_box(mask)
+    _boxes[key] = (weakref.ref(mask, lambda _ref, key=key: _boxes.pop(key, None)), box)
+    return box
+
+
+def _scan_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     # reductions, not a full-size boolean temporary: a 12 MP mask is read twice
     rows = np.flatnonzero(mask.max(axis=1, initial=0) > 0)
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].max(axis=0, initial=0) > 0)
-    h, w = mask.shape
-    m = max(0, int(margin))
-    return (max(0, int(rows[0]) - m), min(h, int(rows[-1]) + 1 + m),
-            max(0, int(cols[0]) - m), min(w, int(cols[-1]) + 1 + m))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -109,6 +145,12 @@ def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndar
     """
     if original.shape != result.shape:
         raise ValueError(f"cannot blend {result.shape} into {original.shape}")
+    if original.dtype == np.uint8:
+        # (m·r + (1 − m)·o) / 1 in one SIMD pass on every core, several times faster
+        # than the passes below; m = 0 or 1 gives o or r bit for bit, and a mix is
+        # rounded half to even (the formula below rounds half up: 1 level apart on
+        # exact halves). OpenCV blends 8 bit and float only.
+        return cv2.blendLinear(result, original, mask, np.float32(1.0) - mask)
     soft = (mask > 0) & (mask < 1)
     n_soft = int(np.count_nonzero(soft))
     if n_soft > soft.size // 4:  # mostly feathered: the formula everywhere is cheaper
