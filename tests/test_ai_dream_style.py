@@ -120,12 +120,26 @@ def test_style_transfer_content_init_adam_and_multiscale(chelsea, astronaut):
     from editor.ops.ai.style import stylize_image
 
     img = _small(chelsea, 64)
-    for kw in (dict(optimizer="adam", steps=6), dict(multiscale=True, steps=6)):
+    # multiscale: 3/4 of the steps at half size, then 3/4 at full size
+    for kw, runs in ((dict(optimizer="adam", steps=6), 6), (dict(multiscale=True, steps=6), 8)):
         ctx = OpContext()
         out = stylize_image(img, _small(astronaut, 64), size=64, ctx=ctx, **kw)
         assert out.shape == img.shape
         hist = ctx.extras["losses"]
-        assert len(hist) == 6 and hist[-1]["style"] < ctx.extras["start"]["style"]
+        assert len(hist) == runs and hist[-1]["style"] < ctx.extras["start"]["style"]
+
+
+@needs_vgg
+def test_multiscale_ends_at_or_below_the_single_scale_loss(chelsea, astronaut):
+    from editor.ops.ai.style import stylize_image
+
+    final = {}
+    for multiscale in (False, True):
+        ctx = OpContext()
+        stylize_image(_small(chelsea, 96), _small(astronaut, 96), size=96, steps=40,
+                      multiscale=multiscale, ctx=ctx)
+        final[multiscale] = ctx.extras["losses"][-1]["total"]
+    assert final[True] <= final[False] * 1.02, final
 
 
 @needs_vgg
