@@ -420,8 +420,9 @@ def half_dtype(device, cpu_bf16: bool = False):
     optimiser's pixels stay float32). On the CPU float32 (None), or bfloat16 when
     ``cpu_bf16`` is asked for and the processor computes it natively
     (:func:`cpu_has_bf16`): oneDNN's bfloat16 convolutions then move half the
-    memory and run about 1.5x as fast (Deep Dream asks for it; its gradient
-    ascent does not need float32's last digits). ``CONVOLVE_HALF=0`` turns both off.
+    memory and run about 1.5x as fast (Deep Dream and Gatys ask for it: gradient
+    ascent and L-BFGS on the pixels, whose losses and Grams stay float32, end at
+    the float32 loss or lower; see ``benchmarks/bench_ai.py``). ``CONVOLVE_HALF=0`` turns both off.
     """
     import torch
 

@@ -74,7 +74,7 @@ class StyleLoss:
         self.content = target.clone()
 
     def _features(self, x, layers):
-        """The network's activations, run in half precision where that pays (CUDA),
+        """The network's activations, in half precision where that pays (CUDA fp16, CPU bf16),
         returned as float32 so Gram matrices and losses are summed in float32."""
         from editor.ops.ai.models import autocast, memory_format
 
