@@ -45,6 +45,22 @@ def test_a_project_round_trips_pixels_facts_and_history(tmp_path, astronaut):
     assert not list(tmp_path.glob(".convolve-*.part"))  # written atomically
 
 
+def test_only_projects_with_selection_steps_need_version_2(tmp_path, astronaut):
+    """An older Convolve (reading version 1) still opens projects without selections,
+    and refuses the others in one sentence instead of misreading a mask as pixels."""
+    plain = save_project(tmp_path / "plain", original=astronaut, history=_history(), pixels={})
+    h = _history()
+    h.push(Step(2, 4, "Ellipse Select", "select_ellipse",
+                {"x": 10, "y": 10, "width": 50, "height": 40}, selects=True))
+    selecting = save_project(tmp_path / "sel", original=astronaut, history=h, pixels={})
+    versions = {}
+    for path in (plain, selecting):
+        with zipfile.ZipFile(path) as z:
+            versions[path.stem] = json.loads(z.read("project.json"))["version"]
+    assert versions == {"plain": 1, "sel": 2}
+    assert load_project(selecting).history.commands[-1].selects
+
+
 def _bad(tmp_path, name, files: dict[str, bytes]) -> str:
     path = tmp_path / name
     with zipfile.ZipFile(path, "w") as z:

@@ -52,7 +52,10 @@ from editor.io.load import max_pixels_limit
 
 PROJECT_SUFFIX = ".convolve"
 FORMAT = "convolve-project"
-VERSION = 1
+#: The newest project version this Convolve reads. Version 2 added selection steps
+#: (a step's ``selects``, its stored array a mask); a project without any is still
+#: written as version 1, so an older Convolve opens it, and refuses the others cleanly.
+VERSION = 2
 MANIFEST = "project.json"
 ORIGINAL = "original.npy"
 #: a project's description is small; anything bigger is not one
@@ -136,7 +139,8 @@ def save_project(path: str | Path, *, original: np.ndarray, history: LinearHisto
         path = path.with_name(path.name + PROJECT_SUFFIX)
     stored = {int(sid): f"states/{int(sid)}.npy" for sid in pixels}
     manifest = {
-        "format": FORMAT, "version": VERSION, "convolve_version": _version(),
+        "format": FORMAT, "version": 2 if any(s.selects for s in history.commands) else 1,
+        "convolve_version": _version(),
         "source": source, "source_format": format, "info": json_value(info or {}),
         "exif": _b64(exif), "icc_profile": _b64(icc_profile),
         "history": {"base": history.base, "index": history.index,
