@@ -124,3 +124,39 @@ def test_settings_are_checked_and_cancel_keeps_finished_files(qtbot, window, tmp
     assert part_files(out) == []
     for p in out.glob("photo_*"):
         verify_image(p)
+
+
+def test_current_edits_with_a_painted_selection_run_as_a_batch(qtbot, window, tmp_path):
+    """A painted (not shape) selection in the history travels to the batch as a mask
+    PNG beside the recipe; before, every photo failed until the recipe was saved."""
+    import numpy as np
+
+    from editor.io import load_image
+
+    w = window
+    inp = tmp_path / "in"
+    photo = next(f for f in make_photo_set(inp, 3) if f.suffix == ".png")  # lossless out
+    w.open_path(str(photo))
+    qtbot.waitUntil(lambda: w.controller.document is not None, timeout=10000)
+    c = w.controller
+    h, wd = c.document.image.shape[:2]
+    mask = np.zeros((h, wd), np.float32)
+    mask[h // 4:h // 2, wd // 3:] = 1.0
+    mask[h // 2:h // 2 + 6, wd // 3:] = 0.5
+    c.set_selection(mask, "Paint Selection", op="select_mask")
+    c.apply_op("invert", {})
+    qtbot.waitUntil(lambda: c.undo_stack.count() == 2, timeout=10000)
+    wait_until_idle(qtbot, lambda: c.preview_lane.busy() or c.apply_lane.busy()
+                    or c.job_lane.busy())
+    expected = c.document.image.copy()
+
+    open_batch_dialog(w)
+    dlg = w.batch_dialog
+    dlg.add_paths([photo])
+    dlg.out_edit.setText(str(tmp_path / "out"))
+    dlg.workers_spin.setValue(1)
+    assert dlg.start() is not None
+    qtbot.waitUntil(lambda: dlg.result is not None or bool(dlg.error), timeout=120000)
+    assert dlg.error == "" and dlg.result.count("done") == 1, dlg.error
+    out = next((tmp_path / "out").iterdir())
+    np.testing.assert_array_equal(load_image(out).pixels, expected)

@@ -102,6 +102,7 @@ class BatchDialog(QDialog):
         self.job: Job | None = None
         self.result = None
         self.error = ""
+        self._edits_dir = None  # the current edits' recipe and masks while a batch reads them
         self.lane = self._make_lane()
         self.stack = QStackedWidget()
         self.stack.addWidget(self._build_settings())
@@ -359,11 +360,26 @@ class BatchDialog(QDialog):
         from editor.core.recipe import Recipe
 
         if self.history_radio.isChecked():
-            return Recipe.from_json(self.main_window.controller.recipe_json())
+            return self._current_edits()
         text = self.recipe_edit.text().strip()
         if not text:
             raise ValueError("Choose a saved recipe, or edit a photo first.")
         return Recipe.load(text)
+
+    def _current_edits(self):
+        """The edit history as a recipe saved in a folder of its own, with the PNGs of
+        its painted selections beside it, where the batch's workers read them (a
+        recipe held only in memory has nowhere to keep a painted mask)."""
+        import tempfile
+
+        from editor.core.recipe import Recipe
+
+        if self._edits_dir is not None:
+            self._edits_dir.cleanup()
+        self._edits_dir = tempfile.TemporaryDirectory(prefix="convolve-edits-")
+        path = Path(self._edits_dir.name) / "edits.recipe.json"
+        self.main_window.controller.save_recipe(str(path))
+        return Recipe.load(path)
 
     def settings(self) -> dict[str, Any]:
         """Everything :func:`editor.batch.make_plan` and :func:`run_batch` need."""
