@@ -329,7 +329,8 @@ def upscale(
     model : str
         ``"esrgan-slim"`` (packaged, fast), ``"rdn-psnr"`` (packaged, the best
         quality, about 15 times slower: x2 of 1 MP takes half a minute on a
-        2-core CPU), ``"bicubic"`` or ``"lanczos"`` (plain
+        2-core CPU; a x2 network, run twice for x4 and three times for x8, its
+        x2 enlarged by bicubic for x3), ``"bicubic"`` or ``"lanczos"`` (plain
         interpolation, for comparison), or the name of a super-resolution model
         added with ``convolve models --add``; a model made for another scale runs
         at its own and its result is resampled to ``scale``.

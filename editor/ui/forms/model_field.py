@@ -2,14 +2,16 @@
 
 The ops take a model *name* (text, so recipes and the command line stay plain);
 typing one is error-prone, so the forms list the names the model store has for
-the op's kind ("esrgan-slim", "bicubic" and "lanczos" too for Upscale). The box
-stays editable: a name added later from the command line can be typed.
+the op's kind ("esrgan-slim", "rdn-psnr", "bicubic" and "lanczos" too for Upscale,
+each with a one-line hint as its tool tip). The box stays editable: a name added
+later from the command line can be typed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from editor.ops.params import Param
@@ -19,9 +21,15 @@ from editor.ui.forms.fields import Field
 from editor.ui.forms.param_form import ParamForm, ThrottledForm
 
 #: Store kinds each op runs, and the names it offers first.
-OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "bicubic", "lanczos")),
+OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "rdn-psnr", "bicubic", "lanczos")),
             "restore": (("restore",), ()),
             "inpaint_model": (("inpaint",), ())}
+
+#: Tool tips of the fixed choices (the packaged networks differ in speed and quality).
+HINTS = {"esrgan-slim": "ESRGAN-slim (packaged): fast, the default",
+         "rdn-psnr": "RDN PSNR-small (packaged): best quality, about 15x slower",
+         "bicubic": "bicubic interpolation (no network)",
+         "lanczos": "Lanczos interpolation (no network)"}
 
 
 def model_names(op: str) -> list[str]:
@@ -57,6 +65,10 @@ class ModelField(Field):
         self.combo.blockSignals(True)
         self.combo.clear()
         self.combo.addItems(model_names(self.op))
+        for i in range(self.combo.count()):
+            hint = HINTS.get(self.combo.itemText(i))
+            if hint:
+                self.combo.setItemData(i, hint, Qt.ItemDataRole.ToolTipRole)
         self.combo.setEditText(current)
         self.combo.blockSignals(False)
 
