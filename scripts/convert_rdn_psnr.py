@@ -34,9 +34,7 @@ instead of +0.7 dB (``benchmarks/bench_upscale.py``).
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convert_esrgan_slim import (  # noqa: E402  (after the path set-up)
     convert,
-    fetch,
     finish,
     net_from_file,
-    provenance_head,
     read_weights,
+    start,
     torch_state,
 )
 
@@ -71,13 +68,8 @@ def main() -> int:
     from editor.ops.ai import _rdn
 
     model = _rdn.RDN_PSNR
-    work = Path(tempfile.mkdtemp(prefix="rdn-psnr-"))
-    pkg, tgz = fetch(sys.argv[1] if len(sys.argv) > 1 else None, work, PACKAGE)
-    meta = json.loads((pkg / "package.json").read_text())
-    out = model.weights_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    provenance = provenance_head(
-        meta, tgz, "scripts/convert_rdn_psnr.py",
+    work, pkg, meta, provenance = start(
+        model, PACKAGE, "scripts/convert_rdn_psnr.py",
         "safetensors: NAME.codes uint8 (PyTorch Conv2d OIHW, Keras HWIO transposed 3,2,0,1), "
         "NAME.scale and NAME.min float64; value = float32(codes * scale + min) as TF.js "
         "decodes it; input and output RGB floats in [0, 1]")
@@ -119,8 +111,8 @@ def main() -> int:
     if not record["dequantized_bit_identical_to_tfjs"]:
         raise SystemExit("the stored codes do not decode to TF.js's weights")
     provenance["models"]["x2"] = record
-    (out / "NOTICE").write_text(IDEALO_NOTICE)
-    finish(out, pkg, provenance, work)
+    (model.weights_dir() / "NOTICE").write_text(IDEALO_NOTICE)
+    finish(model.weights_dir(), pkg, provenance, work)
     return 0
 
 
