@@ -164,6 +164,10 @@ def test_unknown_model_and_wrong_kind(store, tmp_path, chelsea):
         run("upscale", chelsea[:40, :40], model="cleaner")
     with pytest.raises(OpError, match="restore needs a restoration model"):
         run("restore", chelsea[:40, :40], model="esrgan-slim-x2")
+    # a packaged network's row name (as the Models dialog lists it): one sentence
+    with pytest.raises(OpError, match=r"^rdn-psnr-x2 is a packaged network: choose "
+                                      r"model=rdn-psnr and scale=2\.$"):
+        run("upscale", chelsea[:40, :40], model="rdn-psnr-x2")
     with pytest.raises(OpError, match="no restoration model chosen"):
         run("restore", chelsea[:40, :40])
 

@@ -346,6 +346,11 @@ def upscale(
         ctx.extras["model_sha256"] = model_store.cached_sha256(
             packaged.weights_file(_native_scale(packaged, scale)))
     else:
+        row = model.lower().rpartition("-x")
+        if row[0] in _rdn.MODELS and row[2].isdigit():
+            # the Models dialog lists the packaged networks per scale ("rdn-psnr-x2")
+            raise OpError(f"{model} is a packaged network: choose model={row[0]} and "
+                          f"scale={row[2]}.")
         entry = _store_entry(model, ("upscale",), "upscale")
         ctx.extras["model_sha256"] = entry.sha256
         out = run_store_model(entry, rgb, tile, ctx, f"upscale with {entry.name}")
