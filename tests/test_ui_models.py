@@ -87,6 +87,12 @@ def test_upscale_tab_doubles_the_image_in_one_undo_step(qtbot, window):
     assert combo.itemText(0) == "esrgan-slim"
     assert combo.itemText(1) == "rdn-psnr"
     assert "best quality" in combo.itemData(1, Qt.ItemDataRole.ToolTipRole)
+    field = tab.form.editors["model"]
+    assert "fast" in field.hint.text()  # the default's hint, under the box
+    combo.setCurrentIndex(1)
+    assert "best quality" in field.hint.text() and not field.hint.isHidden()
+    assert tab.params()["model"] == "rdn-psnr"
+    combo.setCurrentIndex(0)
     tab.form.set_params({"scale": 2})
     qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: c.undo_stack.count() == 1, timeout=60000)
