@@ -87,9 +87,8 @@ def model_rows(with_hash: bool = True) -> list[dict]:
     for e in entries:
         row = e.to_json()
         row["status"] = "ready" if e.ready else "missing"
-        row["install"] = e.extra.get("install") or (
-            "python scripts/convert_esrgan_slim.py" if e.name.startswith("esrgan-slim")
-            else f"convolve models --add {e.path}")
+        # the packaged networks name their conversion script in extra["install"]
+        row["install"] = e.extra.get("install") or f"convolve models --add {e.path}"
         rows.append(row)
     return rows
 

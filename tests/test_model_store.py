@@ -81,19 +81,24 @@ def test_builtins_listed_with_source_licence_hash():
         e = rows[f"esrgan-slim-x{s}"]
         assert e.builtin and e.kind == "upscale" and e.scale == s and e.ready
         assert e.licence == "MIT" and "esrgan-slim@1.0.0" in e.source
-        assert len(e.sha256) == 64 and e.size > 500_000
+        assert len(e.sha256) == 64 and e.size > 400_000  # float16
+    best = rows["rdn-psnr-x2"]
+    assert best.builtin and best.kind == "upscale" and best.scale == 2 and best.ready
+    assert "Apache-2.0" in best.licence and "esrgan-legacy@1.0.0" in best.source
+    assert "best quality" in best.purpose and best.extra["install"].endswith("convert_rdn_psnr.py")
     assert rows["efficientnet_lite0"].kind == "classify"
     assert all(e.builtin for e in rows.values())  # nothing added yet
 
 
 def test_builtin_hash_is_the_recorded_provenance():
-    from editor.ops.ai import _esrgan_slim
+    from editor.ops.ai import _rdn
 
-    prov = json.loads((_esrgan_slim.weights_dir() / "PROVENANCE.json").read_text())
-    for s in (2, 3, 4, 8):
-        entry = ms.get(f"esrgan-slim-x{s}")
-        assert entry.sha256 == prov["models"][f"x{s}"]["sha256"]
-        assert entry.sha256 == ms.sha256_file(entry.path)
+    for model in _rdn.MODELS.values():
+        prov = json.loads((model.weights_dir() / "PROVENANCE.json").read_text())
+        for s in model.scales:
+            entry = ms.get(f"{model.name}-x{s}")
+            assert entry.sha256 == prov["models"][f"x{s}"]["sha256"]
+            assert entry.sha256 == ms.sha256_file(entry.path)
 
 
 @pytest.mark.parametrize("arch,suffix,name,scale,kind", [

@@ -45,6 +45,7 @@ def test_help_menu_opens_the_dialog_add_and_remove(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not dlg.busy and dlg.table.rowCount() > 0, timeout=20000)
     rows = names(dlg)
     assert "esrgan-slim-x4" in rows and not any("(yours)" in n for n in rows)
+    assert "rdn-psnr-x2" in rows  # the best-quality packaged network
     # a built-in cannot be removed
     dlg.table.selectRow(rows.index("esrgan-slim-x4"))
     assert not dlg.remove_button.isEnabled()
@@ -82,7 +83,16 @@ def test_upscale_tab_doubles_the_image_in_one_undo_step(qtbot, window):
     original = c.current_image().copy()
     tab = panel.upscale_tab
     panel.tabs.setCurrentWidget(tab)
-    assert tab.form.editors["model"].combo.itemText(0) == "esrgan-slim"
+    combo = tab.form.editors["model"].combo
+    assert combo.itemText(0) == "esrgan-slim"
+    assert combo.itemText(1) == "rdn-psnr"
+    assert "best quality" in combo.itemData(1, Qt.ItemDataRole.ToolTipRole)
+    field = tab.form.editors["model"]
+    assert "fast" in field.hint.text()  # the default's hint, under the box
+    combo.setCurrentIndex(1)
+    assert "best quality" in field.hint.text() and not field.hint.isHidden()
+    assert tab.params()["model"] == "rdn-psnr"
+    combo.setCurrentIndex(0)
     tab.form.set_params({"scale": 2})
     qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: c.undo_stack.count() == 1, timeout=60000)

@@ -1,10 +1,14 @@
-"""Super-resolution and restoration: the packaged ESRGAN-slim, and the user's own models.
+"""Super-resolution and restoration: the packaged RDN networks, and the user's own models.
 
 ``upscale`` enlarges an image 2, 3, 4 or 8 times with
 
-- ``esrgan-slim`` (default): UpscalerJS's small RDN networks, converted from
+- ``esrgan-slim`` (default, fast): UpscalerJS's small RDN networks, converted from
   npm ``@upscalerjs/esrgan-slim@1.0.0`` (MIT) to safetensors in
   ``resources/models/esrgan-slim`` by ``scripts/convert_esrgan_slim.py``;
+- ``rdn-psnr`` (best quality, about 15 times slower): idealo's RDN "psnr-small"
+  (Apache-2.0) from npm ``@upscalerjs/esrgan-legacy@1.0.0`` (MIT), converted by
+  ``scripts/convert_rdn_psnr.py``; one x2 network, its result enlarged with
+  Lanczos interpolation for x3, x4 and x8 (see :func:`_native_scale`);
 - ``bicubic`` / ``lanczos``: OpenCV's interpolation, for comparison;
 - the name of a super-resolution model added with ``convolve models --add``
   (any architecture spandrel knows: ESRGAN, Real-ESRGAN, SwinIR, HAT ...).
@@ -14,14 +18,14 @@ artefacts, deblur).
 
 Large images run in tiles that overlap by a halo of context pixels, so the
 networks see the same neighbourhood as in one pass: for the convolutional
-networks (ESRGAN-slim, ESRGAN, Compact) a tiled result equals an untiled one;
+networks (the RDNs, ESRGAN, Compact) a tiled result equals an untiled one;
 between tiles the op reports progress and honours Cancel. Alpha is enlarged
 with bicubic interpolation; the dtype (8 or 16 bit) is kept.
 
 References
 ----------
 .. [1] Y. Zhang et al., "Residual Dense Network for Image Super-Resolution",
-   CVPR 2018 (the RDN topology of ESRGAN-slim).
+   CVPR 2018 (the topology of both packaged networks).
 .. [2] X. Wang et al., "ESRGAN: Enhanced Super-Resolution Generative
    Adversarial Networks", ECCV Workshops 2018.
 """
@@ -35,16 +39,14 @@ import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import from_float, max_value, split_alpha
-from editor.ops.ai import _util, model_store
+from editor.ops.ai import _rdn, _util, model_store
 from editor.ops.registry import Label, Range, register_op
 
 #: Names of the interpolations offered beside the networks.
 CLASSICAL = {"bicubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
-BUILTIN = "esrgan-slim"
-
-#: Bytes of float32 activations one tile may allocate (ESRGAN-slim's widest tensor
-#: is its 3*s^2-channel map after the nearest upsampling: s^2 output pixels each).
-TILE_BUDGET = 1 << 28
+BUILTIN = _rdn.ESRGAN_SLIM.name
+#: The best-quality packaged network (slower).
+BEST = _rdn.RDN_PSNR.name
 
 #: Context pixels around a tile of a user's model (convolutional SR nets see ~10-30
 #: pixels; transformer windows are 8-16): the tile's border this wide is discarded.
@@ -173,24 +175,51 @@ def _with_alpha(color: np.ndarray, alpha: np.ndarray | None, scale: int) -> np.n
 
 # -- networks -----------------------------------------------------------------------
 
-def _esrgan_slim_tile(scale: int, requested: int) -> int:
-    """Largest tile whose widest activation stays within :data:`TILE_BUDGET`."""
-    per_px = 4 * (3 * scale * scale) * scale * scale + 4 * 300  # upsampled map + LR layers
-    return int(max(32, min(requested, (TILE_BUDGET / per_px) ** 0.5)))
+def _rdn_tile(model: _rdn.RDNModel, scale: int, requested: int) -> int:
+    """Largest tile whose activations stay within the model's ``tile_budget`` (bytes):
+    its low-resolution layers, and the 3*s^2-channel map before the pixel shuffle
+    (s^2 output pixels each)."""
+    per_px = 4 * (3 * scale * scale) * scale * scale + 4 * model.activation_channels
+    return int(max(32, min(requested, (model.tile_budget / per_px) ** 0.5)))
 
 
-def _run_esrgan_slim(rgb: np.ndarray, scale: int, tile: int, ctx: OpContext) -> np.ndarray:
-    from editor.ops.ai import _esrgan_slim
+def _native_scale(model: _rdn.RDNModel, scale: int) -> int:
+    """The network to run for ``scale``: its own, else the largest below it.
+
+    RDN PSNR-small has only x2. For x3, x4 and x8 its x2 is enlarged the rest of
+    the way with Lanczos interpolation, which measured better than running the
+    network again on its own output (``benchmarks/bench_upscale.py``'s photos, Y-PSNR
+    over bicubic: x4 +0.89 dB against +0.64 dB for two passes, x8 +0.74 against
+    +0.38 for three; x3 +1.04): the network was trained on bicubic-reduced
+    photos, and its output is not one. It is also 5 (x4) to 21 (x8) times faster.
+    """
+    if scale in model.scales:
+        return scale
+    return max([s for s in model.scales if s <= scale], default=min(model.scales))
+
+
+def _run_rdn(model: _rdn.RDNModel, rgb: np.ndarray, scale: int, tile: int,
+             ctx: OpContext) -> np.ndarray:
+    """A packaged RDN on ``(H, W, 3)`` float [0, 1], tiled; when it has no network of
+    ``scale``, its largest below, enlarged the rest of the way with Lanczos."""
     from editor.ops.ai.models import run_on_device
 
-    def work(device):
-        net = _esrgan_slim.load(scale, device)
-        # the network works on RGB floats in [0, 255]
-        out = run_tiled(net, rgb * 255.0, scale, _esrgan_slim_tile(scale, tile),
-                        _esrgan_slim.HALO, ctx, device, what="ESRGAN-slim")
-        return out * (1.0 / 255.0)
+    s = _native_scale(model, scale)
 
-    return run_on_device(work, ctx)
+    def work(device):
+        net = _rdn.load(model, s, device)
+        # the networks work on RGB floats from 0 to model.white
+        return run_tiled(net, rgb * model.white, s, _rdn_tile(model, s, tile), model.halo,
+                         ctx, device, what=model.title) * (1.0 / model.white)
+
+    out = run_on_device(work, ctx)
+    if s != scale:
+        ctx.extras.setdefault("notes", []).append(
+            f"{model.title} x{scale}: its x{s} network, then Lanczos interpolation "
+            f"x{scale / s:g}")
+        h, w = rgb.shape[:2]
+        out = _resize(out, w * scale, h * scale, "lanczos")
+    return out
 
 
 def load_store_model(entry: model_store.ModelEntry, device: Any):
@@ -276,7 +305,10 @@ def upscale(
     scale : {2, 3, 4, 8}
         Output size / input size.
     model : str
-        ``"esrgan-slim"`` (packaged), ``"bicubic"`` or ``"lanczos"`` (plain
+        ``"esrgan-slim"`` (packaged, fast), ``"rdn-psnr"`` (packaged, the best
+        quality, about 15 times slower: x2 of 1 MP takes half a minute on a
+        2-core CPU; a x2 network whose result Lanczos enlarges the rest of the
+        way for x3, x4 and x8), ``"bicubic"`` or ``"lanczos"`` (plain
         interpolation, for comparison), or the name of a super-resolution model
         added with ``convolve models --add``; a model made for another scale runs
         at its own and its result is resampled to ``scale``.
@@ -308,12 +340,17 @@ def upscale(
         raise OpError(f"upscale needs an image of at least 4 x 4 pixels; this one is {w} x {h}.")
     ctx.extras["model"] = model
     rgb = _util.rgb_float(color)
-    if model.lower() == BUILTIN:
-        out = _run_esrgan_slim(rgb, scale, tile, ctx)
-        from editor.ops.ai import _esrgan_slim
-
-        ctx.extras["model_sha256"] = model_store.cached_sha256(_esrgan_slim.weights_file(scale))
+    packaged = _rdn.MODELS.get(model.lower())
+    if packaged is not None:
+        out = _run_rdn(packaged, rgb, scale, tile, ctx)
+        ctx.extras["model_sha256"] = model_store.cached_sha256(
+            packaged.weights_file(_native_scale(packaged, scale)))
     else:
+        row = model.lower().rpartition("-x")
+        if row[0] in _rdn.MODELS and row[2].isdigit():
+            # the Models dialog lists the packaged networks per scale ("rdn-psnr-x2")
+            raise OpError(f"{model} is a packaged network: choose model={row[0]} and "
+                          f"scale={row[2]}.")
         entry = _store_entry(model, ("upscale",), "upscale")
         ctx.extras["model_sha256"] = entry.sha256
         out = run_store_model(entry, rgb, tile, ctx, f"upscale with {entry.name}")
@@ -372,20 +409,27 @@ def restore(
 # -- the store's built-in rows ---------------------------------------------------------
 
 @model_store.register_builtin
-def _esrgan_slim_entries() -> list[model_store.ModelEntry]:
-    from editor.ops.ai import _esrgan_slim
-
+def _packaged_entries() -> list[model_store.ModelEntry]:
+    slim, best = _rdn.ESRGAN_SLIM, _rdn.RDN_PSNR
     rows = []
-    for s in _esrgan_slim.SCALES:
-        path = _esrgan_slim.weights_file(s)
+    for model, s in [(slim, s) for s in slim.scales] + [(best, 2)]:
+        path = model.weights_file(s)
         ready = path.is_file()
+        if model is slim:
+            source = "npm @upscalerjs/esrgan-slim@1.0.0"
+            licence, arch = "MIT", "RDN (ESRGAN-slim)"
+            purpose = f"super-resolution x{s} (upscale model=esrgan-slim scale={s}): fast"
+        else:
+            source = "idealo image-super-resolution psnr-small, via npm " \
+                     "@upscalerjs/esrgan-legacy@1.0.0"
+            licence, arch = "Apache-2.0 (weights, idealo); MIT (package)", "RDN (PSNR-small)"
+            purpose = ("super-resolution x2; x3, x4, x8 its x2 + Lanczos "
+                       "(upscale model=rdn-psnr): best quality, about 15x slower")
         rows.append(model_store.ModelEntry(
-            name=f"{BUILTIN}-x{s}", kind="upscale", path=str(path),
+            name=f"{model.name}-x{s}", kind="upscale", path=str(path),
             sha256=model_store.cached_sha256(path) if ready else None,
             size=path.stat().st_size if ready else None,
-            source="npm @upscalerjs/esrgan-slim@1.0.0 (converted by "
-                   "scripts/convert_esrgan_slim.py)",
-            licence="MIT", architecture="RDN (ESRGAN-slim)", scale=s, ready=ready,
-            purpose=f"super-resolution x{s} (upscale model=esrgan-slim scale={s})",
-            builtin=True))
+            source=f"{source} (converted by {model.script})", licence=licence,
+            architecture=arch, scale=s, ready=ready, purpose=purpose, builtin=True,
+            extra={"install": f"python {model.script}"}))
     return rows

@@ -2,15 +2,17 @@
 
 The ops take a model *name* (text, so recipes and the command line stay plain);
 typing one is error-prone, so the forms list the names the model store has for
-the op's kind ("esrgan-slim", "bicubic" and "lanczos" too for Upscale). The box
-stays editable: a name added later from the command line can be typed.
+the op's kind ("esrgan-slim", "rdn-psnr", "bicubic" and "lanczos" too for Upscale,
+each with a one-line hint shown under the box and as its tool tip). The box stays
+editable: a name added later from the command line can be typed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from editor.ops.params import Param
 from editor.ops.registry import OpSpec
@@ -19,9 +21,15 @@ from editor.ui.forms.fields import Field
 from editor.ui.forms.param_form import ParamForm, ThrottledForm
 
 #: Store kinds each op runs, and the names it offers first.
-OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "bicubic", "lanczos")),
+OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "rdn-psnr", "bicubic", "lanczos")),
             "restore": (("restore",), ()),
             "inpaint_model": (("inpaint",), ())}
+
+#: Tool tips of the fixed choices (the packaged networks differ in speed and quality).
+HINTS = {"esrgan-slim": "ESRGAN-slim (packaged): fast, the default",
+         "rdn-psnr": "RDN PSNR-small (packaged): best quality, about 15x slower",
+         "bicubic": "bicubic interpolation (no network)",
+         "lanczos": "Lanczos interpolation (no network)"}
 
 
 def model_names(op: str) -> list[str]:
@@ -37,7 +45,8 @@ def model_names(op: str) -> list[str]:
 
 
 class ModelField(Field):
-    """Editable combo box of model names; its value is the name."""
+    """Editable combo box of model names, with the chosen one's hint under it (for the
+    fixed choices: "best quality, about 15x slower"); its value is the name."""
 
     def __init__(self, param: Param, form: ThrottledForm, op: str = "upscale") -> None:
         super().__init__(param, form)
@@ -47,9 +56,25 @@ class ModelField(Field):
         combo.setMinimumContentsLength(16)
         combo.lineEdit().setPlaceholderText("add one in Help ▸ AI Models…")
         self.op = op
-        self.combo = self.widget = combo
+        self.combo = combo
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setEnabled(False)  # drawn dimmed: a remark, not a control
+        self.widget = QWidget()
+        column = QVBoxLayout(self.widget)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(combo)
+        column.addWidget(self.hint)
+        self.widget.setFocusProxy(combo)
         self.reload()
+        combo.currentTextChanged.connect(self._show_hint)
         combo.currentTextChanged.connect(lambda _t: (form._changed(), form._commit()))
+
+    def _show_hint(self, text: str) -> None:
+        hint = HINTS.get(text.strip(), "")
+        self.hint.setText(hint)
+        self.hint.setVisible(bool(hint))
 
     def reload(self) -> None:
         """Re-read the store (after a model was added)."""
@@ -57,8 +82,13 @@ class ModelField(Field):
         self.combo.blockSignals(True)
         self.combo.clear()
         self.combo.addItems(model_names(self.op))
+        for i in range(self.combo.count()):
+            hint = HINTS.get(self.combo.itemText(i))
+            if hint:
+                self.combo.setItemData(i, hint, Qt.ItemDataRole.ToolTipRole)
         self.combo.setEditText(current)
         self.combo.blockSignals(False)
+        self._show_hint(current)
 
     def value(self) -> Any:
         return self.combo.currentText().strip()
@@ -67,6 +97,7 @@ class ModelField(Field):
         self.combo.blockSignals(True)
         self.combo.setEditText(str(value or ""))
         self.combo.blockSignals(False)
+        self._show_hint(str(value or ""))
 
 
 def model_fields(op: str) -> dict:
