@@ -47,7 +47,8 @@ def test_contrast_matches_gimp_formula(coffee, amount):
 
 
 @pytest.mark.parametrize("layout", ["rgb", "gray", "rgba", "rgb16", "gray16"])
-@pytest.mark.parametrize("scale, offset", [(1.3, -38.4), (0.55, 60.25), (2.0, -0.5)])
+@pytest.mark.parametrize("scale, offset", [(1.3, -38.4), (0.55, 60.25), (2.0, -0.5),
+                                           (2.55, -127.5)])  # levels 50..150: 100 -> 127.5
 def test_affine_is_saturating_multiply_add_in_every_layout(coffee, layout, scale, offset):
     from editor.ops.color import affine
 
@@ -61,8 +62,17 @@ def test_affine_is_saturating_multiply_add_in_every_layout(coffee, layout, scale
     # near .5 may round either way) and bit-identical to addWeighted's two-read pass.
     expected = np.clip(np.rint(image * scale + offset * (top // 255)), 0, top)
     assert np.abs(out.astype(np.int64) - expected).max() <= 1
-    np.testing.assert_array_equal(
-        out, cv2.addWeighted(image, scale, image, 0.0, offset * (top // 255)))
+    # every pixel is computed alike, whatever the image's size (a small image is no
+    # scalar special case that rounds an exact half the other way)
+    for n in (1, 2, 5):
+        tiny = image.reshape(-1, *image.shape[2:])[:n].reshape(1, n, *image.shape[2:])
+        np.testing.assert_array_equal(
+            affine(tiny, scale, offset * (top // 255)),
+            out.reshape(-1, *image.shape[2:])[:n].reshape(tiny.shape))
+    half = np.full((2, 2, *image.shape[2:]), 100 * (top // 255), image.dtype)
+    big = np.full((300, 400, *image.shape[2:]), 100 * (top // 255), image.dtype)
+    assert affine(half, scale, offset * (top // 255)).ravel()[0] == \
+        affine(big, scale, offset * (top // 255)).ravel()[0]
 
 
 @pytest.mark.parametrize("g", [0.4, 2.2])

@@ -167,8 +167,8 @@ def levels(
     Examples
     --------
     >>> import numpy as np
-    >>> levels(np.array([[0, 50, 100, 150]], np.uint8), in_low=50, in_high=150)
-    array([[  0,   0, 128, 255]], dtype=uint8)
+    >>> levels(np.array([[0, 50, 110, 150]], np.uint8), in_low=50, in_high=150)
+    array([[  0,   0, 153, 255]], dtype=uint8)
     """
     if in_low >= in_high:
         raise ParamError(f"levels: in_low ({in_low:g}) must be below in_high ({in_high:g})")
