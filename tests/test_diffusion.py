@@ -216,7 +216,7 @@ def test_model_store_adds_and_runs_a_diffusion_folder(tiny, tmp_path, capsys):
     assert {"tiny", "sd-copy"} <= {r["name"] for r in rows if r["kind"] == "diffusion"}
 
 
-def test_model_store_single_file_needs_config_beside_it(tiny, tmp_path):
+def test_model_store_single_file_needs_config_beside_it(tiny, single, tmp_path):
     from safetensors.numpy import save_file
 
     from editor.ops.ai import model_store as ms
@@ -228,10 +228,160 @@ def test_model_store_single_file_needs_config_beside_it(tiny, tmp_path):
         ms.add(ckpt)
     assert "\n" not in str(e.value)
     shutil.copytree(tiny, tmp_path / "dream-config")
+    assert diffusion.describe_diffusion(ckpt, tmp_path / "dream-config").variant == "SDXL"
+    # two made-up tensors are no SD model for that config: refused, not added
+    with pytest.raises(ms.ModelRefused, match="does not fit the config folder dream-config"):
+        ms.add(ckpt)
+    shutil.copy(single, ckpt)  # the tiny pipeline's own tensors in the original layout
     entry = ms.add(ckpt)
-    assert entry.kind == "diffusion" and entry.extra["variant"] == "SDXL"
+    assert entry.kind == "diffusion" and entry.extra["variant"] == "SD1"
     assert entry.extra["config"] == str((tmp_path / "dream-config").resolve())
 
+
+
+# -- a single-file checkpoint (original layout) with its config folder -------------------
+
+@pytest.fixture(scope="module")
+def single(tiny, tmp_path_factory) -> Path:
+    """``tiny`` written as one original-layout (CompVis) file with a weightless config
+    folder beside it, as a user keeps a downloaded ``.safetensors`` checkpoint."""
+    import sd_single_file
+
+    folder = tmp_path_factory.mktemp("single")
+    sd_single_file.config_only(tiny, folder / "dream-config")
+    return sd_single_file.to_single_file(tiny, folder / "dream.safetensors")
+
+
+def test_single_file_writer_is_the_inverse_of_diffusers_loader(tiny, single):
+    import sd_single_file
+
+    keys = diffusion._checkpoint_keys(single)
+    assert any(k.startswith("model.diffusion_model.output_blocks.") for k in keys)
+    assert "first_stage_model.decoder.mid.attn_1.q.weight" in keys
+    assert "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight" \
+        in keys
+    # diffusers' own conversion turns every tensor back into the folder's, bit for bit
+    assert sd_single_file.round_trip(tiny, single) == {"unet": [], "vae": [],
+                                                        "text_encoder": []}
+
+
+def _refuse_network(monkeypatch):
+    def refuse(*_a, **_k):
+        raise AssertionError("network call")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_single_file_checkpoint_loads_offline_and_paints_the_same_pixels(
+        tiny, single, monkeypatch, capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    _refuse_network(monkeypatch)
+    config = single.parent / "dream-config"
+    assert not list(config.rglob("*.safetensors"))  # configs only: the weights are the file's
+    model = diffusion.describe_diffusion(single, config=config)
+    assert (model.variant, model.config) == ("SD1", str(config.resolve()))
+    # `convolve models --add FILE` finds the config folder beside it
+    assert main(["models", "--add", str(single)]) == 0
+    capsys.readouterr()
+    entry = ms.get("dream")
+    assert entry.kind == "diffusion" and entry.extra["config"] == str(config.resolve())
+    assert entry.sha256 == model.sha256
+    # every weight of the loaded pipeline is the folder's
+    device, dtype = diffusion.select_device()
+    pipe = diffusion._load_base(diffusion.resolve_model("dream"), device, dtype,
+                                OpContext())
+    from safetensors.torch import load_file
+
+    for part, file in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
+                       ("text_encoder", "model")):
+        want = load_file(str(tiny / part / f"{file}.safetensors"))
+        got = getattr(pipe, part).state_dict()
+        assert set(want) <= set(got), part
+        assert all(np.array_equal(want[k].numpy(), got[k].numpy()) for k in want), part
+    # and the ops paint the same pixels from it as from the diffusers folder
+    image = photo()
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[16:48, 24:72] = 1
+    runs = [("generate", blank(), gen, None), ("img2img", image, params, None),
+            ("inpaint_diffusion", image, params, mask)]
+    for op, source, kw, selection in runs:
+        extra = {} if op == "generate" else {"max_size": 64}
+        a = run_op(get_op(op), source, kw(tiny, seed=5, **extra), OpContext(selection=selection))
+        b = run_op(get_op(op), source, kw(tiny, model="dream", seed=5,
+                                          model_sha256=entry.sha256, **extra),
+                   OpContext(selection=selection))
+        np.testing.assert_array_equal(a, b, err_msg=op)
+
+
+def _edited_config(single: Path, name: str, **parts: dict) -> Path:
+    """A copy of ``single``'s config folder with some of its configs changed."""
+    folder = single.parent / name
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(single.parent / "dream-config", folder)
+    for part, changes in parts.items():
+        path = folder / part / "config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return folder
+
+
+@pytest.mark.parametrize("case, edit, words", [
+    # diffusers loads these two with strict=False: the missing layers stay random, no error
+    ("vae-three-blocks", {"vae": {"block_out_channels": [32, 64, 64],
+                                  "down_block_types": ["DownEncoderBlock2D"] * 3,
+                                  "up_block_types": ["UpDecoderBlock2D"] * 3}},
+     "vae tensors are missing from the file"),
+    ("clip-three-layers", {"text_encoder": {"num_hidden_layers": 3}},
+     "text_encoder tensors are missing from the file"),
+    ("unet-wider-text", {"unet": {"cross_attention_dim": 64}},
+     "is 64 x 32 in the file but 64 x 64 in unet/config.json"),
+])
+def test_single_file_with_a_config_that_does_not_fit(single, tmp_path, case, edit, words,
+                                                     capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    config = _edited_config(single, case, **edit)
+    # `convolve models --add` refuses it in one sentence and records nothing
+    ckpt = tmp_path / f"{case}.safetensors"
+    shutil.copy(single, ckpt)
+    shutil.copytree(config, tmp_path / f"{case}-config")
+    with pytest.raises(ms.ModelRefused, match=words) as e:
+        ms.add(ckpt)
+    assert _one_sentence(e).startswith(f"{case}.safetensors does not fit the config folder")
+    assert main(["models", "--add", str(ckpt)]) != 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert ms.list_models() == [] or all(m.kind != "diffusion" for m in ms.list_models())
+    # given by path, the run refuses before loading, and the picture is kept
+    image = photo()
+    before = image.copy()
+    with pytest.raises(OpError, match=words) as e:
+        run_op(get_op("img2img"), image, params(ckpt, max_size=64))
+    _one_sentence(e)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_single_file_config_listing_a_safety_checker(single, tiny, monkeypatch):
+    # a config folder as Stable Diffusion 1.5's: model_index.json names the safety checker
+    # and its feature extractor; a single-file load never reads the checker's weights
+    from transformers import CLIPImageProcessor
+
+    _refuse_network(monkeypatch)
+    config = _edited_config(single, "sd15-config")
+    index = json.loads((config / "model_index.json").read_text())
+    index.update(safety_checker=["stable_diffusion", "StableDiffusionSafetyChecker"],
+                 feature_extractor=["transformers", "CLIPImageProcessor"],
+                 requires_safety_checker=True)
+    (config / "model_index.json").write_text(json.dumps(index))
+    CLIPImageProcessor(crop_size=224, size=224).save_pretrained(str(config / "feature_extractor"))
+    ckpt = config.parent / "sd15.safetensors"
+    shutil.copy(single, ckpt)
+    model = diffusion.describe_diffusion(ckpt, config=config)
+    assert model.variant == "SD1"
+    out = run_op(get_op("generate"), blank(), gen(ckpt, seed=5))
+    np.testing.assert_array_equal(out, run_op(get_op("generate"), blank(), gen(tiny, seed=5)))
 
 # -- text to image ----------------------------------------------------------------------
 
