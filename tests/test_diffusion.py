@@ -37,7 +37,7 @@ def build_tiny_pipeline(folder: Path, scheduler: str = "DDIMScheduler",
     diffusion.import_diffusers()  # offline flags first
     import diffusers
     import torch
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel
 
     torch.manual_seed(0)
     unet = diffusers.UNet2DConditionModel(
@@ -45,31 +45,84 @@ def build_tiny_pipeline(folder: Path, scheduler: str = "DDIMScheduler",
         out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
         norm_num_groups=32)
-    vae = diffusers.AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-        latent_channels=4, norm_num_groups=32)
+    vae = _tiny_vae()
+    tokenizer = _tiny_tokenizer(folder)
+    text_encoder = CLIPTextModel(_tiny_clip_config(32))
+    sched = _tiny_scheduler(scheduler)
+    cls = diffusers.StableDiffusionInpaintPipeline if unet_in == 9 else \
+        diffusers.StableDiffusionPipeline
+    pipe = cls(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+               scheduler=sched, safety_checker=None, feature_extractor=None,
+               requires_safety_checker=False)
+    pipe.save_pretrained(str(folder))
+    return folder
+
+
+def _tiny_tokenizer(folder: Path):
+    """A CLIP tokenizer over the 54 tokens of single letters (written beside ``folder``)."""
+    from transformers import CLIPTokenizer
+
     letters = "abcdefghijklmnopqrstuvwxyz"
     tokens = ["<|startoftext|>", "<|endoftext|>"] + list(letters) + [c + "</w>" for c in letters]
     tok_dir = folder.parent / (folder.name + "-vocab")
     tok_dir.mkdir(parents=True, exist_ok=True)
     (tok_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
     (tok_dir / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
-                              model_max_length=77)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokens),
-        max_position_embeddings=77))
-    sched = getattr(diffusers, scheduler)(
+    return CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
+                         model_max_length=77)
+
+
+def _tiny_clip_config(width: int, **kw):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=width,
+                          intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                          vocab_size=54, max_position_embeddings=77, **kw)
+
+
+def _tiny_scheduler(name: str):
+    import diffusers
+
+    return getattr(diffusers, name)(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
-        **({"clip_sample": False, "set_alpha_to_one": False}
-           if scheduler == "DDIMScheduler" else {}))
-    cls = diffusers.StableDiffusionInpaintPipeline if unet_in == 9 else \
-        diffusers.StableDiffusionPipeline
-    pipe = cls(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-               scheduler=sched, safety_checker=None, feature_extractor=None,
-               requires_safety_checker=False)
+        **({"clip_sample": False, "set_alpha_to_one": False} if name == "DDIMScheduler" else {}))
+
+
+def _tiny_vae():
+    import diffusers
+
+    return diffusers.AutoencoderKL(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4, norm_num_groups=32)
+
+
+def build_tiny_sdxl(folder: Path) -> Path:
+    """A random-weight SDXL-shaped pipeline (two text encoders, size conditioning).
+
+    The two text encoders are 32 and 48 wide (SDXL's are 768 and 1280): diffusers tells
+    them apart in a single file by width, so they must differ as in the real model.
+    """
+    diffusion.import_diffusers()
+    import diffusers
+    import torch
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, transformer_layers_per_block=(1, 2),
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=48 + 6 * 8, cross_attention_dim=32 + 48,
+        norm_num_groups=32)
+    tokenizer = _tiny_tokenizer(folder)
+    pipe = diffusers.StableDiffusionXLPipeline(
+        unet=unet, vae=_tiny_vae(), text_encoder=CLIPTextModel(_tiny_clip_config(32)),
+        text_encoder_2=CLIPTextModelWithProjection(_tiny_clip_config(48, projection_dim=48)),
+        tokenizer=tokenizer, tokenizer_2=tokenizer,
+        scheduler=_tiny_scheduler("EulerDiscreteScheduler"))
     pipe.save_pretrained(str(folder))
     return folder
 
@@ -382,6 +435,43 @@ def test_single_file_config_listing_a_safety_checker(single, tiny, monkeypatch):
     assert model.variant == "SD1"
     out = run_op(get_op("generate"), blank(), gen(ckpt, seed=5))
     np.testing.assert_array_equal(out, run_op(get_op("generate"), blank(), gen(tiny, seed=5)))
+
+
+def test_sdxl_single_file_checkpoint_paints_the_same_pixels(tmp_path, tiny, monkeypatch,
+                                                             capsys):
+    import sd_single_file
+
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    folder = build_tiny_sdxl(tmp_path / "tiny-xl")
+    ckpt = sd_single_file.to_single_file(folder, tmp_path / "xl.safetensors")
+    keys = diffusion._checkpoint_keys(ckpt)
+    assert any(k.startswith("conditioner.embedders.0.transformer.text_model.") for k in keys)
+    assert "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight" in keys
+    assert sd_single_file.round_trip(folder, ckpt) == {
+        "unet": [], "vae": [], "text_encoder": [], "text_encoder_2": []}
+    # an SDXL file beside an SD 1 config folder: one sentence, nothing added
+    sd_single_file.config_only(tiny, tmp_path / "xl-config")
+    with pytest.raises(ms.ModelRefused, match="does not fit the config folder xl-config") as e:
+        ms.add(ckpt)
+    _one_sentence(e)
+    assert [m for m in ms.list_models() if m.kind == "diffusion"] == []
+    shutil.rmtree(tmp_path / "xl-config")
+    sd_single_file.config_only(folder, tmp_path / "xl-config")
+    _refuse_network(monkeypatch)
+    assert main(["models", "--add", str(ckpt), "--name", "xl"]) == 0
+    capsys.readouterr()
+    entry = ms.get("xl")
+    assert entry.extra["variant"] == "SDXL"
+    assert entry.extra["pipeline"] == "StableDiffusionXLPipeline"
+    image = photo()
+    for op, source, kw in (("generate", blank(), gen), ("img2img", image, params)):
+        extra = {} if op == "generate" else {"max_size": 64}
+        a = run_op(get_op(op), source, kw(folder, seed=3, **extra))
+        b = run_op(get_op(op), source, kw(folder, model="xl", seed=3, **extra))
+        assert a.std() > 1
+        np.testing.assert_array_equal(a, b, err_msg=op)
 
 # -- text to image ----------------------------------------------------------------------
 
