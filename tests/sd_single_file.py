@@ -192,8 +192,12 @@ def open_clip_to_ldm(state: dict, prefix: str) -> dict:
     return {prefix + k: v for k, v in out.items()}
 
 
-def to_single_file(folder: Path, out: Path) -> Path:
-    """Write the diffusers pipeline in ``folder`` as one original-layout file at ``out``."""
+def to_single_file(folder: Path, out: Path, open_clip: bool = False) -> Path:
+    """Write the diffusers pipeline in ``folder`` as one original-layout file at ``out``.
+
+    ``open_clip``: write an SD 1 layout's text encoder as SD 2.x does, as OpenCLIP under
+    ``cond_stage_model.model.`` (SDXL's second encoder always is).
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -204,6 +208,9 @@ def to_single_file(folder: Path, out: Path) -> Path:
                                  "conditioner.embedders.0.transformer."))
         state.update(open_clip_to_ldm(_weights(folder, "text_encoder_2"),
                                       "conditioner.embedders.1.model."))
+    elif open_clip:  # SD 2.x
+        state.update(open_clip_to_ldm(_weights(folder, "text_encoder"),
+                                      "cond_stage_model.model."))
     else:
         state.update(clip_to_ldm(_weights(folder, "text_encoder"),
                                  "cond_stage_model.transformer."))
@@ -247,8 +254,14 @@ def round_trip(folder: Path, ckpt: Path) -> dict[str, list[str]]:
             _weights(folder, "unet"))
     compare("vae", su.convert_ldm_vae_checkpoint(ckpt_state, _config(folder, "vae")),
             _weights(folder, "vae"))
-    compare("text_encoder", su.convert_ldm_clip_checkpoint(ckpt_state),
-            _weights(folder, "text_encoder"))
+    if any(k.startswith("cond_stage_model.model.") for k in ckpt_state):
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        model = CLIPTextModel(CLIPTextConfig.from_pretrained(str(folder / "text_encoder")))
+        converted = su.convert_open_clip_checkpoint(model, ckpt_state)
+    else:
+        converted = su.convert_ldm_clip_checkpoint(ckpt_state)
+    compare("text_encoder", converted, _weights(folder, "text_encoder"))
     if (folder / "text_encoder_2").is_dir():
         from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 

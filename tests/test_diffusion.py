@@ -437,6 +437,41 @@ def test_single_file_config_listing_a_safety_checker(single, tiny, monkeypatch):
     np.testing.assert_array_equal(out, run_op(get_op("generate"), blank(), gen(tiny, seed=5)))
 
 
+def test_sd2_layout_single_file_paints_the_same_pixels(tiny, tmp_path, monkeypatch):
+    # SD 2.x keeps its text encoder as OpenCLIP (fused q/k/v) under cond_stage_model.model.
+    import sd_single_file
+
+    ckpt = sd_single_file.to_single_file(tiny, tmp_path / "sd2.safetensors", open_clip=True)
+    assert "cond_stage_model.model.transformer.resblocks.1.attn.in_proj_weight" in \
+        diffusion._checkpoint_keys(ckpt)
+    assert sd_single_file.round_trip(tiny, ckpt) == {"unet": [], "vae": [], "text_encoder": []}
+    sd_single_file.config_only(tiny, tmp_path / "sd2-config")
+    _refuse_network(monkeypatch)
+    model = diffusion.resolve_model(str(ckpt))
+    assert model.variant == "SD2" and model.config == str((tmp_path / "sd2-config").resolve())
+    np.testing.assert_array_equal(run_op(get_op("generate"), blank(), gen(ckpt, seed=4)),
+                                  run_op(get_op("generate"), blank(), gen(tiny, seed=4)))
+
+
+def test_inpainting_single_file_paints_the_same_pixels(tmp_path):
+    # a dedicated inpainting checkpoint (9 input channels) with its inpainting config folder
+    import sd_single_file
+
+    folder = build_tiny_pipeline(tmp_path / "tiny-inpaint", unet_in=9)
+    ckpt = sd_single_file.to_single_file(folder, tmp_path / "fill.safetensors")
+    sd_single_file.config_only(folder, tmp_path / "fill-config")
+    model = diffusion.resolve_model(str(ckpt))
+    assert model.inpainting and model.pipeline == "StableDiffusionInpaintPipeline"
+    image = photo(64, 64)
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:48, 16:48] = 1
+    a, b = (run_op(get_op("inpaint_diffusion"), image,
+                   params(m, prompt="a hat", max_size=64), OpContext(selection=mask))
+            for m in (folder, ckpt))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(b[mask == 0], image[mask == 0])
+
+
 def test_sdxl_single_file_checkpoint_paints_the_same_pixels(tmp_path, tiny, monkeypatch,
                                                              capsys):
     import sd_single_file

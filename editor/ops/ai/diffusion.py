@@ -596,7 +596,7 @@ _LOADED: dict[str, Any] = {}  # key, base pipeline, original scheduler config
 
 def _load_base(model: DiffusionModel, device, dtype, ctx: OpContext):
     """The model's pipeline on ``device`` (cached: loading takes seconds to minutes)."""
-    key = f"{model.path}|{model.sha256}|{device}|{dtype}"
+    key = f"{model.path}|{model.sha256}|{model.config}|{device}|{dtype}"
     with _LOCK:
         if _LOADED.get("key") == key:
             return _LOADED["pipe"]
