@@ -369,6 +369,30 @@ def test_single_file_checkpoint_loads_offline_and_paints_the_same_pixels(
         np.testing.assert_array_equal(a, b, err_msg=op)
 
 
+def test_models_add_with_the_config_folder_given(single, tmp_path, capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    ckpt = tmp_path / "downloads" / "dreamy.safetensors"
+    ckpt.parent.mkdir()
+    shutil.copy(single, ckpt)
+    # nothing beside it: refused, naming where to put the folder
+    assert main(["models", "--add", str(ckpt)]) == 2
+    assert "dreamy-config/" in capsys.readouterr().err
+    assert main(["models", "--add", str(ckpt), "--config", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a diffusers config folder" in err[0]
+    assert main(["models", "--config", str(single.parent / "dream-config")]) == 2
+    capsys.readouterr()
+    config = single.parent / "dream-config"
+    assert main(["models", "--add", str(ckpt), "--config", str(config), "--name", "d2"]) == 0
+    capsys.readouterr()
+    entry = ms.get("d2")
+    assert entry.extra["config"] == str(config.resolve()) and entry.extra["variant"] == "SD1"
+    assert diffusion.resolve_model("d2").config == str(config.resolve())
+    assert not diffusion._GIVEN_CONFIGS  # only for that one add
+
+
 def _edited_config(single: Path, name: str, **parts: dict) -> Path:
     """A copy of ``single``'s config folder with some of its configs changed."""
     folder = single.parent / name

@@ -283,6 +283,37 @@ def config_beside(path: Path) -> Path | None:
     return None
 
 
+#: Config folders given for single-file checkpoints being added (resolved path -> folder).
+_GIVEN_CONFIGS: dict[Path, Path] = {}
+
+
+class given_config:
+    """Within it, adding the checkpoint ``path`` to the model store uses ``config``.
+
+    For ``convolve models --add FILE --config DIR``: the store's detectors see only
+    the path, and a config folder kept elsewhere than beside the file is named here.
+
+    Examples
+    --------
+    >>> with given_config("dream.safetensors", "sd15-config"):  # doctest: +SKIP
+    ...     model_store.add("dream.safetensors")
+    """
+
+    def __init__(self, path: str | os.PathLike, config: str | os.PathLike | None) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.config = Path(config).expanduser() if config else None
+
+    def __enter__(self) -> given_config:
+        if self.config is not None:
+            with _LOCK:
+                _GIVEN_CONFIGS[self.path] = self.config
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with _LOCK:
+            _GIVEN_CONFIGS.pop(self.path, None)
+
+
 def detect(path: str | os.PathLike):
     """The model store's detector: a :class:`model_store.ModelEntry` for a diffusion model.
 
@@ -293,8 +324,13 @@ def detect(path: str | os.PathLike):
     from editor.ops.ai import model_store as ms
 
     p = Path(path)
+    with _LOCK:
+        given = _GIVEN_CONFIGS.get(p.expanduser().resolve())
+    if given is not None and not (given / "model_index.json").is_file():
+        raise ms.ModelRefused(f"{given} is not a diffusers config folder (it has no "
+                              "model_index.json).")
     try:
-        model = describe_diffusion(p, config_beside(p) if p.is_file() else None)
+        model = describe_diffusion(p, given or (config_beside(p) if p.is_file() else None))
     except OpError as e:
         raise ms.ModelRefused(str(e).replace("give its local diffusers config folder too",
                                              f"put its diffusers config folder beside it as "
