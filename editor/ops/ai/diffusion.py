@@ -3,7 +3,11 @@
 A model is one the user already has on disk: a diffusers folder (its
 ``model_index.json`` beside ``unet/``, ``vae/``, ``text_encoder/`` ...) of
 Stable Diffusion 1.x / 2.x, SDXL or a distilled variant (Turbo, LCM), or a
-single ``.safetensors`` checkpoint together with a local diffusers config folder.
+single ``.safetensors`` checkpoint in the original (CompVis / SGM) layout together
+with a local diffusers config folder (beside it as ``NAME-config/``, or given with
+``convolve models --add FILE --config DIR``); its tensors are checked against that
+folder before anything loads (:func:`check_single_file`), since diffusers would
+leave a part the file lacks at random weights.
 Nothing is ever fetched: the Hugging Face libraries are switched offline before
 they are imported (:func:`import_diffusers`) and every load passes
 ``local_files_only=True``; only ``.safetensors`` weights are read (a ``.bin`` or
