@@ -38,6 +38,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     act.add_argument("--download", metavar="NAME", choices=("vgg19", "googlenet"),
                      help="download optional torchvision weights (needs internet)")
     p.add_argument("--name", help="with --add: the name ops use (default: the file's name)")
+    p.add_argument("--config", metavar="DIR",
+                   help="with --add of a single-file Stable Diffusion checkpoint: its local "
+                        "diffusers config folder (default: NAME-config/ beside the file)")
     p.add_argument("--no-hash", action="store_true", help="skip computing SHA-256")
     p.set_defaults(func=cmd_models)
 
@@ -100,6 +103,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.name and not args.add:
         return fail("--name goes with --add", EXIT_USAGE)
+    if args.config and not args.add:
+        return fail("--config goes with --add", EXIT_USAGE)
     if args.download:
         progress = Progress()
         try:
@@ -111,7 +116,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.add:
         progress = Progress()
         try:
-            entry = model_store.add(args.add, args.name, progress.callback)
+            if args.config:
+                from editor.ops.ai.diffusion import given_config
+
+                with given_config(args.add, args.config):
+                    entry = model_store.add(args.add, args.name, progress.callback)
+            else:
+                entry = model_store.add(args.add, args.name, progress.callback)
         except model_store.ModelRefused as e:
             return fail(e, EXIT_USAGE)
         except OpError as e:

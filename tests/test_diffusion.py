@@ -37,7 +37,7 @@ def build_tiny_pipeline(folder: Path, scheduler: str = "DDIMScheduler",
     diffusion.import_diffusers()  # offline flags first
     import diffusers
     import torch
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel
 
     torch.manual_seed(0)
     unet = diffusers.UNet2DConditionModel(
@@ -45,31 +45,84 @@ def build_tiny_pipeline(folder: Path, scheduler: str = "DDIMScheduler",
         out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
         norm_num_groups=32)
-    vae = diffusers.AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-        latent_channels=4, norm_num_groups=32)
+    vae = _tiny_vae()
+    tokenizer = _tiny_tokenizer(folder)
+    text_encoder = CLIPTextModel(_tiny_clip_config(32))
+    sched = _tiny_scheduler(scheduler)
+    cls = diffusers.StableDiffusionInpaintPipeline if unet_in == 9 else \
+        diffusers.StableDiffusionPipeline
+    pipe = cls(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+               scheduler=sched, safety_checker=None, feature_extractor=None,
+               requires_safety_checker=False)
+    pipe.save_pretrained(str(folder))
+    return folder
+
+
+def _tiny_tokenizer(folder: Path):
+    """A CLIP tokenizer over the 54 tokens of single letters (written beside ``folder``)."""
+    from transformers import CLIPTokenizer
+
     letters = "abcdefghijklmnopqrstuvwxyz"
     tokens = ["<|startoftext|>", "<|endoftext|>"] + list(letters) + [c + "</w>" for c in letters]
     tok_dir = folder.parent / (folder.name + "-vocab")
     tok_dir.mkdir(parents=True, exist_ok=True)
     (tok_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
     (tok_dir / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
-                              model_max_length=77)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokens),
-        max_position_embeddings=77))
-    sched = getattr(diffusers, scheduler)(
+    return CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
+                         model_max_length=77)
+
+
+def _tiny_clip_config(width: int, **kw):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=width,
+                          intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                          vocab_size=54, max_position_embeddings=77, **kw)
+
+
+def _tiny_scheduler(name: str):
+    import diffusers
+
+    return getattr(diffusers, name)(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
-        **({"clip_sample": False, "set_alpha_to_one": False}
-           if scheduler == "DDIMScheduler" else {}))
-    cls = diffusers.StableDiffusionInpaintPipeline if unet_in == 9 else \
-        diffusers.StableDiffusionPipeline
-    pipe = cls(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-               scheduler=sched, safety_checker=None, feature_extractor=None,
-               requires_safety_checker=False)
+        **({"clip_sample": False, "set_alpha_to_one": False} if name == "DDIMScheduler" else {}))
+
+
+def _tiny_vae():
+    import diffusers
+
+    return diffusers.AutoencoderKL(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4, norm_num_groups=32)
+
+
+def build_tiny_sdxl(folder: Path) -> Path:
+    """A random-weight SDXL-shaped pipeline (two text encoders, size conditioning).
+
+    The two text encoders are 32 and 48 wide (SDXL's are 768 and 1280): diffusers tells
+    them apart in a single file by width, so they must differ as in the real model.
+    """
+    diffusion.import_diffusers()
+    import diffusers
+    import torch
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, transformer_layers_per_block=(1, 2),
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=48 + 6 * 8, cross_attention_dim=32 + 48,
+        norm_num_groups=32)
+    tokenizer = _tiny_tokenizer(folder)
+    pipe = diffusers.StableDiffusionXLPipeline(
+        unet=unet, vae=_tiny_vae(), text_encoder=CLIPTextModel(_tiny_clip_config(32)),
+        text_encoder_2=CLIPTextModelWithProjection(_tiny_clip_config(48, projection_dim=48)),
+        tokenizer=tokenizer, tokenizer_2=tokenizer,
+        scheduler=_tiny_scheduler("EulerDiscreteScheduler"))
     pipe.save_pretrained(str(folder))
     return folder
 
@@ -216,7 +269,7 @@ def test_model_store_adds_and_runs_a_diffusion_folder(tiny, tmp_path, capsys):
     assert {"tiny", "sd-copy"} <= {r["name"] for r in rows if r["kind"] == "diffusion"}
 
 
-def test_model_store_single_file_needs_config_beside_it(tiny, tmp_path):
+def test_model_store_single_file_needs_config_beside_it(tiny, single, tmp_path):
     from safetensors.numpy import save_file
 
     from editor.ops.ai import model_store as ms
@@ -228,10 +281,256 @@ def test_model_store_single_file_needs_config_beside_it(tiny, tmp_path):
         ms.add(ckpt)
     assert "\n" not in str(e.value)
     shutil.copytree(tiny, tmp_path / "dream-config")
+    assert diffusion.describe_diffusion(ckpt, tmp_path / "dream-config").variant == "SDXL"
+    # two made-up tensors are no SD model for that config: refused, not added
+    with pytest.raises(ms.ModelRefused, match="does not fit the config folder dream-config"):
+        ms.add(ckpt)
+    shutil.copy(single, ckpt)  # the tiny pipeline's own tensors in the original layout
     entry = ms.add(ckpt)
-    assert entry.kind == "diffusion" and entry.extra["variant"] == "SDXL"
+    assert entry.kind == "diffusion" and entry.extra["variant"] == "SD1"
     assert entry.extra["config"] == str((tmp_path / "dream-config").resolve())
 
+
+
+# -- a single-file checkpoint (original layout) with its config folder -------------------
+
+@pytest.fixture(scope="module")
+def single(tiny, tmp_path_factory) -> Path:
+    """``tiny`` written as one original-layout (CompVis) file with a weightless config
+    folder beside it, as a user keeps a downloaded ``.safetensors`` checkpoint."""
+    import sd_single_file
+
+    folder = tmp_path_factory.mktemp("single")
+    sd_single_file.config_only(tiny, folder / "dream-config")
+    return sd_single_file.to_single_file(tiny, folder / "dream.safetensors")
+
+
+def test_single_file_writer_is_the_inverse_of_diffusers_loader(tiny, single):
+    import sd_single_file
+
+    keys = diffusion._checkpoint_keys(single)
+    assert any(k.startswith("model.diffusion_model.output_blocks.") for k in keys)
+    assert "first_stage_model.decoder.mid.attn_1.q.weight" in keys
+    assert "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight" \
+        in keys
+    # diffusers' own conversion turns every tensor back into the folder's, bit for bit
+    assert sd_single_file.round_trip(tiny, single) == {"unet": [], "vae": [],
+                                                        "text_encoder": []}
+
+
+def _refuse_network(monkeypatch):
+    def refuse(*_a, **_k):
+        raise AssertionError("network call")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_single_file_checkpoint_loads_offline_and_paints_the_same_pixels(
+        tiny, single, monkeypatch, capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    _refuse_network(monkeypatch)
+    config = single.parent / "dream-config"
+    assert not list(config.rglob("*.safetensors"))  # configs only: the weights are the file's
+    model = diffusion.describe_diffusion(single, config=config)
+    assert (model.variant, model.config) == ("SD1", str(config.resolve()))
+    # `convolve models --add FILE` finds the config folder beside it
+    assert main(["models", "--add", str(single)]) == 0
+    capsys.readouterr()
+    entry = ms.get("dream")
+    assert entry.kind == "diffusion" and entry.extra["config"] == str(config.resolve())
+    assert entry.sha256 == model.sha256
+    # every weight of the loaded pipeline is the folder's
+    device, dtype = diffusion.select_device()
+    pipe = diffusion._load_base(diffusion.resolve_model("dream"), device, dtype,
+                                OpContext())
+    from safetensors.torch import load_file
+
+    for part, file in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
+                       ("text_encoder", "model")):
+        want = load_file(str(tiny / part / f"{file}.safetensors"))
+        got = getattr(pipe, part).state_dict()
+        assert set(want) <= set(got), part
+        assert all(np.array_equal(want[k].numpy(), got[k].numpy()) for k in want), part
+    # and the ops paint the same pixels from it as from the diffusers folder
+    image = photo()
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[16:48, 24:72] = 1
+    runs = [("generate", blank(), gen, None), ("img2img", image, params, None),
+            ("inpaint_diffusion", image, params, mask)]
+    for op, source, kw, selection in runs:
+        extra = {} if op == "generate" else {"max_size": 64}
+        a = run_op(get_op(op), source, kw(tiny, seed=5, **extra), OpContext(selection=selection))
+        b = run_op(get_op(op), source, kw(tiny, model="dream", seed=5,
+                                          model_sha256=entry.sha256, **extra),
+                   OpContext(selection=selection))
+        np.testing.assert_array_equal(a, b, err_msg=op)
+
+
+def test_models_add_with_the_config_folder_given(single, tmp_path, capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    ckpt = tmp_path / "downloads" / "dreamy.safetensors"
+    ckpt.parent.mkdir()
+    shutil.copy(single, ckpt)
+    # nothing beside it: refused, naming where to put the folder
+    assert main(["models", "--add", str(ckpt)]) == 2
+    assert "dreamy-config/" in capsys.readouterr().err
+    assert main(["models", "--add", str(ckpt), "--config", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a diffusers config folder" in err[0]
+    assert main(["models", "--config", str(single.parent / "dream-config")]) == 2
+    capsys.readouterr()
+    config = single.parent / "dream-config"
+    assert main(["models", "--add", str(ckpt), "--config", str(config), "--name", "d2"]) == 0
+    capsys.readouterr()
+    entry = ms.get("d2")
+    assert entry.extra["config"] == str(config.resolve()) and entry.extra["variant"] == "SD1"
+    assert diffusion.resolve_model("d2").config == str(config.resolve())
+    assert not diffusion._GIVEN_CONFIGS  # only for that one add
+
+
+def _edited_config(single: Path, name: str, **parts: dict) -> Path:
+    """A copy of ``single``'s config folder with some of its configs changed."""
+    folder = single.parent / name
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(single.parent / "dream-config", folder)
+    for part, changes in parts.items():
+        path = folder / part / "config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return folder
+
+
+@pytest.mark.parametrize("case, edit, words", [
+    # diffusers loads these two with strict=False: the missing layers stay random, no error
+    ("vae-three-blocks", {"vae": {"block_out_channels": [32, 64, 64],
+                                  "down_block_types": ["DownEncoderBlock2D"] * 3,
+                                  "up_block_types": ["UpDecoderBlock2D"] * 3}},
+     "vae tensors are missing from the file"),
+    ("clip-three-layers", {"text_encoder": {"num_hidden_layers": 3}},
+     "text_encoder tensors are missing from the file"),
+    ("unet-wider-text", {"unet": {"cross_attention_dim": 64}},
+     "is 64 x 32 in the file but 64 x 64 in unet/config.json"),
+])
+def test_single_file_with_a_config_that_does_not_fit(single, tmp_path, case, edit, words,
+                                                     capsys):
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    config = _edited_config(single, case, **edit)
+    # `convolve models --add` refuses it in one sentence and records nothing
+    ckpt = tmp_path / f"{case}.safetensors"
+    shutil.copy(single, ckpt)
+    shutil.copytree(config, tmp_path / f"{case}-config")
+    with pytest.raises(ms.ModelRefused, match=words) as e:
+        ms.add(ckpt)
+    assert _one_sentence(e).startswith(f"{case}.safetensors does not fit the config folder")
+    assert main(["models", "--add", str(ckpt)]) != 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert ms.list_models() == [] or all(m.kind != "diffusion" for m in ms.list_models())
+    # given by path, the run refuses before loading, and the picture is kept
+    image = photo()
+    before = image.copy()
+    with pytest.raises(OpError, match=words) as e:
+        run_op(get_op("img2img"), image, params(ckpt, max_size=64))
+    _one_sentence(e)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_single_file_config_listing_a_safety_checker(single, tiny, monkeypatch):
+    # a config folder as Stable Diffusion 1.5's: model_index.json names the safety checker
+    # and its feature extractor; a single-file load never reads the checker's weights
+    from transformers import CLIPImageProcessor
+
+    _refuse_network(monkeypatch)
+    config = _edited_config(single, "sd15-config")
+    index = json.loads((config / "model_index.json").read_text())
+    index.update(safety_checker=["stable_diffusion", "StableDiffusionSafetyChecker"],
+                 feature_extractor=["transformers", "CLIPImageProcessor"],
+                 requires_safety_checker=True)
+    (config / "model_index.json").write_text(json.dumps(index))
+    CLIPImageProcessor(crop_size=224, size=224).save_pretrained(str(config / "feature_extractor"))
+    ckpt = config.parent / "sd15.safetensors"
+    shutil.copy(single, ckpt)
+    model = diffusion.describe_diffusion(ckpt, config=config)
+    assert model.variant == "SD1"
+    out = run_op(get_op("generate"), blank(), gen(ckpt, seed=5))
+    np.testing.assert_array_equal(out, run_op(get_op("generate"), blank(), gen(tiny, seed=5)))
+
+
+def test_sd2_layout_single_file_paints_the_same_pixels(tiny, tmp_path, monkeypatch):
+    # SD 2.x keeps its text encoder as OpenCLIP (fused q/k/v) under cond_stage_model.model.
+    import sd_single_file
+
+    ckpt = sd_single_file.to_single_file(tiny, tmp_path / "sd2.safetensors", open_clip=True)
+    assert "cond_stage_model.model.transformer.resblocks.1.attn.in_proj_weight" in \
+        diffusion._checkpoint_keys(ckpt)
+    assert sd_single_file.round_trip(tiny, ckpt) == {"unet": [], "vae": [], "text_encoder": []}
+    sd_single_file.config_only(tiny, tmp_path / "sd2-config")
+    _refuse_network(monkeypatch)
+    model = diffusion.resolve_model(str(ckpt))
+    assert model.variant == "SD2" and model.config == str((tmp_path / "sd2-config").resolve())
+    np.testing.assert_array_equal(run_op(get_op("generate"), blank(), gen(ckpt, seed=4)),
+                                  run_op(get_op("generate"), blank(), gen(tiny, seed=4)))
+
+
+def test_inpainting_single_file_paints_the_same_pixels(tmp_path):
+    # a dedicated inpainting checkpoint (9 input channels) with its inpainting config folder
+    import sd_single_file
+
+    folder = build_tiny_pipeline(tmp_path / "tiny-inpaint", unet_in=9)
+    ckpt = sd_single_file.to_single_file(folder, tmp_path / "fill.safetensors")
+    sd_single_file.config_only(folder, tmp_path / "fill-config")
+    model = diffusion.resolve_model(str(ckpt))
+    assert model.inpainting and model.pipeline == "StableDiffusionInpaintPipeline"
+    image = photo(64, 64)
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:48, 16:48] = 1
+    a, b = (run_op(get_op("inpaint_diffusion"), image,
+                   params(m, prompt="a hat", max_size=64), OpContext(selection=mask))
+            for m in (folder, ckpt))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(b[mask == 0], image[mask == 0])
+
+
+def test_sdxl_single_file_checkpoint_paints_the_same_pixels(tmp_path, tiny, monkeypatch,
+                                                             capsys):
+    import sd_single_file
+
+    from editor.cli import main
+    from editor.ops.ai import model_store as ms
+
+    folder = build_tiny_sdxl(tmp_path / "tiny-xl")
+    ckpt = sd_single_file.to_single_file(folder, tmp_path / "xl.safetensors")
+    keys = diffusion._checkpoint_keys(ckpt)
+    assert any(k.startswith("conditioner.embedders.0.transformer.text_model.") for k in keys)
+    assert "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight" in keys
+    assert sd_single_file.round_trip(folder, ckpt) == {
+        "unet": [], "vae": [], "text_encoder": [], "text_encoder_2": []}
+    # an SDXL file beside an SD 1 config folder: one sentence, nothing added
+    sd_single_file.config_only(tiny, tmp_path / "xl-config")
+    with pytest.raises(ms.ModelRefused, match="does not fit the config folder xl-config") as e:
+        ms.add(ckpt)
+    _one_sentence(e)
+    assert [m for m in ms.list_models() if m.kind == "diffusion"] == []
+    shutil.rmtree(tmp_path / "xl-config")
+    sd_single_file.config_only(folder, tmp_path / "xl-config")
+    _refuse_network(monkeypatch)
+    assert main(["models", "--add", str(ckpt), "--name", "xl"]) == 0
+    capsys.readouterr()
+    entry = ms.get("xl")
+    assert entry.extra["variant"] == "SDXL"
+    assert entry.extra["pipeline"] == "StableDiffusionXLPipeline"
+    image = photo()
+    for op, source, kw in (("generate", blank(), gen), ("img2img", image, params)):
+        extra = {} if op == "generate" else {"max_size": 64}
+        a = run_op(get_op(op), source, kw(folder, seed=3, **extra))
+        b = run_op(get_op(op), source, kw(folder, model="xl", seed=3, **extra))
+        assert a.std() > 1
+        np.testing.assert_array_equal(a, b, err_msg=op)
 
 # -- text to image ----------------------------------------------------------------------
 

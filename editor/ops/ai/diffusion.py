@@ -3,7 +3,11 @@
 A model is one the user already has on disk: a diffusers folder (its
 ``model_index.json`` beside ``unet/``, ``vae/``, ``text_encoder/`` ...) of
 Stable Diffusion 1.x / 2.x, SDXL or a distilled variant (Turbo, LCM), or a
-single ``.safetensors`` checkpoint together with a local diffusers config folder.
+single ``.safetensors`` checkpoint in the original (CompVis / SGM) layout together
+with a local diffusers config folder (beside it as ``NAME-config/``, or given with
+``convolve models --add FILE --config DIR``); its tensors are checked against that
+folder before anything loads (:func:`check_single_file`), since diffusers would
+leave a part the file lacks at random weights.
 Nothing is ever fetched: the Hugging Face libraries are switched offline before
 they are imported (:func:`import_diffusers`) and every load passes
 ``local_files_only=True``; only ``.safetensors`` weights are read (a ``.bin`` or
@@ -283,6 +287,37 @@ def config_beside(path: Path) -> Path | None:
     return None
 
 
+#: Config folders given for single-file checkpoints being added (resolved path -> folder).
+_GIVEN_CONFIGS: dict[Path, Path] = {}
+
+
+class given_config:
+    """Within it, adding the checkpoint ``path`` to the model store uses ``config``.
+
+    For ``convolve models --add FILE --config DIR``: the store's detectors see only
+    the path, and a config folder kept elsewhere than beside the file is named here.
+
+    Examples
+    --------
+    >>> with given_config("dream.safetensors", "sd15-config"):  # doctest: +SKIP
+    ...     model_store.add("dream.safetensors")
+    """
+
+    def __init__(self, path: str | os.PathLike, config: str | os.PathLike | None) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.config = Path(config).expanduser() if config else None
+
+    def __enter__(self) -> given_config:
+        if self.config is not None:
+            with _LOCK:
+                _GIVEN_CONFIGS[self.path] = self.config
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with _LOCK:
+            _GIVEN_CONFIGS.pop(self.path, None)
+
+
 def detect(path: str | os.PathLike):
     """The model store's detector: a :class:`model_store.ModelEntry` for a diffusion model.
 
@@ -293,14 +328,25 @@ def detect(path: str | os.PathLike):
     from editor.ops.ai import model_store as ms
 
     p = Path(path)
+    with _LOCK:
+        given = _GIVEN_CONFIGS.get(p.expanduser().resolve())
+    if given is not None and not (given / "model_index.json").is_file():
+        raise ms.ModelRefused(f"{given} is not a diffusers config folder (it has no "
+                              "model_index.json).")
     try:
-        model = describe_diffusion(p, config_beside(p) if p.is_file() else None)
+        model = describe_diffusion(p, given or (config_beside(p) if p.is_file() else None))
     except OpError as e:
         raise ms.ModelRefused(str(e).replace("give its local diffusers config folder too",
                                              f"put its diffusers config folder beside it as "
                                              f"{p.stem}-config/")) from None
     if model is None:
         return None
+    if model.config is not None and _have_diffusers():
+        # refused when added, in one sentence, rather than painting noise later
+        try:
+            check_single_file(model)
+        except OpError as e:
+            raise ms.ModelRefused(str(e)) from None
     return ms.ModelEntry(
         name=model.name, kind=KIND, path=model.path, sha256=model.sha256, size=model.size,
         source="user files", licence="the model's own (see its model card)",
@@ -309,6 +355,13 @@ def detect(path: str | os.PathLike):
                 + (" (an inpainting model)" if model.inpainting else ""),
         extra={"variant": model.variant, "pipeline": model.pipeline,
                "inpainting": model.inpainting, "config": model.config})
+
+
+def _have_diffusers() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("torch", "diffusers", "transformers"))
 
 
 def _register_detector() -> None:
@@ -394,6 +447,8 @@ def check_complete(model: DiffusionModel) -> None:
     for part, value in index.items():
         if part.startswith("_") or not isinstance(value, list) or value[0] is None:
             continue
+        if model.config is not None and part in SINGLE_FILE_SKIPS:
+            continue  # never loaded from a single file: its config need not be there
         cfg = folder / part / configs.get(part, "config.json")
         if part.startswith("tokenizer") and not cfg.is_file():
             cfg = folder / part / "tokenizer.json" if (folder / part / "tokenizer.json") \
@@ -409,6 +464,132 @@ def check_complete(model: DiffusionModel) -> None:
                        if pickled else "")
                 raise OpError(f"model {model.name} is incomplete: {part} has no .safetensors "
                               f"weights{why}.")
+
+
+#: The parts of a pipeline a single-file checkpoint carries the weights of.
+WEIGHT_PARTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+#: Parts a single-file load never reads (diffusers skips the safety checker there).
+SINGLE_FILE_SKIPS = ("safety_checker",)
+
+
+def _checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of a ``.safetensors`` file, from its header (nothing read)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
+def _empty_part(folder: Path, part: str, library: str, class_name: str):
+    """The part ``model_index.json`` names, built from its config on the meta device.
+
+    No memory is allocated and no weight is read: only the names and shapes of its
+    tensors are wanted.
+    """
+    import importlib
+
+    import torch
+
+    cls = getattr(importlib.import_module(library), class_name)
+    with torch.device("meta"):
+        if library == "diffusers":
+            return cls.from_config(cls.load_config(str(folder / part), local_files_only=True))
+        return cls(cls.config_class.from_pretrained(str(folder / part), local_files_only=True))
+
+
+def _converted(part: str, net, checkpoint: dict) -> dict:
+    """The tensors diffusers' single-file loader gives ``part`` out of ``checkpoint``.
+
+    The same conversion functions :meth:`from_single_file` calls, picked the way it
+    picks them (``create_diffusers_clip_model_from_ldm`` for the text encoders), so
+    what is checked here is what will be loaded.
+    """
+    from diffusers.loaders import single_file_utils as su
+
+    if part == "unet":
+        return su.convert_ldm_unet_checkpoint(checkpoint, net.config)
+    if part == "vae":
+        return su.convert_ldm_vae_checkpoint(checkpoint, net.config)
+    keys = su.CHECKPOINT_KEY_NAMES
+    dim = getattr(net, "text_model", net).embeddings.position_embedding.weight.shape[-1]
+
+    def fits(kind: str) -> bool:  # the text encoder of this width, as diffusers tells them
+        return keys[kind] in checkpoint and checkpoint[keys[kind]].shape[-1] == dim
+
+    if su.is_clip_model(checkpoint) or fits("clip_sdxl"):
+        out = su.convert_ldm_clip_checkpoint(checkpoint)
+    elif su.is_open_clip_model(checkpoint):
+        out = su.convert_open_clip_checkpoint(net, checkpoint, prefix="cond_stage_model.model.")
+    elif fits("open_clip_sdxl"):
+        out = su.convert_open_clip_checkpoint(net, checkpoint,
+                                              prefix="conditioner.embedders.1.model.")
+    elif su.is_open_clip_sdxl_refiner_model(checkpoint):
+        out = su.convert_open_clip_checkpoint(net, checkpoint,
+                                              prefix="conditioner.embedders.0.model.")
+    else:
+        return {}
+    if not hasattr(net, "text_model"):  # transformers >= 5.6 flattened CLIPTextModel
+        out = {k.removeprefix("text_model."): v for k, v in out.items()}
+    return out
+
+
+def check_single_file(model: DiffusionModel) -> None:
+    """Refuse a single-file checkpoint whose tensors do not fit its config folder.
+
+    diffusers loads each part with ``load_state_dict(strict=False)``: a part the file
+    lacks, or a config with more layers than the file has, would load with random
+    weights and paint noise without a word. Here the file's tensor names and shapes
+    (its header only) go through diffusers' own conversion and are compared with the
+    parts the config folder describes, built on the meta device (nothing allocated).
+
+    Raises
+    ------
+    OpError
+        Naming the part and the first tensor that does not fit (one sentence).
+    """
+    import torch
+
+    import_diffusers()
+    ckpt, folder = Path(model.path), Path(model.config or "")
+    index = _read_json(folder / "model_index.json")
+    checkpoint = {k: torch.empty(shape, device="meta")
+                  for k, shape in _checkpoint_shapes(ckpt).items()}
+    where = f"{ckpt.name} does not fit the config folder {folder.name}"
+    for part in WEIGHT_PARTS:
+        spec = index.get(part)
+        if not isinstance(spec, list) or len(spec) != 2 or spec[0] is None:
+            continue
+        try:
+            net = _empty_part(folder, part, *spec)
+            got = {k: tuple(v.shape) for k, v in _converted(part, net, checkpoint).items()
+                   if v is not None}
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, RuntimeError,
+                IndexError) as e:
+            raise OpError(f"{where}: its {part} cannot be read with {part}/config.json "
+                          f"({_first_line(e).rstrip('.')}).") from None
+        want = {k: tuple(v.shape) for k, v in net.state_dict().items()
+                if not k.endswith("position_ids")}
+        got = {k: v for k, v in got.items() if not k.endswith("position_ids")}
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        shaped = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+        if missing and len(missing) == len(want):
+            raise OpError(f"{where}: the file has no {part} weights for it.")
+        if shaped:
+            k = shaped[0]
+            raise OpError(f"{where}: {part} tensor {k} is {_shape(got[k])} in the file but "
+                          f"{_shape(want[k])} in {part}/config.json; use the config folder of "
+                          "the model this checkpoint was made from.")
+        if missing or extra:
+            what = (f"{len(missing)} {part} tensors are missing from the file (first {missing[0]})"
+                    if missing else f"{len(extra)} {part} tensors of the file have no place in "
+                                    f"{part}/config.json (first {extra[0]})")
+            raise OpError(f"{where}: {what}; use the config folder of the model this "
+                          "checkpoint was made from.")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return " x ".join(map(str, shape)) or "a scalar"
 
 
 # -- device and memory ------------------------------------------------------------
@@ -455,23 +636,29 @@ _LOADED: dict[str, Any] = {}  # key, base pipeline, original scheduler config
 
 def _load_base(model: DiffusionModel, device, dtype, ctx: OpContext):
     """The model's pipeline on ``device`` (cached: loading takes seconds to minutes)."""
-    key = f"{model.path}|{model.sha256}|{device}|{dtype}"
+    key = f"{model.path}|{model.sha256}|{model.config}|{device}|{dtype}"
     with _LOCK:
         if _LOADED.get("key") == key:
             return _LOADED["pipe"]
         _LOADED.clear()  # one model in memory at a time
         check_complete(model)
         diffusers = import_diffusers()
+        from diffusers.loaders.single_file_utils import SingleFileComponentError
+
         ctx.report(0.0, f"loading {model.name}")
-        kw = dict(torch_dtype=dtype, local_files_only=True, use_safetensors=True)
+        kw = dict(torch_dtype=dtype, local_files_only=True)
         try:
             if model.config is None:
-                pipe = diffusers.DiffusionPipeline.from_pretrained(model.path, **kw)
+                pipe = diffusers.DiffusionPipeline.from_pretrained(model.path, **kw,
+                                                                   use_safetensors=True)
             else:
+                check_single_file(model)
                 cls = getattr(diffusers, model.pipeline or "StableDiffusionPipeline",
                               diffusers.StableDiffusionPipeline)
+                # config= is the local folder: every part's config, the tokenizer and the
+                # scheduler come from it, so diffusers never looks for the original .yaml
                 pipe = cls.from_single_file(model.path, config=model.config, **kw)
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
+        except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError) as e:
             raise OpError(f"cannot load model {model.name}: {_first_line(e)}") from None
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
