@@ -51,8 +51,8 @@ def _strip_hist(image: np.ndarray, c: int, top: int) -> np.ndarray:
     calcHist returns float32 counts, exact only up to 2**24: a 36-million-sample
     plane of one value (a pooled 12 MP RGB histogram of a flat image) would be
     miscounted. So it runs on bands of at most 2**24 samples (one band up to
-    16 MP gray) whose counts are added as integers. calcHist threads itself:
-    bands on the strip pool were slower.
+    16 MP gray) whose counts are added as integers. calcHist runs on one core;
+    callers that need several channels count them side by side on the pool.
     """
     import cv2
 
@@ -378,7 +378,11 @@ def equalize(
         y = luma(image)
         lut = equalize_lut(histogram(y)).astype(image.dtype)
         return _shift_luma(image, y, apply_lut(y, lut))
-    table = np.stack([equalize_lut(_channel_hist(image, c)) for c in range(3)], axis=1)
+    from editor.core.parallel import map_ordered
+
+    # calcHist runs on one core: the three channels' counts side by side (1.5x)
+    hists = map_ordered(lambda c: _channel_hist(image, c), range(3))
+    table = np.stack([equalize_lut(h) for h in hists], axis=1)
     return apply_lut(image, table.astype(image.dtype))
 
 
