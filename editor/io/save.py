@@ -160,6 +160,16 @@ def _encode(image: np.ndarray, fmt: str, *, quality: int, progressive: bool, los
         data = encode_jpeg(image, quality=quality, exif=exif, icc=icc)
         if data is not None:
             return data
+    if fmt == "WEBP" and not lossless and not (exif or icc) and image.dtype == np.uint8 \
+            and image.ndim == 3 and image.shape[2] == 3:
+        # OpenCV's libwebp writes Pillow's bytes exactly for lossy RGB, ~6 % sooner
+        # (no RGBX import); Pillow keeps alpha, lossless and metadata
+        import cv2
+
+        ok, buf = cv2.imencode(".webp", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_WEBP_QUALITY, quality])
+        if ok:
+            return buf.tobytes()
     wide_color = image.dtype == np.uint16 and image.ndim == 3
     if wide_color and fmt == "TIFF":
         if exif or icc:
