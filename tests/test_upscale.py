@@ -361,11 +361,13 @@ def test_rdn_psnr_tiled_equals_untiled(coffee):
 
 
 @pytest.mark.parametrize("scale", [3, 4, 8])
-def test_rdn_psnr_above_x2_is_its_x2_then_lanczos(astronaut, scale):
+def test_rdn_psnr_above_x2_is_its_x2_then_lanczos(astronaut, scale, monkeypatch):
     """x3, x4, x8: the x2 network once, then Lanczos the rest of the way (measured
     better than running the network on its own output); the recipe records the x2
-    weights, and the note says what ran."""
+    weights, and the note says what ran. In float32, like the reference network."""
     from editor.ops import get_op
+
+    monkeypatch.setenv("CONVOLVE_HALF", "0")
 
     img = astronaut[100:124, 200:230]
     ctx, reports = reporting_context()
@@ -407,3 +409,19 @@ def test_rdn_psnr_keeps_16_bit_and_alpha(chelsea):
     assert (out[..., 3] == 40000).all()
     out8 = run("upscale", chelsea[100:120, 150:174], scale=2, model="rdn-psnr")
     assert max_diff((out[..., :3].astype(np.float64) / 257).round(), out8) <= 1
+
+
+def test_rdn_psnr_in_bfloat16_stays_near_float32(astronaut, monkeypatch):
+    """Where the CPU computes bfloat16 the network runs in it (2.2x faster, measured
+    0.05 dB lower Y-PSNR): the pixels stay within a few levels of float32."""
+    from editor.ops import get_op
+    from editor.ops.ai.models import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no native bfloat16: the network runs in float32")
+    img = astronaut[150:214, 180:260]
+    half = get_op("upscale")(img, scale=2, model="rdn-psnr").astype(np.float64)
+    monkeypatch.setenv("CONVOLVE_HALF", "0")
+    full = get_op("upscale")(img, scale=2, model="rdn-psnr").astype(np.float64)
+    diff = np.abs(half - full)
+    assert 0 < diff.mean() < 0.5 and diff.max() <= 8, (diff.mean(), diff.max())

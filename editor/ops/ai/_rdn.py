@@ -8,7 +8,8 @@ image-super-resolution builds it), with different sizes:
 - **RDN PSNR-small** (npm ``@upscalerjs/esrgan-legacy@1.0.0`` ``models/psnr-small``,
   MIT; idealo's "psnr-small" weights, Apache-2.0): ``rdn-C3-D10-G64-G064``,
   scale 2, RGB in [0, 1] (idealo trained it so); about 15 times the arithmetic
-  of ESRGAN-slim and the better picture.
+  of ESRGAN-slim and the better picture; it runs in bfloat16 where the CPU has it
+  (float16 on CUDA), 2.2x faster for 0.05 dB.
 
 With D blocks of C layers, G growth channels and G0 = 64::
 
@@ -65,6 +66,9 @@ class RDNModel:
         once (sizes the tiles).
     tile_budget : int
         Bytes of activations one tile may allocate.
+    half : bool
+        Run in reduced precision where it pays: bfloat16 on a CPU that computes it
+        natively, float16 on CUDA (``CONVOLVE_HALF=0`` turns both off).
     """
 
     name: str
@@ -77,6 +81,7 @@ class RDNModel:
     script: str
     activation_channels: int
     tile_budget: int = 1 << 28
+    half: bool = False
 
     @property
     def halo(self) -> int:
@@ -111,7 +116,11 @@ RDN_PSNR = RDNModel("rdn-psnr", "RDN PSNR-small", blocks=10, layers=3, growth=64
                     scales=(2,), white=1.0, script="scripts/convert_rdn_psnr.py",
                     # measured: ~730 channels alive; 1 GB allows tiles of 512, which its
                     # halo of 40 makes ~1.4x faster per pixel than tiles of 266 (256 MB)
-                    activation_channels=800, tile_budget=1 << 30)
+                    activation_channels=800, tile_budget=1 << 30,
+                    # measured on a 512 px crop: 2.2x faster in bfloat16, Y-PSNR 0.05 dB
+                    # lower (34.05 against 34.10; bicubic 31.95). ESRGAN-slim stays float32,
+                    # as verified against UpscalerJS's own outputs.
+                    half=True)
 
 #: The packaged models by name.
 MODELS = {m.name: m for m in (ESRGAN_SLIM, RDN_PSNR)}

@@ -27,7 +27,7 @@ OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "rdn-psnr", "bicubic", "la
 
 #: Tool tips of the fixed choices (the packaged networks differ in speed and quality).
 HINTS = {"esrgan-slim": "ESRGAN-slim (packaged): fast, the default",
-         "rdn-psnr": "RDN PSNR-small (packaged): best quality, about 15x slower",
+         "rdn-psnr": "RDN PSNR-small (packaged): best quality, about 6x slower",
          "bicubic": "bicubic interpolation (no network)",
          "lanczos": "Lanczos interpolation (no network)"}
 
@@ -46,7 +46,7 @@ def model_names(op: str) -> list[str]:
 
 class ModelField(Field):
     """Editable combo box of model names, with the chosen one's hint under it (for the
-    fixed choices: "best quality, about 15x slower"); its value is the name."""
+    fixed choices: "best quality, about 6x slower"); its value is the name."""
 
     def __init__(self, param: Param, form: ThrottledForm, op: str = "upscale") -> None:
         super().__init__(param, form)
