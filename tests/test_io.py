@@ -6,6 +6,7 @@ directly, or OpenCV for 16-bit colour), never from editor.io itself.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -51,7 +52,10 @@ def photo16(photo) -> np.ndarray:
     return photo.astype(np.uint16) * 256 + low
 
 
+@functools.lru_cache(maxsize=1)
 def srgb_icc() -> bytes:
+    """An sRGB profile, made once: it carries its creation time to the second, so two
+    made a second apart differ (a test comparing them failed across a second)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
