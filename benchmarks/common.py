@@ -42,8 +42,8 @@ def photo_12mp(name: str = "astronaut.png", size: tuple[int, int] = (4000, 3000)
     return cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
 
 
-def time_median(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds."""
+def run_times(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn()`` in seconds, after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -51,21 +51,19 @@ def time_median(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def time_median(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    return statistics.median(run_times(fn, repeats, warmup))
 
 
 def time_best(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
     """Fastest wall time of ``fn()`` in seconds: the statistic of the interleaved
     comparisons (load from elsewhere only ever adds time, so the fastest run is the
     one closest to the call's own cost)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(run_times(fn, repeats, warmup))
 
 
 def memcpy_time(image: np.ndarray, repeats: int = 5) -> float:
