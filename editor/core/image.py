@@ -67,8 +67,7 @@ def from_float(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return out
 
     def strip(y0: int, y1: int) -> None:  # one temporary, in cache, on every core
-        wide = image[y0:y1] * np.float32(top) if image.dtype == np.float32 \
-            else image[y0:y1] * top
+        wide = image[y0:y1] * top  # keeps the floats' width (a Python int is weak)
         wide += 0.5
         np.clip(wide, 0, top, out=wide)
         out[y0:y1] = wide  # truncation, as astype: floor of the non-negative value

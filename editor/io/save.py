@@ -166,10 +166,7 @@ def _encode(image: np.ndarray, fmt: str, *, quality: int, progressive: bool, los
         # (no RGBX import); Pillow keeps alpha, lossless and metadata
         import cv2
 
-        ok, buf = cv2.imencode(".webp", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_WEBP_QUALITY, quality])
-        if ok:
-            return buf.tobytes()
+        return _opencv_encode(image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
     wide_color = image.dtype == np.uint16 and image.ndim == 3
     if wide_color and fmt == "TIFF":
         if exif or icc:
@@ -212,11 +209,11 @@ def _pillow_image(image: np.ndarray, fmt: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(image))  # (H,W) uint16 -> mode "I;16"
 
 
-def _opencv_encode(image: np.ndarray, ext: str) -> bytes:
+def _opencv_encode(image: np.ndarray, ext: str, params: list[int] | None = None) -> bytes:
     import cv2
 
     code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(image, code))
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(image, code), params or [])
     if not ok:
         raise SaveError(f"OpenCV could not encode {ext}")
     return buf.tobytes()
