@@ -5,6 +5,9 @@ Gaussian blur on a 1 MP selection <= 1.2x the same blur on a 1 MP image. Each
 row prints beside a reference from the same run (cv2.floodFill,
 cv2.GaussianBlur, cv2.dilate, cv2.fillPoly); nothing is asserted.
 
+Last, what 40 local edits cost the history: RAM, spill files and undo time with
+each state kept whole (as before deltas) beside each kept as a delta.
+
 Run: ``python benchmarks/bench_selection.py``
 """
 
@@ -115,6 +118,48 @@ def main() -> None:
         masked = time_median(lambda spec=spec, params=params: run_op(
             spec, image, params, OpContext(selection=sel)), 3)
         print_row(f"masked {name}", masked, {f"{name} of a 1 MP image": plain})
+
+    history_of_local_edits(image, sel)
+
+
+def history_of_local_edits(image: np.ndarray, sel: np.ndarray, edits: int = 40) -> None:
+    """40 masked blurs on a 12 MP photo through a Document with the default 1 GiB budget,
+    each state stored whole (no parent given, the store's old behaviour) or as a delta."""
+    import tempfile
+    import time
+
+    from editor.core.document import Document
+    from editor.core.history import HistoryStore
+
+    spec = get_op("gaussian_blur")
+    print(f"\n== history of {edits} masked blurs (1 MP selection, 12 MP photo, 1 GiB budget)")
+    print(f"{'states kept':<14}{'store ms/edit':>14}{'RAM MiB':>9}{'disk MiB':>9}"
+          f"{'undo all ms/step':>18}{'worst step':>11}")
+    for label, as_delta in [("whole", False), ("as deltas", True)]:
+        with tempfile.TemporaryDirectory() as spill:
+            doc = Document(image, store=HistoryStore(spill_dir=spill))
+            current, stored = doc.base_id, []
+            for i in range(edits):
+                y, x = 100 + 45 * i, 200 + 70 * i
+                box = np.zeros_like(sel)
+                box[y:y + 1000, x:x + 1000] = sel[1000:2000, 1500:2500]
+                box.flags.writeable = False
+                out = run_op(spec, doc.get(current), {"sigma": 4}, OpContext(selection=box))
+                t0 = time.perf_counter()
+                sid = doc.store_pixels(out, current if as_delta else None)
+                stored.append(time.perf_counter() - t0)
+                current = doc.register(sid, parent=current, title="Blur", op="gaussian_blur",
+                                       params={"sigma": 4})
+            steps = []
+            while doc.states[current].parent is not None:
+                current = doc.states[current].parent
+                t0 = time.perf_counter()
+                doc.get(current)
+                steps.append(time.perf_counter() - t0)
+            print(f"{label:<14}{1e3 * float(np.mean(stored)):>14.1f}"
+                  f"{doc.store.memory_bytes / 2**20:>9.0f}{doc.store.disk_bytes / 2**20:>9.0f}"
+                  f"{1e3 * float(np.mean(steps)):>18.1f}{1e3 * max(steps):>11.1f}")
+            doc.close()
 
 
 if __name__ == "__main__":

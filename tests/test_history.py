@@ -94,3 +94,135 @@ def test_document_uses_the_store_it_is_given_even_when_empty(tmp_path):
     doc = Document(_state(0), store=store)
     assert doc.store is store
     doc.close()
+
+
+# -- deltas: a local change kept as its box over its parent ------------------------------
+
+def _reference_box(old: np.ndarray, new: np.ndarray):
+    """The changed box by brute force (every differing pixel), to check changed_box."""
+    diff = (old != new).reshape(old.shape[0], old.shape[1], -1).any(axis=2)
+    ys, xs = np.nonzero(diff)
+    return None if ys.size == 0 else (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+
+
+@pytest.mark.parametrize("layout", ["rgb", "gray", "rgba16", "strided"])
+def test_changed_box_finds_exactly_the_pixels_that_differ(coffee, layout):
+    from editor.core.history import changed_box
+
+    photo = {"rgb": coffee, "gray": coffee[..., 1],
+             "rgba16": np.dstack([coffee, coffee[..., :1]]).astype(np.uint16) * 257,
+             "strided": coffee[::2, ::3]}[layout]
+    rng = np.random.default_rng(5)
+    h, w = photo.shape[:2]
+    assert changed_box(photo, photo.copy()) is None
+    boxes = [(0, h, 0, w), (0, 1, 0, 1), (h - 1, h, w - 1, w), (0, h, w // 2, w // 2 + 1)]
+    boxes += [tuple(sorted(rng.integers(0, h, 2))) + tuple(sorted(rng.integers(0, w, 2)))
+              for _ in range(6)]
+    for y0, y1, x0, x1 in boxes:
+        y1, x1 = max(y1, y0 + 1), max(x1, x0 + 1)
+        edited = photo.copy()
+        # a change of one level in one channel, at the box's corners only: the box must be
+        # found from sparse differences, not from a filled rectangle
+        for y, x in [(y0, x0), (y1 - 1, x1 - 1), (y0, x1 - 1), (y1 - 1, x0)]:
+            edited[y, x, ...] = photo[y, x, ...] ^ 1 if photo.ndim == 2 else photo[y, x]
+            if photo.ndim == 3:
+                edited[y, x, -1] ^= 1
+        assert changed_box(photo, edited) == _reference_box(photo, edited) == (y0, y1, x0, x1)
+
+
+def _strokes(photo: np.ndarray, n: int) -> list[tuple[np.ndarray, tuple]]:
+    """``n`` successive local edits of a photo (each inverts a different box), with the box."""
+    h, w = photo.shape[:2]
+    out, current = [], photo
+    for i in range(n):
+        y0, x0 = (17 * i) % (h // 2), (29 * i) % (w // 2)
+        box = (y0, y0 + h // 5, x0, x0 + w // 4)
+        current = current.copy()
+        current[box[0]:box[1], box[2]:box[3]] = 255 - current[box[0]:box[1], box[2]:box[3]]
+        out.append((current, box))
+    return out
+
+
+def test_local_edits_are_kept_as_deltas_and_rebuilt_bit_exactly(tmp_path, coffee):
+    store = HistoryStore(budget_bytes=0, min_levels=1, spill_dir=tmp_path)
+    ids = [store.add(coffee)]
+    edits = _strokes(coffee, 8)
+    for image, box in edits:
+        ids.append(store.add(image, parent=ids[-1]))
+        assert store.delta_box(ids[-1]) == box
+    # over budget, only the opened photo went to disk: the deltas' arrays were dropped, not
+    # written, and what stays in RAM is the newest array plus the eight boxes
+    assert [p.name for p in store.spill_dir.glob("*.npy")] == [f"state-{ids[0]}.npy"]
+    boxes = sum(image[b[0]:b[1], b[2]:b[3]].nbytes for image, b in edits)
+    assert store.memory_bytes == coffee.nbytes + boxes
+    assert store.disk_bytes == coffee.nbytes
+    # undo all the way back, then forward again: every state as it was made
+    states = [coffee] + [e for e, _ in edits]
+    for sid, expected in [*zip(ids[::-1], states[::-1], strict=True),
+                          *zip(ids[1:], states[1:], strict=True)]:
+        got = store.get(sid)
+        np.testing.assert_array_equal(got, expected)
+        assert not got.flags.writeable
+    # rebuilding from the opened photo on disk read it, without moving it back into RAM
+    assert store.is_spilled(ids[0])
+    store.close()
+    assert not any(tmp_path.iterdir())
+
+
+def test_global_changes_new_shapes_and_parents_on_disk_are_stored_whole(tmp_path, coffee):
+    store = HistoryStore(spill_dir=tmp_path)
+    a = store.add(coffee)
+    brighter = store.add(np.clip(coffee.astype(int) + 1, 0, 255).astype(np.uint8), parent=a)
+    cropped = store.add(np.ascontiguousarray(coffee[10:50, 20:80]), parent=a)
+    same = store.add(coffee.copy(), parent=a)
+    assert store.delta_box(brighter) is None and store.delta_box(cropped) is None
+    assert store.delta_box(same) == (0, 0, 0, 0)  # no change: an empty delta
+    np.testing.assert_array_equal(store.get(same), coffee)
+    tiny = HistoryStore(budget_bytes=0, min_levels=1, spill_dir=tmp_path)
+    b = tiny.add(coffee)
+    tiny.add(coffee[::-1].copy())  # b spills
+    edited = coffee.copy()
+    edited[:5, :5] = 0
+    assert tiny.is_spilled(b) and tiny.delta_box(tiny.add(edited, parent=b)) is None
+    store.close()
+    tiny.close()
+
+
+def test_a_released_base_stays_hidden_until_its_last_delta_goes(tmp_path, coffee):
+    store = HistoryStore(budget_bytes=0, min_levels=1, spill_dir=tmp_path)
+    a = store.add(coffee)
+    (one, _), (two, _) = _strokes(coffee, 2)
+    b = store.add(one, parent=a)
+    c = store.add(two, parent=b)
+    store.retain_only({c})  # a and b leave the history, but c is built on them
+    assert store.ids() == [c] and a not in store and b not in store
+    with pytest.raises(KeyError):
+        store.get(a)
+    with pytest.raises(KeyError):
+        store.pin(b)
+    d = store.add(coffee[::-1].copy())  # c's array is dropped from RAM
+    np.testing.assert_array_equal(store.get(c), two)  # rebuilt through the hidden a and b
+    store.release(c)  # the last delta: a and b go with it, a's file too
+    assert store.ids() == [d] and store.memory_bytes + store.disk_bytes == coffee.nbytes
+    assert [p.name for p in store.spill_dir.glob("*.npy")] == [f"state-{d}.npy"]
+    store.close()
+
+
+def test_document_keeps_an_edit_confined_to_a_selection_as_a_delta(tmp_path, coffee):
+    from editor.core.context import OpContext
+    from editor.core.selection import bbox
+    from editor.ops import get_op, run_op
+    from editor.ops.registry import run_select
+
+    doc = Document(coffee, store=HistoryStore(spill_dir=tmp_path))
+    mask = run_select(get_op("select_ellipse"), coffee,
+                      {"x": 100, "y": 80, "width": 120, "height": 90}, None)
+    blurred = run_op(get_op("gaussian_blur"), coffee, {"sigma": 3}, OpContext(selection=mask))
+    sid = doc.add_state(blurred, parent=doc.base_id, title="Blur", op="gaussian_blur",
+                        params={"sigma": 3})
+    box = doc.store.delta_box(sid)
+    y0, y1, x0, x1 = bbox(mask)
+    assert box is not None and y0 <= box[0] and box[1] <= y1 and x0 <= box[2] and box[3] <= x1
+    assert (box[1] - box[0]) * (box[3] - box[2]) > 0.8 * (y1 - y0) * (x1 - x0)
+    np.testing.assert_array_equal(doc.get(sid), blurred)
+    doc.close()

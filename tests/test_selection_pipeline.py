@@ -47,6 +47,10 @@ def test_masked_op_writes_only_inside(qtbot, tmp_path, monkeypatch, photo):
     whole = run_op(get_op("gaussian_blur"), photo, {"sigma": 3.0})
     assert np.abs(out.astype(int) - blend(photo, whole, mask).astype(int)).max() <= 1
     assert not np.array_equal(out[mask == 1], photo[mask == 1])
+    # the history keeps the edit as the box it changed, inside the selection's
+    y0, y1, x0, x1 = doc.store.delta_box(req.state_id)
+    assert not outside[y0:y1, x0:x1].all(axis=None) and (mask[:y0] == 0).all() \
+        and (mask[y1:] == 0).all() and (mask[:, :x0] == 0).all() and (mask[:, x1:] == 0).all()
     # the edit keeps the selection it was made under; undo walks both back
     assert np.array_equal(doc.selection(), mask)
     c.undo()
@@ -59,6 +63,38 @@ def test_masked_op_writes_only_inside(qtbot, tmp_path, monkeypatch, photo):
     c.redo()
     settle(qtbot, c)
     assert np.array_equal(doc.image, out)
+
+
+def test_local_edits_kept_as_deltas_undo_and_redo_exactly_when_memory_is_short(
+        qtbot, tmp_path, monkeypatch, photo):
+    # a budget of one byte: every state but the newest leaves RAM (spilled, or a delta's
+    # array dropped) and is rebuilt on the way back
+    c = make_controller(qtbot, tmp_path, monkeypatch, history_budget=1, min_levels=1)
+    doc = open_array(qtbot, c, photo)
+    seen, edits = [photo], []
+    for i, op in enumerate(["invert", "gaussian_blur", "invert", "posterize"]):
+        mask = np.zeros(photo.shape[:2], np.float32)
+        mask[10 + 20 * i:90 + 20 * i, 30 * i:100 + 30 * i] = 1.0
+        c.set_selection(mask, "Rectangle Select")
+        settle(qtbot, c)
+        assert c.apply_op(op).outcome is None
+        settle(qtbot, c)
+        seen.append(doc.image.copy())
+        edits.append(doc.current_id)
+        assert doc.store.delta_box(doc.current_id) is not None
+    # the edits' arrays were dropped, never written (the masks and the photo were)
+    assert doc.store.is_spilled(doc.base_id)
+    assert not any(doc.store.is_spilled(sid) for sid in edits)
+    for expected in seen[-2::-1]:
+        c.undo()  # the selection step
+        c.undo()  # the edit
+        settle(qtbot, c)
+        assert np.array_equal(doc.image, expected)
+    for expected in seen[1:]:
+        c.redo()
+        c.redo()
+        settle(qtbot, c)
+        assert np.array_equal(doc.image, expected)
 
 
 def test_selection_step_is_an_undo_step_sharing_pixels(qtbot, tmp_path, monkeypatch, photo):

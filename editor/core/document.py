@@ -183,14 +183,17 @@ class Document:
             raise ValueError("a selection mask is a 2-D float32 array")
         return self.store.add(mask, pinned=True)
 
-    def store_pixels(self, image: np.ndarray) -> int:
+    def store_pixels(self, image: np.ndarray, parent: int | None = None) -> int:
         """Store pixels for a state not registered yet; safe on a worker thread.
 
         The new id stays pinned (no :meth:`retain_only` frees it) until the
-        owner calls :meth:`register` or :meth:`discard`.
+        owner calls :meth:`register` or :meth:`discard`. ``parent``, the state
+        the pixels were made from, lets the store keep a local change (a
+        stroke, an edit inside a selection) as a delta over it.
         """
         check_image(image)
-        return self.store.add(image, pinned=True)
+        return self.store.add(image, pinned=True,
+                              parent=None if parent is None else self.pixels_id(parent))
 
     def register(self, sid: int, *, parent: int, title: str, op: str | None = None,
                  params: dict[str, Any] | None = None,
@@ -256,7 +259,7 @@ class Document:
         """
         mask = selection if selection is INHERIT or selection is None \
             else self.store_mask(selection)
-        return self.register(self.store_pixels(image), parent=parent, title=title, op=op,
+        return self.register(self.store_pixels(image, parent), parent=parent, title=title, op=op,
                              params=params, steps=steps, mask=mask)
 
     def set_current(self, sid: int) -> None:

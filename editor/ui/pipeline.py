@@ -246,7 +246,9 @@ class CommitPipeline:
             mask, moved = self._selection_after(req, doc, inner, selection, out)
             rendered = render_state(0, out, ctx)
             ctx.check()
-            sid = doc.store_pixels(out)  # pinned until the GUI thread registers or drops it
+            # pinned until the GUI thread registers or drops it; a local change is kept
+            # as a delta over the base
+            sid = doc.store_pixels(out, base)
             rendered.state_id = sid
             name = journal.write_pixels(sid, out, folder=folder) if folder else None
             return _Result(base, sid, rendered, dict(inner.extras), name, mask, moved)
