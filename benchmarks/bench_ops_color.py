@@ -259,6 +259,15 @@ def main() -> None:
         "PIL autocontrast": t(lambda: ImageOps.autocontrast(pil)),
         **({"torch autocontrast": t(lambda: TF.autocontrast(tensor))} if torch_refs else {}),
     })
+    # The photo above already spans 0..255, so 0 % maps it onto itself (a copy); a dull
+    # photo, the case the op is for, has a range to stretch.
+    dull = cv2.convertScaleAbs(img, alpha=0.7, beta=30)
+    dull_pil = Image.fromarray(dull)
+    row("auto_contrast 0% dull", ((lambda: get_op("auto_contrast")(dull, clip=0.0)), r), {
+        "cv2.normalize MINMAX": t(lambda: cv2.normalize(dull, None, 0, 255, cv2.NORM_MINMAX)),
+        "PIL autocontrast": t(lambda: ImageOps.autocontrast(dull_pil)),
+    })
+
     def cv2_autocontrast_clip():  # the same op in OpenCV: pooled histogram, cut, map
         hist = cv2.calcHist([img.reshape(img.shape[0], -1)], [0], None, [256], [0, 256])
         counts = hist.ravel()

@@ -105,6 +105,13 @@ def test_auto_contrast_stretches_a_dull_photo(coffee):
     out = get_op("auto_contrast")(dull, ctx=ctx, clip=0.0)
     assert ctx.extras["range"] == (int(dull.min()), int(dull.max()))
     assert out.min() == 0 and out.max() == 255
+    # OpenCV's min-max normalisation is the same map, bit for bit, at both depths
+    assert np.array_equal(out, cv2.normalize(dull, None, 0, 255, cv2.NORM_MINMAX))
+    deep = dull.astype(np.uint16) * 200
+    assert np.array_equal(get_op("auto_contrast")(deep, clip=0.0),
+                          cv2.normalize(deep, None, 0, 65535, cv2.NORM_MINMAX))
+    full = get_op("auto_contrast")(coffee, clip=0.0)  # already 0..255: an equal copy
+    assert np.array_equal(full, coffee) and not np.shares_memory(full, coffee)
 
 
 def test_equalize_per_channel_matches_opencv(chelsea):
