@@ -55,3 +55,30 @@ def test_alpha_is_ignored_and_gray_has_luma_only(coffee):
     g = compute_histogram(gray)
     assert set(g.counts) == {"l"}
     np.testing.assert_array_equal(g.counts["l"], np.bincount(gray.ravel(), minlength=256))
+
+
+def test_counts_stay_exact_beyond_float32_integers():
+    # calcHist counts in float32, where 2**24 + 1 == 2**24: one value filling a 17 MP
+    # photo must still be counted to the pixel
+    flat = np.full((4201, 4101, 3), 7, np.uint8)  # an odd count: no float32 holds it
+    h = compute_histogram(flat)
+    assert 4201 * 4101 > 2**24
+    assert all(int(h.counts[c][7]) == 4201 * 4101 for c in "rgbl")
+
+
+@pytest.mark.parametrize("layout", ["rgb", "rgb16", "rgba", "gray"])
+def test_patched_histogram_equals_the_edited_images(coffee, layout):
+    img = {"rgb": coffee, "rgb16": coffee.astype(np.uint16) * 257 + 3,
+           "rgba": np.dstack([coffee, coffee[..., :1]]), "gray": coffee[..., 0].copy()}[layout]
+    after = img.copy()
+    box = (slice(50, 190), slice(120, 400))
+    after[box] = img[box][::-1, ::-1]  # pixels of other values moved in
+    after[60:70, 130:140] = 0
+    patched = compute_histogram(img).patched(img[box], after[box])
+    direct = compute_histogram(after)
+    assert set(patched.counts) == set(direct.counts)
+    for c in direct.counts:
+        np.testing.assert_array_equal(patched.counts[c], direct.counts[c])
+        assert patched.stats[c] == direct.stats[c]
+    assert not all(np.array_equal(patched.counts[c], compute_histogram(img).counts[c])
+                   for c in direct.counts)

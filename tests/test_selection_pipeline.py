@@ -32,6 +32,11 @@ def soft_mask(shape, seed=0):
 
 
 def test_masked_op_writes_only_inside(qtbot, tmp_path, monkeypatch, photo):
+    from editor.core.histogram import Histogram, compute_histogram
+
+    patched, original = [], Histogram.patched
+    monkeypatch.setattr(Histogram, "patched",
+                        lambda self, *a: patched.append(a) or original(self, *a))
     c = make_controller(qtbot, tmp_path, monkeypatch)
     doc = open_array(qtbot, c, photo)
     mask = soft_mask(photo.shape)
@@ -51,6 +56,11 @@ def test_masked_op_writes_only_inside(qtbot, tmp_path, monkeypatch, photo):
     y0, y1, x0, x1 = doc.store.delta_box(req.state_id)
     assert not outside[y0:y1, x0:x1].all(axis=None) and (mask[:y0] == 0).all() \
         and (mask[y1:] == 0).all() and (mask[:, :x0] == 0).all() and (mask[:, x1:] == 0).all()
+    # ... and its histogram is the base's with that box's counts swapped: exact
+    assert len(patched) == 1 and patched[0][0].shape[:2] == (y1 - y0, x1 - x0)
+    direct = compute_histogram(out)
+    for channel, counts in direct.counts.items():
+        np.testing.assert_array_equal(c.histogram_of(req.state_id).counts[channel], counts)
     # the edit keeps the selection it was made under; undo walks both back
     assert np.array_equal(doc.selection(), mask)
     c.undo()

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
+from editor.core.histogram import channel_counts
 from editor.core.image import apply_lut, from_float, max_value, to_uint8
 from editor.ops.color import _ramp, affine, luma
 from editor.ops.registry import Kind, Label, ParamError, Range, register_op
@@ -38,33 +39,11 @@ def histogram(channel: np.ndarray) -> np.ndarray:
     top = max_value(channel.dtype)
     if channel.ndim == 3:  # pool the channels: a free reshape of a contiguous image
         channel = np.ascontiguousarray(channel).reshape(channel.shape[0], -1)
-    return _strip_hist(channel, 0, top)
+    return channel_counts(channel, 0, top + 1)
 
 
 def _channel_hist(image: np.ndarray, c: int) -> np.ndarray:
-    return _strip_hist(image, c, max_value(image.dtype))
-
-
-def _strip_hist(image: np.ndarray, c: int, top: int) -> np.ndarray:
-    """``cv2.calcHist`` of channel ``c``, exact however many samples.
-
-    calcHist returns float32 counts, exact only up to 2**24: a 36-million-sample
-    plane of one value (a pooled 12 MP RGB histogram of a flat image) would be
-    miscounted. So it runs on bands of at most 2**24 samples (one band up to
-    16 MP gray) whose counts are added as integers. calcHist runs on one core;
-    callers that need several channels count them side by side on the pool.
-    """
-    import cv2
-
-    h = image.shape[0]
-    rows = max(1, (1 << 24) // max(1, image[:1].size // (image.shape[2] if image.ndim == 3
-                                                          else 1)))
-    total = np.zeros(top + 1, np.int64)
-    for y0 in range(0, h, rows):
-        part = image[y0:y0 + rows]
-        total += cv2.calcHist([part], [c], None, [top + 1], [0, top + 1]).ravel().astype(
-            np.int64)
-    return total
+    return channel_counts(image, c)
 
 
 def _per_channel_lut(image: np.ndarray, lut: np.ndarray, channel: str) -> np.ndarray:

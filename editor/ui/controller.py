@@ -531,6 +531,10 @@ class Controller(QObject):
         """The cached display of state ``sid``, if any."""
         return self._display.get(sid)
 
+    def histogram_of(self, sid: int) -> Any:
+        """The exact histogram of state ``sid`` when one was computed, else None."""
+        return self._histograms.get(sid)
+
     def remember_rendering(self, sid: int, rendered: Rendered, extras: dict) -> None:
         self._display[sid] = rendered
         self._histograms[sid] = rendered.histogram

@@ -220,6 +220,7 @@ class CommitPipeline:
             folder = journal.folder
         doc.pin(base)  # a running job's input (pixels and selection) is never collected
         mask_id = doc.mask_id(base)
+        base_histogram = self.c.histogram_of(base)
         partial = self._partial_sink(req)
 
         def work(ctx: OpContext) -> _Result:
@@ -244,13 +245,26 @@ class CommitPipeline:
             ctx.check()
             check_image(out)
             mask, moved = self._selection_after(req, doc, inner, selection, out)
-            rendered = render_state(0, out, ctx)
-            ctx.check()
             # pinned until the GUI thread registers or drops it; a local change is kept
             # as a delta over the base
             sid = doc.store_pixels(out, base)
-            rendered.state_id = sid
-            name = journal.write_pixels(sid, out, folder=folder) if folder else None
+            try:
+                box = doc.store.delta_box(sid)
+                histogram = None
+                if box is not None and base_histogram is not None:
+                    # a local change: the base's histogram with the box's counts swapped,
+                    # exact at the cost of the box instead of the whole image
+                    y0, y1, x0, x1 = box
+                    histogram = base_histogram.patched(image[y0:y1, x0:x1], out[y0:y1, x0:x1])
+                rendered = render_state(sid, out, ctx, histogram)
+                ctx.check()
+                name = journal.write_pixels(sid, out, folder=folder) if folder else None
+            except BaseException:
+                # cancelled (or failed) after storing: nothing is kept
+                for stored in (sid, mask):
+                    if isinstance(stored, int):  # not None or INHERIT
+                        doc.discard(stored)
+                raise
             return _Result(base, sid, rendered, dict(inner.extras), name, mask, moved)
 
         job = Job(work, req.title, shows_progress=req.shows_progress,
