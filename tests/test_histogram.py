@@ -6,6 +6,8 @@ import pytest
 from editor.core.histogram import compute_histogram
 from editor.core.image import luminance
 
+BT709 = np.array([0.2126, 0.7152, 0.0722])
+
 
 def test_rgb_counts_match_numpy_histogram(coffee):
     h = compute_histogram(coffee)
@@ -16,7 +18,7 @@ def test_rgb_counts_match_numpy_histogram(coffee):
 
 def test_luminance_counts_match_rounded_bt709(chelsea):
     h = compute_histogram(chelsea)
-    y = np.clip(np.rint(luminance(chelsea)), 0, 255)
+    y = np.clip(np.rint(chelsea.astype(np.float64) @ BT709), 0, 255)
     expected, _ = np.histogram(y, bins=256, range=(0, 256))
     # cv2.transform and np.rint may round an exact .5 differently (float32 vs
     # float64 sums): allow a few pixels in total to move by one bin.
@@ -82,3 +84,14 @@ def test_patched_histogram_equals_the_edited_images(coffee, layout):
         assert patched.stats[c] == direct.stats[c]
     assert not all(np.array_equal(patched.counts[c], compute_histogram(img).counts[c])
                    for c in direct.counts)
+
+
+@pytest.mark.parametrize("layout", ["rgb", "rgba", "strided", "rgb16", "one_row"])
+def test_luminance_is_the_bt709_weighted_sum(astronaut, layout):
+    img = {"rgb": astronaut, "rgba": np.dstack([astronaut, astronaut[..., :1]]),
+           "strided": astronaut[::3, ::2], "rgb16": astronaut.astype(np.uint16) * 257,
+           "one_row": astronaut[:1]}[layout]
+    y = luminance(img)
+    assert y.dtype == np.float32 and y.shape == img.shape[:2]
+    expected = img[..., :3].astype(np.float64) @ BT709
+    assert np.abs(y - expected).max() <= 1e-6 * img.max() * 4  # float32 rounding only

