@@ -107,6 +107,27 @@ def test_local_edits_kept_as_deltas_undo_and_redo_exactly_when_memory_is_short(
         assert np.array_equal(doc.image, expected)
 
 
+def test_a_local_change_of_the_selection_is_kept_as_a_delta(qtbot, tmp_path, monkeypatch,
+                                                             photo):
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    c.select("select_ellipse", {"x": 20, "y": 10, "width": 120, "height": 90})
+    settle(qtbot, c)
+    first = doc.selection().copy()
+    c.select("select_rect", {"x": 180, "y": 100, "width": 30, "height": 20, "mode": "add"})
+    settle(qtbot, c)
+    # the added rectangle is all that changed, and all the history keeps of the new mask
+    assert doc.store.delta_box(doc.mask_id()) == (100, 120, 180, 210)
+    both = doc.selection()
+    assert np.array_equal(both[:100], first[:100]) and both[100:120, 180:210].min() == 1.0
+    c.undo()
+    settle(qtbot, c)
+    assert np.array_equal(doc.selection(), first)
+    c.redo()
+    settle(qtbot, c)
+    assert np.array_equal(doc.selection(), both)
+
+
 def test_selection_step_is_an_undo_step_sharing_pixels(qtbot, tmp_path, monkeypatch, photo):
     c = make_controller(qtbot, tmp_path, monkeypatch)
     doc = open_array(qtbot, c, photo)

@@ -177,11 +177,16 @@ class Document:
         for i in self._store_ids(sid):
             self.store.unpin(i)
 
-    def store_mask(self, mask: np.ndarray) -> int:
-        """Store a selection mask (pinned until registered); safe on a worker thread."""
+    def store_mask(self, mask: np.ndarray, parent: int | None = None) -> int:
+        """Store a selection mask (pinned until registered); safe on a worker thread.
+
+        ``parent``, the state whose selection this one changes, lets the store keep
+        a local change (a quick-mask stroke, a small area added) as a delta over it.
+        """
         if mask.ndim != 2 or mask.dtype != np.float32:
             raise ValueError("a selection mask is a 2-D float32 array")
-        return self.store.add(mask, pinned=True)
+        before = None if parent is None else self.mask_id(parent)
+        return self.store.add(mask, pinned=True, parent=before)
 
     def store_pixels(self, image: np.ndarray, parent: int | None = None) -> int:
         """Store pixels for a state not registered yet; safe on a worker thread.

@@ -288,7 +288,7 @@ class CommitPipeline:
         mid = name = None
         if mask is not None:
             mask = check_mask(mask, image.shape)
-            mid = doc.store_mask(mask)
+            mid = doc.store_mask(mask, base)  # a local change: a delta over base's
             if folder:
                 name = self.c.journal.write_pixels(mid, mask, folder=folder)
         return _Result(base, None, None, {}, name, mid)
