@@ -226,3 +226,67 @@ def test_document_keeps_an_edit_confined_to_a_selection_as_a_delta(tmp_path, cof
     assert (box[1] - box[0]) * (box[3] - box[2]) > 0.8 * (y1 - y0) * (x1 - x0)
     np.testing.assert_array_equal(doc.get(sid), blurred)
     doc.close()
+
+
+def test_deltas_stay_exact_while_threads_add_read_and_release(tmp_path, coffee):
+    # the apply lane adds strokes, the GUI reads states back (undo, display) and collects
+    # the oldest, with a budget so small that arrays are dropped and spilled all the time
+    import threading
+    import time
+
+    photo = np.ascontiguousarray(coffee[:120, :160])
+    store = HistoryStore(budget_bytes=3 * photo.nbytes, min_levels=1, spill_dir=tmp_path)
+    expected = {store.add(photo): photo}
+    lock, errors, done = threading.Lock(), [], threading.Event()
+
+    def adder():
+        rng = np.random.default_rng(1)
+        last = next(iter(expected))
+        try:
+            for _ in range(150):
+                image = store.get(last).copy()
+                y, x = rng.integers(0, 100), rng.integers(0, 140)
+                image[y:y + 20, x:x + 20] = rng.integers(0, 256, 3, dtype=np.uint8)
+                # pinned until registered, as Document.store_pixels does
+                sid = store.add(image, pinned=True, parent=last)
+                with lock:
+                    expected[sid] = image
+                store.unpin(sid)
+                last = sid
+        finally:
+            done.set()
+
+    def reader(seed):
+        rng = np.random.default_rng(seed)
+        while not done.is_set():
+            with lock:
+                sid = list(expected)[rng.integers(0, len(expected))]
+                want = expected[sid]
+            try:
+                got = store.get(sid)
+            except KeyError:
+                continue  # collected meanwhile
+            if not np.array_equal(got, want):
+                errors.append(sid)
+
+    def collector():  # the owner: it knows every registered state when it collects
+        while not done.is_set():
+            with lock:
+                ids = sorted(expected)
+                store.retain_only(set(ids[-8:]) | {ids[0]})
+                for sid in ids[1:-8]:
+                    expected.pop(sid)
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=adder), threading.Thread(target=reader, args=(2,)),
+               threading.Thread(target=reader, args=(3,)), threading.Thread(target=collector)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    for sid, want in expected.items():
+        if sid in store:
+            np.testing.assert_array_equal(store.get(sid), want)
+    store.close()
+    assert not any(tmp_path.iterdir())
