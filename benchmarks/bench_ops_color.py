@@ -21,6 +21,7 @@ import time
 import numpy as np
 from common import (
     DIFFERENT,
+    final_duel,
     memcpy_time,
     photo_12mp,
     print_header,
@@ -101,6 +102,7 @@ def main() -> None:
                     fn()
                     times[k].append(time.perf_counter() - t0)
         med = {k: min(v) for k, v in times.items()}
+        final_duel({k: fn for k, (fn, _) in cands.items()}, med)
         rows.append((label, med.pop("ours"), med))
 
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)

@@ -23,7 +23,7 @@ import time
 
 import cv2
 import numpy as np
-from common import DIFFERENT, photo_12mp, print_header, print_row, time_median
+from common import DIFFERENT, final_duel, photo_12mp, print_header, print_row, time_median
 
 # after `common`, which puts the repository on sys.path
 from editor.core.context import Cancelled, OpContext  # noqa: E402, I001
@@ -106,6 +106,7 @@ def main() -> None:
                 fast[k]()
                 samples[k].append(time.perf_counter() - t0)
         times = {k: min(v[1:] or v) for k, v in samples.items()}
+        final_duel(fast, times)
         ours_s = times.pop("ours")
         ref_s = {**times, **{k: v() for k, v in refs.items() if k.startswith("~")}}
         print_row(label, ours_s, ref_s)

@@ -3,7 +3,8 @@
 Run: ``python benchmarks/bench_ops_frequency.py [--repeats N] [--quick]``.
 Every reference does the same job as our op (filter all three channels, or compute
 the corner response and pick peaks), from the same uint8 photo, in this process.
-Figures are medians; nothing is asserted.
+Figures are each call's fastest run (load from elsewhere only adds time); nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import os
 
 import numpy as np
-from common import photo_12mp, print_header, print_row, time_median
+from common import photo_12mp, print_header, print_row, time_best
 
 from editor.core.context import OpContext
 from editor.ops import get_op
@@ -74,9 +75,9 @@ def bench_fft(img: np.ndarray, repeats: int) -> None:
         pass
 
     op = get_op("fft_filter")
-    ours = time_median(lambda: op(img, kind="lowpass", shape="gaussian", cutoff=cutoff), repeats)
-    print_row("fft_filter gaussian", ours, {k: time_median(f, repeats) for k, f in refs.items()})
-    ours = time_median(lambda: op(img, kind="bandstop", shape="butterworth", cutoff=0.3,
+    ours = time_best(lambda: op(img, kind="lowpass", shape="gaussian", cutoff=cutoff), repeats)
+    print_row("fft_filter gaussian", ours, {k: time_best(f, repeats) for k, f in refs.items()})
+    ours = time_best(lambda: op(img, kind="bandstop", shape="butterworth", cutoff=0.3,
                                   width=0.1, order=4), repeats)
     print_row("fft_filter bw bandstop", ours, {})
 
@@ -91,8 +92,8 @@ def bench_fft(img: np.ndarray, repeats: int) -> None:
                                                           workers=1) * gain,
                                                s=(h, w), workers=1)) for c in range(3)])
 
-    ours = time_median(lambda: notch(img, points=pts, radius=0.005), repeats)
-    print_row("notch_filter 3 pts", ours, {"scipy.fft (1 worker)": time_median(scipy_notch1,
+    ours = time_best(lambda: notch(img, points=pts, radius=0.005), repeats)
+    print_row("notch_filter 3 pts", ours, {"scipy.fft (1 worker)": time_best(scipy_notch1,
                                                                                repeats)})
 
     def numpy_spectrum():
@@ -105,9 +106,9 @@ def bench_fft(img: np.ndarray, repeats: int) -> None:
         s = np.fft.fftshift(np.log1p(np.abs(sfft.fft2(gray, workers=1))))
         return (s / s.max() * 255).astype(np.uint8)
 
-    ours = time_median(lambda: get_op("spectrum")(img), repeats)
-    print_row("spectrum", ours, {"numpy.fft": time_median(numpy_spectrum, repeats),
-                                 "scipy.fft (1 worker)": time_median(scipy_spectrum1, repeats)})
+    ours = time_best(lambda: get_op("spectrum")(img), repeats)
+    print_row("spectrum", ours, {"numpy.fft": time_best(numpy_spectrum, repeats),
+                                 "scipy.fft (1 worker)": time_best(scipy_spectrum1, repeats)})
 
 
 def bench_features(img: np.ndarray, repeats: int, quick: bool) -> None:
@@ -125,48 +126,48 @@ def bench_features(img: np.ndarray, repeats: int, quick: bool) -> None:
         peaks = (r == cv2.dilate(r, np.ones((7, 7), np.uint8))) & (r > 0.01 * r.max())
         return np.argwhere(peaks)
 
-    refs = {"cv2.cornerHarris+NMS": time_median(cv2_harris_peaks, repeats)}
+    refs = {"cv2.cornerHarris+NMS": time_best(cv2_harris_peaks, repeats)}
     if not quick:
         grayf = gray8.astype(np.float64) / 255
-        refs["skimage corner_harris+peaks"] = time_median(
+        refs["skimage corner_harris+peaks"] = time_best(
             lambda: skf.corner_peaks(skf.corner_harris(grayf, sigma=1.5), min_distance=3,
                                      threshold_rel=0.01), slow, warmup=0)
     ctx = OpContext()
-    ours = time_median(lambda: get_op("harris")(img, ctx, output="burn"), repeats)
+    ours = time_best(lambda: get_op("harris")(img, ctx, output="burn"), repeats)
     print_row("harris", ours, refs)
     print(f"{'':<22}({len(ctx.extras['points'])} corners marked)")
 
     refs = {}
     if not quick:
         small = gray8[:750, :1000].astype(np.float64)  # skimage's Moravec is a Cython loop
-        t = time_median(lambda: skf.corner_moravec(small, window_size=2), slow, warmup=0)
+        t = time_best(lambda: skf.corner_moravec(small, window_size=2), slow, warmup=0)
         refs["skimage corner_moravec (x16)"] = t * (h * w) / small.size
-    ours = time_median(lambda: get_op("moravec")(img, window=5), repeats)
+    ours = time_best(lambda: get_op("moravec")(img, window=5), repeats)
     print_row("moravec", ours, refs)
 
-    refs = {"cv2 gray+goodFeaturesToTrack": time_median(
+    refs = {"cv2 gray+goodFeaturesToTrack": time_best(
         lambda: cv2.goodFeaturesToTrack(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 500, 0.01, 10),
         repeats)}
     if not quick:
-        refs["skimage corner_shi_tomasi"] = time_median(
+        refs["skimage corner_shi_tomasi"] = time_best(
             lambda: skf.corner_shi_tomasi(gray8.astype(np.float64)), slow, warmup=0)
-    ours = time_median(lambda: get_op("shi_tomasi")(img, max_corners=500), repeats)
+    ours = time_best(lambda: get_op("shi_tomasi")(img, max_corners=500), repeats)
     print_row("shi_tomasi", ours, refs)
 
     refs = {}
     if hasattr(cv2, "HOGDescriptor"):  # gone from the main module in OpenCV 5
         cw, ch = (w // 8) * 8, (h // 8) * 8
         descriptor = cv2.HOGDescriptor((cw, ch), (16, 16), (8, 8), (8, 8), 9)
-        refs["cv2.HOGDescriptor (gray)"] = time_median(
+        refs["cv2.HOGDescriptor (gray)"] = time_best(
             lambda: descriptor.compute(gray8[:ch, :cw]), repeats)
     if not quick:
-        refs["skimage hog (no vis)"] = time_median(
+        refs["skimage hog (no vis)"] = time_best(
             lambda: skf.hog(img, 9, (8, 8), (2, 2), channel_axis=-1), slow, warmup=0)
     ctx = OpContext()
-    ours = time_median(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9,
+    ours = time_best(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9,
                                              output="burn"), repeats)
     print_row("hog (with glyphs)", ours, refs)
-    ours = time_median(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9), repeats)
+    ours = time_best(lambda: get_op("hog")(img, ctx, cell=8, block=2, bins=9), repeats)
     print_row("hog (overlay: cells)", ours, refs)
 
 

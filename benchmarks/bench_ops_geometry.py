@@ -21,7 +21,7 @@ import random
 import time
 
 import numpy as np
-from common import DIFFERENT, photo_12mp, print_header, print_row, time_median
+from common import DIFFERENT, final_duel, photo_12mp, print_header, print_row, time_median
 
 from editor.ops import get_op
 from editor.ops.geometry import compose_transform
@@ -69,6 +69,7 @@ def main() -> None:
                 fn()
                 samples[k].append(time.perf_counter() - t0)
         times = {k: min(v) for k, v in samples.items()}
+        final_duel(fast, times)
         for k, fn in refs.items():
             if k.startswith("~"):
                 times[k] = time_median(fn, repeats=2) * area_ratio

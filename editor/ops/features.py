@@ -41,8 +41,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from editor.core.context import OpContext, OpError, null_context
-from editor.core.image import LUMA_WEIGHTS, max_value
-from editor.core.parallel import for_each_strip, strip_rows
+from editor.core.image import luminance, max_value
 from editor.ops.filters import gaussian_ksize, run_in_strips
 from editor.ops.overlays import HOG_TOP_PERCENTILE, CellsOverlay, PointsOverlay, publish
 from editor.ops.registry import ParamError, Range, register_op
@@ -58,26 +57,10 @@ SHI_TOMASI_MIN_DISTANCE = 10.0
 
 def gray_float(image: np.ndarray) -> np.ndarray:
     """Luminance as ``float32`` scaled to 0..255 whatever the dtype."""
+    gray = luminance(image)  # BT.709, one OpenCV pass per cached strip on every core
     top = max_value(image.dtype)
-    if image.ndim == 2:
-        gray = image.astype(np.float32)
-        if top != 255:
-            gray *= np.float32(255.0 / top)
-        return gray
-    # One OpenCV pass instead of NumPy's three multiplies and two adds, strip by
-    # strip on every core: the float32 copy of a strip stays in cache, where a
-    # whole-image one is four times the photo streamed through memory on one core.
-    weights = np.float32([LUMA_WEIGHTS["bt709"]])
-    h, w = image.shape[:2]
-    gray = np.empty((h, w), np.float32)
-
-    def strip(y0: int, y1: int) -> None:
-        part = image[y0:y1, :, :3].astype(np.float32)
-        gray[y0:y1] = cv2.transform(part, weights).reshape(y1 - y0, w)
-        if top != 255:
-            gray[y0:y1] *= np.float32(255.0 / top)
-
-    for_each_strip(h, strip_rows(w * 12), strip)
+    if top != 255:
+        gray *= np.float32(255.0 / top)
     return gray
 
 
