@@ -326,7 +326,9 @@ def auto_contrast(
         return image.copy()
     scale = top / (high - low)
     if cut == 0 and image.flags.c_contiguous:
-        if image.dtype == np.uint8 and (low, high) != (0, top):
+        if (low, high) == (0, top):
+            return image.copy()  # the full range already (most photos): nothing to map
+        if image.dtype == np.uint8:
             # the extremes are known, so one pass: every value lies in [low, high] and
             # maps into [0, 255], where the "Abs" does nothing; the same bits as
             # cv2.normalize's MINMAX map, without its second min/max pass
