@@ -120,4 +120,6 @@ def print_row(op: str, ours_s: float, refs: dict[str, float]) -> None:
         print(f"{op:<22}{ours_s * 1e3:>10.1f}  {name:<28}{best * 1e3:>9.1f}"
               f"{ours_s / best:>7.2f}x" + (f"   ({others})" if others else ""))
     else:
-        print(f"{op:<22}{ours_s * 1e3:>10.1f}  {'(no reference has it)':<28}")
+        shown = ", ".join(f"{k} {v * 1e3:.1f}" for k, v in refs.items())
+        print(f"{op:<22}{ours_s * 1e3:>10.1f}  {'(no reference has it)':<28}"
+              + (f"{'':>16}   ({shown})" if shown else ""))
