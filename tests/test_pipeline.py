@@ -325,3 +325,22 @@ def test_random_sequences_lose_nothing(qtbot, tmp_path, monkeypatch, photo):
     print(f"\n{SEQUENCES} random sequences: {totals}")
     assert totals["committed"] > SEQUENCES  # the sequences really edited
     assert totals["failed"] == 0
+
+
+def test_per_state_histograms_stay_within_their_byte_bound(qtbot, tmp_path, monkeypatch, photo):
+    # a 16-bit histogram is 2 MB; a long session must not keep one per state forever
+    import editor.ui.controller as controller_module
+    from editor.core.histogram import compute_histogram
+
+    deep = photo.astype(np.uint16) * 257
+    one = sum(c.nbytes for c in compute_histogram(deep).counts.values())
+    monkeypatch.setattr(controller_module, "HISTOGRAM_CACHE_BYTES", 3 * one)
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, deep)
+    for amount in (0.1, -0.2, 0.3, -0.1, 0.2):
+        c.apply_op("brightness", {"amount": amount})
+        settle(qtbot, c)
+    kept = [sid for sid in doc.states if c.histogram_of(sid) is not None]
+    assert len(kept) == 3 and doc.current_id in kept  # the newest three
+    counts = c.histogram_of(doc.current_id).counts
+    np.testing.assert_array_equal(counts["r"], compute_histogram(doc.image).counts["r"])

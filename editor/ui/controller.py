@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: renderings kept for instant undo/redo (each ~5.3 bytes per pixel with its pyramid)
 DISPLAY_CACHE = 2
+#: bytes of per-state histograms kept (a 16-bit one is 2 MB: 4 x 65,536 counts), newest kept
+HISTOGRAM_CACHE_BYTES = 64 << 20
 
 
 class Controller(QObject):
@@ -537,7 +539,16 @@ class Controller(QObject):
 
     def remember_rendering(self, sid: int, rendered: Rendered, extras: dict) -> None:
         self._display[sid] = rendered
+        self._histograms.pop(sid, None)  # re-inserted as the newest
         self._histograms[sid] = rendered.histogram
+        # a per-state histogram only saves a recount: past the byte bound the oldest go
+        sizes = [sum(c.nbytes for c in h.counts.values()) for h in self._histograms.values()]
+        total = sum(sizes)
+        for old_sid, size in zip(list(self._histograms), sizes, strict=True):
+            if total <= HISTOGRAM_CACHE_BYTES or old_sid == sid:
+                break
+            del self._histograms[old_sid]
+            total -= size
         self._extras[sid] = extras
 
     def journal_commit(self, req: EditRequest, before: int, after: int) -> None:
