@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from editor.core.parallel import map_ordered
+from editor.io.cv_codec import opencv_encode
 
 #: Images smaller than this many pixels are encoded in one piece.
 MIN_PIXELS = 2_000_000
@@ -78,7 +79,7 @@ def encode_jpeg(image: np.ndarray, *, quality: int, exif: bytes | None = None,
             # OpenCV's encoder gives Pillow's bytes exactly (the same libjpeg-turbo
             # settings: standard tables, 4:2:0, islow DCT) and, unlike Pillow's
             # Python-driven save loop, runs without the GIL: 2x on two cores
-            return _opencv(part, quality)
+            return opencv_encode(part, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         kwargs: dict[str, Any] = {"quality": quality, "optimize": False,
                                   "progressive": False}
         if exif:
@@ -98,14 +99,6 @@ def encode_jpeg(image: np.ndarray, *, quality: int, exif: bytes | None = None,
         out.append(_split(piece)[1])
     out.append(b"\xff\xd9")
     return b"".join(out)
-
-
-def _opencv(part: np.ndarray, quality: int) -> bytes:
-    bgr = part if part.ndim == 2 else cv2.cvtColor(part, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("OpenCV could not encode a JPEG strip")
-    return buf.tobytes()
 
 
 def _pillow(part: np.ndarray) -> Image.Image:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from editor.core.atomic import atomic_write
 from editor.core.image import check_image, max_value, to_uint8
+from editor.io.cv_codec import opencv_encode
 from editor.io.errors import SaveError
 from editor.io.formats import EXPORT_FORMATS, format_for_path, normalize_format
 from editor.io.jpeg import encode_jpeg
@@ -166,12 +167,12 @@ def _encode(image: np.ndarray, fmt: str, *, quality: int, progressive: bool, los
         # (no RGBX import); Pillow keeps alpha, lossless and metadata
         import cv2
 
-        return _opencv_encode(image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
+        return opencv_encode(image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
     wide_color = image.dtype == np.uint16 and image.ndim == 3
     if wide_color and fmt == "TIFF":
         if exif or icc:
             notes.append("16-bit colour TIFF is written without EXIF and ICC metadata")
-        return _opencv_encode(image, ".tiff")
+        return opencv_encode(image, ".tiff")
     im = _pillow_image(image, fmt)
     kwargs: dict[str, Any] = {}
     if exif:
@@ -207,16 +208,6 @@ def _pillow_image(image: np.ndarray, fmt: str) -> Image.Image:
         return Image.frombuffer("RGBX", (image.shape[1], image.shape[0]), rgbx, "raw",
                                 "RGBX", 0, 1)
     return Image.fromarray(np.ascontiguousarray(image))  # (H,W) uint16 -> mode "I;16"
-
-
-def _opencv_encode(image: np.ndarray, ext: str, params: list[int] | None = None) -> bytes:
-    import cv2
-
-    code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, buf = cv2.imencode(ext, cv2.cvtColor(image, code), params or [])
-    if not ok:
-        raise SaveError(f"OpenCV could not encode {ext}")
-    return buf.tobytes()
 
 
 def _png16_color(image: np.ndarray, exif: bytes | None, icc: bytes | None) -> bytes:
