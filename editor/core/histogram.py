@@ -69,11 +69,9 @@ class Histogram:
         >>> h.counts["l"].tolist() == compute_histogram(after).counts["l"].tolist()
         True
         """
-        color_old, color_new = split_alpha(old)[0], split_alpha(new)[0]
-        change = (band_counts(color_new, self.top + 1)
-                  - band_counts(color_old, self.top + 1))
-        names = [k for k in CHANNELS if k in self.counts]  # band_counts' order
-        counts = {k: self.counts[k] + change[i] for i, k in enumerate(names)}
+        before = band_counts(split_alpha(old)[0], self.top + 1)
+        after = band_counts(split_alpha(new)[0], self.top + 1)
+        counts = {k: self.counts[k] - before[k] + after[k] for k in self.counts}
         return Histogram(counts=counts, stats={k: stats_from_counts(v) for k, v in counts.items()},
                          top=self.top, pixels=self.pixels)
 
@@ -112,8 +110,8 @@ def channel_counts(image: np.ndarray, c: int = 0, nbins: int | None = None) -> n
     return total
 
 
-def band_counts(color: np.ndarray, nbins: int) -> np.ndarray:
-    """Counts of R, G, B and luminance (or of the gray values), shape ``(C, nbins)``.
+def band_counts(color: np.ndarray, nbins: int) -> dict[str, np.ndarray]:
+    """Counts of R, G, B and luminance ``"l"`` (a gray image: ``"l"`` only) by channel.
 
     Bands of about a million pixels go to the pool, each counting its four
     channels while its rows are in cache (its luminance plane is a band, not a
@@ -131,7 +129,7 @@ def band_counts(color: np.ndarray, nbins: int) -> np.ndarray:
     total = np.zeros((4 if color.ndim == 3 else 1, nbins), np.int64)
     for counts in map_ordered(band, range(0, color.shape[0], rows)):
         total += counts
-    return total
+    return dict(zip(CHANNELS if color.ndim == 3 else ("l",), total, strict=True))
 
 
 def luminance_channel(color: np.ndarray) -> np.ndarray:
@@ -185,8 +183,7 @@ def compute_histogram(image: np.ndarray) -> Histogram:
     color, _ = split_alpha(image)
     top = max_value(image.dtype)
     nbins = top + 1
-    names = ["r", "g", "b", "l"] if color.ndim == 3 else ["l"]
-    counts = dict(zip(names, band_counts(color, nbins), strict=True))
+    counts = band_counts(color, nbins)
     stats = {k: stats_from_counts(v) for k, v in counts.items()}
     return Histogram(counts=counts, stats=stats, top=top,
                      pixels=int(color.shape[0] * color.shape[1]))

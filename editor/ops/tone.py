@@ -42,10 +42,6 @@ def histogram(channel: np.ndarray) -> np.ndarray:
     return channel_counts(channel, 0, top + 1)
 
 
-def _channel_hist(image: np.ndarray, c: int) -> np.ndarray:
-    return channel_counts(image, c)
-
-
 def _per_channel_lut(image: np.ndarray, lut: np.ndarray, channel: str) -> np.ndarray:
     """Apply ``lut`` to every channel, or to one of R, G, B only."""
     if channel == "all" or image.ndim == 2:
@@ -372,7 +368,7 @@ def equalize(
     from editor.core.parallel import map_ordered
 
     # calcHist runs on one core: the three channels' counts side by side (1.5x)
-    hists = map_ordered(lambda c: _channel_hist(image, c), range(3))
+    hists = map_ordered(lambda c: channel_counts(image, c), range(3))
     table = np.stack([equalize_lut(h) for h in hists], axis=1)
     return apply_lut(image, table.astype(image.dtype))
 
@@ -550,5 +546,5 @@ def match_histogram(
     cdfs = _reference_cdfs(reference, (st.st_mtime_ns, st.st_size), image.dtype.name, channels)
     if channels == 1:
         return apply_lut(image, match_lut(histogram(image), *cdfs[0]).astype(image.dtype))
-    table = np.stack([match_lut(_channel_hist(image, c), *cdfs[c]) for c in range(3)], axis=1)
+    table = np.stack([match_lut(channel_counts(image, c), *cdfs[c]) for c in range(3)], axis=1)
     return apply_lut(image, table.astype(image.dtype))
