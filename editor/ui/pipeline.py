@@ -260,10 +260,7 @@ class CommitPipeline:
                 ctx.check()
                 name = journal.write_pixels(sid, out, folder=folder) if folder else None
             except BaseException:
-                # cancelled (or failed) after storing: nothing is kept
-                for stored in (sid, mask):
-                    if isinstance(stored, int):  # not None or INHERIT
-                        doc.discard(stored)
+                self._discard(doc, sid, mask)  # cancelled (or failed) after storing
                 raise
             return _Result(base, sid, rendered, dict(inner.extras), name, mask, moved)
 
@@ -395,7 +392,11 @@ class CommitPipeline:
         self._end(req, COMMITTED, image=doc.get(res.sid), extras=res.extras)
 
     def _drop(self, doc, res: _Result) -> None:
-        stored = [i for i in (res.sid, res.mask) if isinstance(i, int)]  # not None/INHERIT
+        self._discard(doc, res.sid, res.mask)
+
+    def _discard(self, doc, *ids) -> None:
+        """Free stored pixels and masks that will not become states (any thread)."""
+        stored = [i for i in ids if isinstance(i, int)]  # not None/INHERIT
         for sid in stored:
             doc.discard(sid)
         self.c.journal.forget(stored)
