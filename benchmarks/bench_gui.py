@@ -211,10 +211,7 @@ def main() -> None:
     c.end_session()
 
     # -- commit: apply -> the new state on the canvas ----------------------------------------
-    def time_it(fn):
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
+    from common import time_best
 
     from editor.ops import get_op, run_op
 
@@ -232,8 +229,8 @@ def main() -> None:
     c.select("select_none", {})
     pump_until(lambda: not c.pipeline.busy())
     whole = [commit_ms({"sigma": 4.0}) for _ in range(5)]
-    op_alone = 1000 * min(time_it(lambda: run_op(get_op("gaussian_blur"), c.document.image,
-                                                  {"sigma": 4.0})) for _ in range(3))
+    op_alone = 1000 * time_best(lambda: run_op(get_op("gaussian_blur"), c.document.image,
+                                                {"sigma": 4.0}), repeats=3)
     c.select("select_rect", {"x": 1500, "y": 1000, "width": 1000, "height": 1000})
     pump_until(lambda: not c.pipeline.busy())
     local = [commit_ms({"sigma": 4.0}) for _ in range(5)]
