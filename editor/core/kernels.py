@@ -1,0 +1,166 @@
+"""Fused per-pixel kernels, compiled by Numba, for work no library call does in one pass.
+
+A luma-driven op (equalize, CLAHE, curves on luminance) ends by adding each
+pixel's luma change to R, G and B. Library calls need a table lookup, two
+subtractions, two colour conversions and two saturating additions for that:
+six passes over memory, each waiting on the last. One compiled loop reads the
+image and its luma once and writes the result once.
+
+The kernels are serial and release the GIL (``nogil``): :func:`for_each_strip`
+runs them on the shared pool, strip by strip, so the result never depends on
+the core count and no second threading runtime competes with OpenCV's.
+Compiled code is cached beside this file (or in Numba's user cache when the
+package folder is read-only), so only the first call after an install pays the
+compile time; ``scripts/setup.sh`` makes that call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from editor.core.parallel import for_each_strip, strip_rows
+
+
+def _compile(fn: Callable) -> Callable:
+    import numba
+
+    try:
+        return numba.njit(fn, nogil=True, cache=True)
+    except RuntimeError:  # no writable cache location at all: compile per process
+        return numba.njit(fn, nogil=True)
+
+
+@functools.cache
+def _shift_kernel() -> Callable:
+    def shift(image, luma, new_luma, table, top, out):
+        # out = clip(rgb + table[new_luma] - luma) on rows flattened to W*C values.
+        # Each row's change is spread over a buffer first, so the add-and-clamp runs
+        # over contiguous values that LLVM turns into SIMD. Every intermediate is
+        # cast back to int32: Numba widens integer arithmetic to int64, which halves
+        # the vector width (and 16-bit sums cannot overflow int32).
+        h, w = luma.shape
+        n = image.shape[1]
+        channels = n // w
+        zero, high = np.int32(0), np.int32(top)
+        spread = np.empty(n, np.int32)
+        for i in range(h):
+            src, dst, y, key = image[i], out[i], luma[i], new_luma[i]
+            if channels == 3:  # unrolled for the usual case: twice as fast
+                for j in range(w):
+                    d = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
+                    spread[3 * j] = d
+                    spread[3 * j + 1] = d
+                    spread[3 * j + 2] = d
+            else:
+                for j in range(w):
+                    d = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
+                    for c in range(channels):
+                        spread[channels * j + c] = d
+            for k in range(n):
+                v = np.int32(np.int32(src[k]) + spread[k])
+                v = v if v > zero else zero
+                dst[k] = v if v < high else high
+    return _compile(shift)
+
+
+@functools.cache
+def _merge_kernel() -> Callable:
+    def merge(luma, coarse, coarse_new, scale, top, out):
+        # out = clip(luma + scale * (coarse_new - coarse)): a change found on a coarser
+        # copy of the luma, added at full depth (int32 casts as in shift)
+        h, w = luma.shape
+        zero, high, factor = np.int32(0), np.int32(top), np.int32(scale)
+        for i in range(h):
+            y, a, b, dst = luma[i], coarse[i], coarse_new[i], out[i]
+            for j in range(w):
+                change = np.int32(factor * np.int32(np.int32(b[j]) - np.int32(a[j])))
+                v = np.int32(np.int32(y[j]) + change)
+                v = v if v > zero else zero
+                dst[j] = v if v < high else high
+    return _compile(merge)
+
+
+def _identity(dtype: np.dtype) -> np.ndarray:
+    return np.arange(np.iinfo(dtype).max + 1, dtype=np.int64).astype(dtype)
+
+
+def shift_luma(image: np.ndarray, luma: np.ndarray, new_luma: np.ndarray,
+               table: np.ndarray | None = None) -> np.ndarray:
+    """``clip(image + T[new_luma] - luma)`` per channel, in one pass.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(H, W, C)`` uint8 or uint16.
+    luma, new_luma : ndarray
+        ``(H, W)`` of the image's dtype: its luma and the value to look up in
+        ``table`` (often the same array).
+    table : ndarray, optional
+        Lookup table of ``max_value + 1`` entries of the image's dtype; the
+        identity when omitted (``new_luma`` already holds the new luma).
+
+    Returns
+    -------
+    ndarray
+        A new array like ``image``; the same bits as the NumPy expression with
+        exact integer arithmetic.
+
+    Examples
+    --------
+    >>> rgb = np.array([[[10, 200, 250]]], np.uint8)
+    >>> y = np.array([[100]], np.uint8)
+    >>> shift_luma(rgb, y, np.array([[120]], np.uint8)).tolist()
+    [[[30, 220, 255]]]
+    """
+    image = np.ascontiguousarray(image)
+    flat = image.reshape(image.shape[0], -1)
+    table = _identity(image.dtype) if table is None else table.astype(image.dtype)
+    out = np.empty_like(image)
+    rows = out.reshape(flat.shape)
+    kernel = _shift_kernel()
+    top = int(np.iinfo(image.dtype).max)
+
+    def strip(y0: int, y1: int) -> None:
+        kernel(flat[y0:y1], luma[y0:y1], new_luma[y0:y1], table, top, rows[y0:y1])
+
+    for_each_strip(image.shape[0], strip_rows(out[:1].nbytes), strip)
+    return out
+
+
+def add_coarse_change(luma: np.ndarray, coarse: np.ndarray, coarse_new: np.ndarray,
+                      scale: int) -> np.ndarray:
+    """``clip(luma + scale * (coarse_new - coarse))`` in one pass.
+
+    Used for 16-bit CLAHE: the contrast change is found on an 8-bit copy of
+    the luma (``coarse``) and added back at 16 bits with ``scale = 257``.
+
+    Examples
+    --------
+    >>> y = np.array([[1000, 65000]], np.uint16)
+    >>> add_coarse_change(y, np.array([[4, 250]], np.uint8),
+    ...                   np.array([[6, 255]], np.uint8), 257).tolist()
+    [[1514, 65535]]
+    """
+    out = np.empty_like(luma)
+    kernel = _merge_kernel()
+    top = int(np.iinfo(luma.dtype).max)
+
+    def strip(y0: int, y1: int) -> None:
+        kernel(luma[y0:y1], coarse[y0:y1], coarse_new[y0:y1], scale, top, out[y0:y1])
+
+    for_each_strip(luma.shape[0], strip_rows(out[:1].nbytes), strip)
+    return out
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel for 8- and 16-bit images, so no
+    user waits for the compiler on their first edit (run by ``scripts/setup.sh``)."""
+    for dtype in (np.uint8, np.uint16):
+        pixel = np.zeros((1, 1, 3), dtype)
+        luma = np.zeros((1, 1), dtype)
+        shift_luma(pixel, luma, luma, np.zeros(np.iinfo(dtype).max + 1, dtype))
+    small = np.zeros((1, 1), np.uint8)
+    add_coarse_change(np.zeros((1, 1), np.uint16), small, small, 257)

@@ -1,0 +1,53 @@
+"""The compiled kernels against the NumPy expressions they fuse, on real photos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from editor.core.kernels import add_coarse_change, shift_luma
+
+
+def shifted(image, luma, new_luma, table):
+    """The NumPy reference: clip(image + table[new_luma] - luma) in int64."""
+    change = table[new_luma].astype(np.int64) - luma
+    top = np.iinfo(image.dtype).max
+    return np.clip(image.astype(np.int64) + change[..., None], 0, top).astype(image.dtype)
+
+
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_shift_luma_matches_numpy_on_a_photo(astronaut, depth, channels):
+    rgb = astronaut.astype(depth) * (257 if depth == np.uint16 else 1)
+    image = {1: rgb[..., :1], 3: rgb, 4: np.dstack([rgb, rgb[..., :1]])}[channels]
+    image = np.ascontiguousarray(image[3:500, 7:391])  # odd sizes, rows not aligned
+    luma = cv2.cvtColor(np.ascontiguousarray(rgb[3:500, 7:391]), cv2.COLOR_RGB2GRAY)
+    top = np.iinfo(depth).max
+    # a steep, non-monotone table: big changes both ways, so both clips are hit
+    table = ((np.arange(top + 1) * 7) % (top + 1)).astype(depth)
+    out = shift_luma(image, luma, luma, table)
+    np.testing.assert_array_equal(out, shifted(image, luma, luma, table))
+    assert (out == 0).any() and (out == top).any()
+    # without a table, new_luma is the new luma itself
+    np.testing.assert_array_equal(shift_luma(image, luma, table[luma]), out)
+
+
+def test_shift_luma_reads_strided_inputs_and_leaves_them_alone(coffee):
+    image = coffee[::2, ::3]  # a view with steps: copied to rows first
+    luma = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    before = coffee.copy()
+    new = np.ascontiguousarray(255 - luma[:, ::-1])
+    out = shift_luma(image, luma, new)
+    np.testing.assert_array_equal(out, shifted(image, luma, new, np.arange(256, dtype=np.uint8)))
+    np.testing.assert_array_equal(coffee, before)
+
+
+def test_add_coarse_change_matches_numpy(coffee):
+    luma = cv2.cvtColor(coffee, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257 + 100
+    coarse = (luma // 257).astype(np.uint8)
+    coarse_new = cv2.createCLAHE(4.0, (8, 8)).apply(coarse)
+    out = add_coarse_change(luma, coarse, coarse_new, 257)
+    wide = luma.astype(np.int64) + 257 * (coarse_new.astype(np.int64) - coarse)
+    np.testing.assert_array_equal(out, np.clip(wide, 0, 65535).astype(np.uint16))
+    assert out.max() == 65535 and out.dtype == np.uint16
