@@ -31,6 +31,17 @@ from editor.ops.ai import diffusion
 ROOT = Path(__file__).resolve().parents[1]
 
 
+
+def assert_same_painting(a: np.ndarray, b: np.ndarray, what: str = "") -> None:
+    """The same weights painted both: equal up to float rounding. A single-file
+    checkpoint's tensors are equal bit for bit (``round_trip``) but may be laid out
+    otherwise, and oneDNN's kernels then sum in another order: on one CPU without
+    AVX-512 one value in 12,288 came out one level off. Other weights differ by tens
+    of levels nearly everywhere."""
+    diff = np.abs(a.astype(np.int16) - b)
+    assert a.shape == b.shape and diff.max() <= 1, (what, int(diff.max()))
+    assert np.count_nonzero(diff) <= max(1, diff.size // 1000), (what, np.count_nonzero(diff))
+
 def build_tiny_pipeline(folder: Path, scheduler: str = "DDIMScheduler",
                         unet_in: int = 4) -> Path:
     """A random-weight SD1-shaped pipeline saved as a diffusers folder in ``folder``."""
@@ -366,7 +377,7 @@ def test_single_file_checkpoint_loads_offline_and_paints_the_same_pixels(
         b = run_op(get_op(op), source, kw(tiny, model="dream", seed=5,
                                           model_sha256=entry.sha256, **extra),
                    OpContext(selection=selection))
-        np.testing.assert_array_equal(a, b, err_msg=op)
+        assert_same_painting(a, b, op)
 
 
 def test_models_add_with_the_config_folder_given(single, tmp_path, capsys):
@@ -458,7 +469,7 @@ def test_single_file_config_listing_a_safety_checker(single, tiny, monkeypatch):
     model = diffusion.describe_diffusion(ckpt, config=config)
     assert model.variant == "SD1"
     out = run_op(get_op("generate"), blank(), gen(ckpt, seed=5))
-    np.testing.assert_array_equal(out, run_op(get_op("generate"), blank(), gen(tiny, seed=5)))
+    assert_same_painting(out, run_op(get_op("generate"), blank(), gen(tiny, seed=5)))
 
 
 def test_sd2_layout_single_file_paints_the_same_pixels(tiny, tmp_path, monkeypatch):
@@ -473,8 +484,8 @@ def test_sd2_layout_single_file_paints_the_same_pixels(tiny, tmp_path, monkeypat
     _refuse_network(monkeypatch)
     model = diffusion.resolve_model(str(ckpt))
     assert model.variant == "SD2" and model.config == str((tmp_path / "sd2-config").resolve())
-    np.testing.assert_array_equal(run_op(get_op("generate"), blank(), gen(ckpt, seed=4)),
-                                  run_op(get_op("generate"), blank(), gen(tiny, seed=4)))
+    assert_same_painting(run_op(get_op("generate"), blank(), gen(ckpt, seed=4)),
+                         run_op(get_op("generate"), blank(), gen(tiny, seed=4)))
 
 
 def test_inpainting_single_file_paints_the_same_pixels(tmp_path):
@@ -492,7 +503,7 @@ def test_inpainting_single_file_paints_the_same_pixels(tmp_path):
     a, b = (run_op(get_op("inpaint_diffusion"), image,
                    params(m, prompt="a hat", max_size=64), OpContext(selection=mask))
             for m in (folder, ckpt))
-    np.testing.assert_array_equal(a, b)
+    assert_same_painting(a, b)
     np.testing.assert_array_equal(b[mask == 0], image[mask == 0])
 
 
@@ -530,7 +541,7 @@ def test_sdxl_single_file_checkpoint_paints_the_same_pixels(tmp_path, tiny, monk
         a = run_op(get_op(op), source, kw(folder, seed=3, **extra))
         b = run_op(get_op(op), source, kw(folder, model="xl", seed=3, **extra))
         assert a.std() > 1
-        np.testing.assert_array_equal(a, b, err_msg=op)
+        assert_same_painting(a, b, op)
 
 # -- text to image ----------------------------------------------------------------------
 
