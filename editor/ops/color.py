@@ -723,8 +723,12 @@ def _hue_saturation_kernel():
                     else:
                         p2 = np.float32(np.float32(l_new + s_new) - np.float32(l_new * s_new))
                     p1 = np.float32(np.float32(f2 * l_new) - p2)
-                    h = np.float32(np.fmod(np.float32(hue + d_hue), f360))
-                    if h < f0:
+                    # np.mod(hue + d_hue, 360) for sums in [-180, 540), without a
+                    # libm fmod call per pixel: x - 360 is exact there (Sterbenz)
+                    h = np.float32(hue + d_hue)
+                    if h >= f360:
+                        h = np.float32(h - f360)
+                    elif h < f0:
                         h = np.float32(h + f360)
                     h = np.float32(h * np.float32(f6 / f360))
                     while h < f0:
