@@ -692,8 +692,8 @@ def _hue_saturation_kernel():
                         t = (np.float64(h6) - (kk + 0.5) + half64) / (2.0 * half64)
                         if t > 0:
                             w2 = np.float32(t)
-                    first = kk % 6
-                    second = (first + 1) % 6
+                    first = kk if kk < 6 else 0  # not %: an integer division a pixel
+                    second = first + 1 if first < 5 else 0
                 # the master amounts plus the pixel's range's, blended with the next
                 # range's by w2 (GIMP blends the hue shift, and the saturation and
                 # lightness results)
