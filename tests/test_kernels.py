@@ -51,3 +51,18 @@ def test_add_coarse_change_matches_numpy(coffee):
     wide = luma.astype(np.int64) + 257 * (coarse_new.astype(np.int64) - coarse)
     np.testing.assert_array_equal(out, np.clip(wide, 0, 65535).astype(np.uint16))
     assert out.max() == 65535 and out.dtype == np.uint16
+
+
+def test_warm_up_compiles_every_kernel_for_both_depths():
+    # scripts/setup.sh runs warm_up() so no user waits for the compiler on a first edit;
+    # an op module that owns a kernel registers its own warm-up (core never imports ops)
+    import editor.ops  # noqa: F401  (registers the ops' warm-ups)
+    from editor.core import kernels
+    from editor.ops import color
+
+    kernels.warm_up()
+    depths = {str(sig[0].dtype) for sig in kernels._shift_kernel().signatures}
+    assert {"uint8", "uint16"} <= depths
+    assert kernels._merge_kernel().signatures
+    depths = {str(sig[0].dtype) for sig in color._hue_saturation_kernel().signatures}
+    assert {"uint8", "uint16"} <= depths
