@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from editor.core.image import max_value
 from editor.core.parallel import for_each_strip, strip_rows
 
 
@@ -86,7 +87,7 @@ def _merge_kernel() -> Callable:
 
 
 def _identity(dtype: np.dtype) -> np.ndarray:
-    return np.arange(np.iinfo(dtype).max + 1, dtype=np.int64).astype(dtype)
+    return np.arange(max_value(dtype) + 1, dtype=np.int64).astype(dtype)
 
 
 def shift_luma(image: np.ndarray, luma: np.ndarray, new_luma: np.ndarray,
@@ -123,7 +124,7 @@ def shift_luma(image: np.ndarray, luma: np.ndarray, new_luma: np.ndarray,
     out = np.empty_like(image)
     rows = out.reshape(flat.shape)
     kernel = _shift_kernel()
-    top = int(np.iinfo(image.dtype).max)
+    top = max_value(image.dtype)
 
     def strip(y0: int, y1: int) -> None:
         kernel(flat[y0:y1], luma[y0:y1], new_luma[y0:y1], table, top, rows[y0:y1])
@@ -148,7 +149,7 @@ def add_coarse_change(luma: np.ndarray, coarse: np.ndarray, coarse_new: np.ndarr
     """
     out = np.empty_like(luma)
     kernel = _merge_kernel()
-    top = int(np.iinfo(luma.dtype).max)
+    top = max_value(luma.dtype)
 
     def strip(y0: int, y1: int) -> None:
         kernel(luma[y0:y1], coarse[y0:y1], coarse_new[y0:y1], scale, top, out[y0:y1])
@@ -174,7 +175,7 @@ def warm_up() -> None:
     for dtype in (np.uint8, np.uint16):
         pixel = np.zeros((1, 1, 3), dtype)
         luma = np.zeros((1, 1), dtype)
-        shift_luma(pixel, luma, luma, np.zeros(np.iinfo(dtype).max + 1, dtype))
+        shift_luma(pixel, luma, luma, np.zeros(max_value(dtype) + 1, dtype))
     small = np.zeros((1, 1), np.uint8)
     add_coarse_change(np.zeros((1, 1), np.uint16), small, small, 257)
     for call in _WARM_UPS:
