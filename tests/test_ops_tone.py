@@ -2,9 +2,9 @@
 checked against independent implementations on real photos.
 
 OpenCV is the reference where our op does not use the same OpenCV routine
-(equalize vs ``cv2.equalizeHist``); CLAHE runs through ``cv2.createCLAHE``, so
-it is checked against a direct NumPy transcription of Zuiderveld's algorithm
-with OpenCV's clip and interpolation rules, written here.
+(equalize vs ``cv2.equalizeHist``, our compiled CLAHE vs ``cv2.createCLAHE``);
+CLAHE is also checked against a direct NumPy transcription of Zuiderveld's
+algorithm with OpenCV's clip and interpolation rules, written here.
 """
 
 from __future__ import annotations
@@ -202,6 +202,51 @@ def test_clahe_matches_numpy_reference(photos, name, clip_limit, tiles):
     # Colour: the same luma change added to R, G and B (Cb/Cr kept).
     out = run("clahe", img, clip_limit=clip_limit, tile=tiles)
     assert abs_diff(out, shift_by_luma(img, y, expected_y)).max() <= 1, name
+
+
+@pytest.mark.parametrize("shape,clip_limit,tiles", [
+    ((3000, 4000), 2.0, 8),     # the 12 MP shape the benchmark times
+    ((517, 733), 3.0, 5),       # uneven on both axes: reflect-101 padding
+    ((1001, 999), 1.5, 12),
+    ((64, 50), 40.0, 7),        # tiny tiles, a limit no histogram reaches
+    ((300, 300), 0.1, 2),       # a limit every bin reaches
+    ((5, 3), 2.0, 64),          # more tiles asked than pixels
+])
+def test_clahe_matches_opencv(astronaut, shape, clip_limit, tiles):
+    # The tables follow OpenCV's rules bit for bit; the blend adds rows before
+    # columns, so a blend that lands on a rounding tie may differ by one level.
+    y = cv2.resize(luma601(astronaut), shape[::-1], interpolation=cv2.INTER_AREA)
+    grid = (min(tiles, shape[1]), min(tiles, shape[0]))
+    expected = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=grid).apply(y)
+    d = abs_diff(run("clahe", y, clip_limit=clip_limit, tile=tiles), expected)
+    assert d.max() <= 1 and (d > 0).mean() < 0.005, (shape, (d > 0).mean())
+    # colour: the same change added to R, G and B
+    img = cv2.resize(astronaut, shape[::-1], interpolation=cv2.INTER_AREA)
+    y = luma601(img)
+    expected = shift_by_luma(img, y, cv2.createCLAHE(clip_limit, grid).apply(y))
+    d = abs_diff(run("clahe", img, clip_limit=clip_limit, tile=tiles), expected)
+    assert d.max() <= 1 and (d > 0).mean() < 0.005, (shape, (d > 0).mean())
+
+
+def test_clahe_16bit_adds_the_8bit_change_to_the_16bit_luma(astronaut):
+    # 16-bit luma with values between the 8-bit levels: the change is OpenCV's CLAHE
+    # of the rounded 8-bit luma, times 257, added at 16 bits and kept in range
+    rng = np.random.default_rng(3)
+    img = astronaut.astype(np.uint16) * 257 + rng.integers(0, 257, astronaut.shape,
+                                                            dtype=np.uint16)
+    y = luma601(img).astype(np.int64)
+    y8 = ((y * 255 + 32767) // 65535).astype(np.uint8)
+    y8_new = cv2.createCLAHE(2.5, (6, 6)).apply(y8).astype(np.int64)
+    y_new = np.clip(y + 257 * (y8_new - y8), 0, 65535)
+    expected = np.clip(img + (y_new - y)[..., None], 0, 65535)
+    out = run("clahe", img, clip_limit=2.5, tile=6)
+    assert out.dtype == np.uint16
+    d = np.abs(out.astype(np.int64) - expected)
+    # one 8-bit level (257) where the blend met a tie, never more
+    assert d.max() <= 257 and (d > 0).mean() < 0.005
+    gray = run("clahe", luma601(img), clip_limit=2.5, tile=6).astype(np.int64)
+    d = np.abs(gray - y_new)
+    assert d.max() <= 257 and (d > 0).mean() < 0.005
 
 
 def test_clahe_is_close_to_skimage(astronaut):

@@ -69,23 +69,6 @@ def _shift_kernel() -> Callable:
     return compile_kernel(shift)
 
 
-@functools.cache
-def _merge_kernel() -> Callable:
-    def merge(luma, coarse, coarse_new, scale, top, out):
-        # out = clip(luma + scale * (coarse_new - coarse)): a change found on a coarser
-        # copy of the luma, added at full depth (int32 casts as in shift)
-        h, w = luma.shape
-        zero, high, factor = np.int32(0), np.int32(top), np.int32(scale)
-        for i in range(h):
-            y, a, b, dst = luma[i], coarse[i], coarse_new[i], out[i]
-            for j in range(w):
-                change = np.int32(factor * np.int32(np.int32(b[j]) - np.int32(a[j])))
-                v = np.int32(np.int32(y[j]) + change)
-                v = v if v > zero else zero
-                dst[j] = v if v < high else high
-    return compile_kernel(merge)
-
-
 def _identity(dtype: np.dtype) -> np.ndarray:
     return np.arange(max_value(dtype) + 1, dtype=np.int64).astype(dtype)
 
@@ -133,31 +116,6 @@ def shift_luma(image: np.ndarray, luma: np.ndarray, new_luma: np.ndarray,
     return out
 
 
-def add_coarse_change(luma: np.ndarray, coarse: np.ndarray, coarse_new: np.ndarray,
-                      scale: int) -> np.ndarray:
-    """``clip(luma + scale * (coarse_new - coarse))`` in one pass.
-
-    Used for 16-bit CLAHE: the contrast change is found on an 8-bit copy of
-    the luma (``coarse``) and added back at 16 bits with ``scale = 257``.
-
-    Examples
-    --------
-    >>> y = np.array([[1000, 65000]], np.uint16)
-    >>> add_coarse_change(y, np.array([[4, 250]], np.uint8),
-    ...                   np.array([[6, 255]], np.uint8), 257).tolist()
-    [[1514, 65535]]
-    """
-    out = np.empty_like(luma)
-    kernel = _merge_kernel()
-    top = max_value(luma.dtype)
-
-    def strip(y0: int, y1: int) -> None:
-        kernel(luma[y0:y1], coarse[y0:y1], coarse_new[y0:y1], scale, top, out[y0:y1])
-
-    for_each_strip(luma.shape[0], strip_rows(out[:1].nbytes), strip)
-    return out
-
-
 #: Calls that compile the kernels of modules above this one (registered by them).
 _WARM_UPS: list[Callable[[], object]] = []
 
@@ -176,7 +134,5 @@ def warm_up() -> None:
         pixel = np.zeros((1, 1, 3), dtype)
         luma = np.zeros((1, 1), dtype)
         shift_luma(pixel, luma, luma, np.zeros(max_value(dtype) + 1, dtype))
-    small = np.zeros((1, 1), np.uint8)
-    add_coarse_change(np.zeros((1, 1), np.uint16), small, small, 257)
     for call in _WARM_UPS:
         call()
