@@ -177,6 +177,34 @@ def test_cmyk_jpeg_converted_like_pillow(tmp_path, photo):
     np.testing.assert_array_equal(loaded.pixels, pil_rgb(path))
 
 
+@pytest.mark.parametrize("variant", ["baseline 4:2:0", "progressive", "4:4:4", "gray",
+                                     "restart markers", "exif"])
+def test_jpeg_pixels_are_pillows(tmp_path, astronaut, variant):
+    # RGB and gray JPEGs are decoded by OpenCV (faster): the same libjpeg-turbo decode
+    # as Pillow's, so the same pixels, whatever the encoding options
+    path = tmp_path / "v.jpg"
+    img = Image.fromarray(astronaut)
+    options = {"progressive": {"progressive": True}, "4:4:4": {"subsampling": 0},
+               "restart markers": {"restart_marker_blocks": 3},
+               "exif": {"exif": camera_exif()}}.get(variant, {})
+    (img.convert("L") if variant == "gray" else img).save(path, quality=88, **options)
+    loaded = load_image(path)
+    with Image.open(path) as im:
+        expected = np.asarray(im)
+    assert loaded.pixels.shape == expected.shape and loaded.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(loaded.pixels, expected)
+
+
+def test_truncated_jpeg_refused(tmp_path, astronaut):
+    # libjpeg only warns about a short file and fills the rest with gray: refused here
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(astronaut).save(path, quality=90)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3])
+    with pytest.raises(LoadError, match="cut.jpg: the file is truncated"):
+        load_image(path)
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_applied(tmp_path, photo, orientation):
     path = tmp_path / "o.png"  # lossless, so pixels compare exactly

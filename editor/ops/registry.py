@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import types
@@ -101,7 +102,6 @@ class OpSpec:
     title: str
     category: str
     func: Callable[..., np.ndarray]
-    params: list[Param]
     summary: str = ""
     doc: str = ""
     alpha: str = "passthrough"
@@ -112,6 +112,15 @@ class OpSpec:
     margin: Callable[[dict[str, Any]], float] | float | None = None
     uses_mask: bool = False
     selects: bool = False
+
+    @functools.cached_property
+    def params(self) -> list[Param]:
+        """The user's parameters, read from the function's signature and numpydoc.
+
+        Read on first use, not at registration: reading all of them took half of
+        the time importing the registry costs, which every ``convolve apply``
+        pays for the one op it runs."""
+        return _params_from_signature(self.func, self.doc, self.uses_mask)
 
     @property
     def transforms(self) -> bool:
@@ -190,7 +199,6 @@ def register_op(name: str, *, title: str, category: str, alpha: str = "passthrou
             raise ValueError(f"operation {name!r} registered twice")
         doc = inspect.getdoc(func) or ""
         spec = OpSpec(name=name, title=title, category=category, func=func,
-                      params=_params_from_signature(func, doc, uses_mask),
                       summary=doc.split("\n")[0],
                       doc=doc, alpha=alpha, keeps_shape=keeps_shape, heavy=heavy, ai=ai,
                       preview=preview, margin=margin, uses_mask=uses_mask, selects=selects)
