@@ -222,17 +222,17 @@ def _load_pillow(im: Image.Image, path: Path, name: str, limit: int,
     if header.get("pnm") is not None:
         # Pillow reduces 16-bit PPM colour to 8 bit: read the samples ourselves
         pixels = _decode_pnm16(path, name, header["pnm"], notes)
+    elif (im.format == "JPEG" and im.mode in ("RGB", "L") and not reduce_to
+          and im.width * im.height <= _OPENCV_MAX_PIXELS):
+        pixels = _decode_jpeg_opencv(path, name, gray=im.mode == "L")
     else:
         # load() decodes the first frame; with LOAD_TRUNCATED_IMAGES off (the
         # default, which we insist on) a short file raises here.
-        if im.format == "JPEG" and im.mode in ("RGB", "L") and not reduce_to:
-            pixels = _decode_jpeg_opencv(path, name, gray=im.mode == "L")
+        im.load()
+        if header["wide16"]:
+            pixels = _decode_opencv(path, name)
         else:
-            im.load()
-            if header["wide16"]:
-                pixels = _decode_opencv(path, name)
-            else:
-                pixels = _pixels_from_pillow(im, notes)
+            pixels = _pixels_from_pillow(im, notes)
     orientation = _orientation(im)
     exif = _normalize_exif(im.info.get("exif"))
     icc = im.info.get("icc_profile") or None
@@ -819,6 +819,11 @@ def _decode_opencv(path: Path, name: str) -> np.ndarray:
         g, a = arr[..., 0], arr[..., 1]
         return np.dstack([g, g, g, a])
     return arr
+
+
+#: OpenCV's own decode limit (``CV_IO_MAX_IMAGE_PIXELS``); larger JPEGs, allowed by a
+#: raised ``--max-pixels``, are decoded by Pillow.
+_OPENCV_MAX_PIXELS = 1 << 30
 
 
 def _decode_jpeg_opencv(path: Path, name: str, gray: bool) -> np.ndarray:
