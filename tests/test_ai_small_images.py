@@ -56,12 +56,17 @@ def test_working_size_too_small_for_a_thin_panorama(coffee):
         _util.at_working_size(strip, 128, OpContext(), "Deep Dream")
 
 
-@pytest.mark.skipif(not models.is_available("vgg16"), reason="VGG16 weights not installed")
-def test_deep_dream_deepest_layer_with_many_octaves(coffee):
-    """Before: octaves shrank to 8 px, which relu5_3 (four poolings deep) cannot take."""
+@pytest.mark.parametrize("network, layer", [("vgg16", "relu5_3"),
+                                            ("efficientnet_lite0", "head")])
+def test_deep_dream_deepest_layer_with_many_octaves(coffee, network, layer):
+    """Before: octaves shrank to 8 px, which relu5_3 (four poolings deep) cannot take;
+    EfficientNet's head is five stride-2 steps deep."""
     import cv2
 
+    if not models.is_available(network):
+        pytest.skip(f"{network} weights not installed")
     img = cv2.resize(coffee, (64, 43), interpolation=cv2.INTER_AREA)
-    out = run_op(get_op("deep_dream"), img, {"layer": "relu5_3", "octaves": 5,
-                                             "octave_scale": 2.0, "steps": 1})
+    out = run_op(get_op("deep_dream"), img, {"network": network, "layer": layer,
+                                             "octaves": 5, "octave_scale": 2.0, "steps": 1})
     assert out.shape == img.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, img)

@@ -139,6 +139,7 @@ def test_every_tab_form_is_the_ops_declaration(window):
     from PySide6.QtWidgets import QComboBox
 
     from editor.ops import get_op
+    from editor.ops.ai.vgg import relu_layers
     from editor.ui.forms.class_field import ImageNetClassField
     from editor.ui.richtext import rich_text
 
@@ -159,13 +160,69 @@ def test_every_tab_form_is_the_ops_declaration(window):
             if p.kind == "choice":
                 combo = field.widget
                 assert isinstance(combo, QComboBox)
-                assert [combo.itemData(i) for i in range(combo.count())] == list(p.choices)
+                listed = [combo.itemData(i) for i in range(combo.count())]
+                if p.name == "layer":  # the default network's layers only
+                    assert listed == list(relu_layers(spec.defaults()["network"]))
+                    assert set(listed) <= set(p.choices)
+                else:
+                    assert listed == list(p.choices)
         defaults = {k: v for k, v in spec.defaults().items() if k != "style"}
         assert {k: v for k, v in form.params().items() if k != "style"} == defaults
     style = _tab_forms(window.ai_panel)["style_transfer"].form
     assert style.labels["tv_weight"].text() == "TV weight"
     assert "multiscale" in window.ai_panel.style_tab.params()
     assert style.editors["style_weight"].scale.log
+
+
+def test_layer_picker_follows_the_network(qtbot, window):
+    """Dream and feature maps list only the chosen network's layers: switching the
+    network shows its usual dream layer, the form never hands the op a layer of
+    another network, and restored settings keep their layer in either order."""
+    from editor.ops.ai.vgg import relu_layers
+
+    form = window.ai_panel.dream_tab.form
+    network, layer = form.editors["network"].widget, form.editors["layer"].widget
+
+    def listed():
+        return [layer.itemData(i) for i in range(layer.count())]
+
+    assert form.params()["network"] == "efficientnet_lite0"
+    assert form.params()["layer"] == "block5c" and "relu4_3" not in listed()
+    tip = network.itemData(network.findData("vgg16"), Qt.ItemDataRole.ToolTipRole)
+    assert "classic look" in tip
+    sent = []
+    form.paramsCommitted.connect(sent.append)
+    network.setCurrentIndex(network.findData("vgg16"))
+    assert listed() == list(relu_layers("vgg16"))
+    assert sent[-1]["network"] == "vgg16" and sent[-1]["layer"] == "relu4_3"
+    layer.setCurrentIndex(layer.findData("relu3_3"))
+    network.setCurrentIndex(network.findData("vgg19"))  # vgg19 has relu3_3 too: kept
+    assert form.params()["layer"] == "relu3_3"
+    network.setCurrentIndex(network.findData("efficientnet_lite0"))
+    assert form.params()["layer"] == "block5c"
+    form.set_params({"layer": "relu2_2", "network": "vgg16"})  # the layer named first
+    assert (form.params()["network"], form.params()["layer"]) == ("vgg16", "relu2_2")
+    form.set_params({"network": "efficientnet_lite0", "layer": "block3b"})
+    assert form.params()["layer"] == "block3b"
+    maps = window.ai_panel.network_tab.maps_box.form
+    assert maps.params()["layer"] == "relu3_1"
+    maps.editors["network"].widget.setCurrentIndex(
+        maps.editors["network"].widget.findData("efficientnet_lite0"))
+    assert maps.params()["layer"] == "block5c"
+
+
+def test_dream_tab_dreams_with_the_fast_network_as_one_undo_step(qtbot, window):
+    panel, c = window.ai_panel, window.controller
+    original = c.current_image().copy()
+    tab = panel.dream_tab
+    tab.form.set_params({"steps": 4, "octaves": 2, "max_size": 128})
+    qtbot.mouseClick(tab.button, Qt.MouseButton.LeftButton)
+    idle(qtbot, window)
+    qtbot.waitUntil(lambda: c.undo_stack.count() == 1, timeout=10000)
+    dreamt = c.current_image()
+    assert dreamt.shape == original.shape
+    assert np.abs(dreamt.astype(int) - original.astype(int)).mean() > 2
+    assert "Deep Dream" in c.undo_stack.text(0)
 
 
 def test_style_picker_replaces_only_its_own_row(window, tmp_path):

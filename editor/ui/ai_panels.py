@@ -318,9 +318,12 @@ class OpFormBox(QWidget):
         """The :class:`~editor.ui.forms.param_form.ParamForm` (built on first use)."""
         if self._form is None:
             from editor.ops import get_op
-            from editor.ui.forms.param_form import ParamForm
+            from editor.ui.forms import form_class_for
 
-            self._form = ParamForm(get_op(self.op_name), self, fields=self._fields)
+            # the op's own form where it has one (the layer picker that follows the
+            # network, the class picker), as in the Tools dock
+            self._form = form_class_for(self.op_name)(get_op(self.op_name), self,
+                                                      fields=self._fields)
             self._layout.addWidget(self._form)
         return self._form
 

