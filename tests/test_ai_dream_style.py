@@ -176,6 +176,28 @@ def test_style_transfer_lowers_losses_and_is_deterministic(tmp_path, chelsea):
 
 
 @needs_vgg
+def test_single_scale_start_losses_are_the_initial_image_s(chelsea, astronaut):
+    """A single-scale run reads its start losses off its first evaluation (made at the
+    initial image) instead of a pass of its own: they equal the objective evaluated
+    there directly."""
+    from editor.ops.ai import _util
+    from editor.ops.ai.style import StyleLoss, stylize_rgb
+    from editor.ops.ai.vgg import feature_net
+
+    content = _util.rgb_float(_small(chelsea, 64))
+    style = _util.rgb_float(_small(astronaut, 64))
+    start = stylize_rgb(content, style, steps=2)["start"]
+    objective = StyleLoss(feature_net("vgg16", pool="avg"), _util.to_tensor(content, "cpu"),
+                          _util.to_tensor(style, "cpu"))
+    with torch.no_grad():
+        total, style_loss, content_loss = (float(v) for v in objective(
+            _util.to_tensor(content, "cpu")))
+    assert start["content"] == content_loss == 0.0  # it starts from the photo
+    np.testing.assert_allclose([start["total"], start["style"]], [total, style_loss],
+                               rtol=1e-4)
+
+
+@needs_vgg
 def test_style_transfer_content_init_adam_and_multiscale(chelsea, astronaut):
     from editor.ops.ai.style import stylize_image
 

@@ -204,9 +204,10 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
                 on_partial(_util.to_numpy(t))
 
         full_loss = StyleLoss(net, content, style, check=ctx.check, **kw)
-        with torch.inference_mode():
-            start = [float(v) for v in full_loss(x)]
+        start = None
         if coarse_steps:
+            with torch.inference_mode():
+                start = [full_loss(x)[i].item() for i in range(3)]
             # half size: a quarter of the work per iteration finds the large-scale
             # arrangement; the full-size run then only refines it
             def half(t):
@@ -219,8 +220,13 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
             x = F.interpolate(xs, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
         x = _optimise(full_loss, x, fine_steps, optimizer, ctx, coarse_steps, total,
                       partial_every, emit, history, clock)
+        names = ("total", "style", "content")
+        # both optimisers evaluate the loss where they stand before each step, so a
+        # single-scale run's first entry is the start: no extra pass at full size
+        # (a third of an iteration) before the first preview
         return {"image": _util.to_numpy(x),
-                "start": dict(zip(("total", "style", "content"), start, strict=True)),
+                "start": (dict(zip(names, start, strict=True)) if start is not None
+                          else {k: history[0][k] for k in names}),
                 "history": history}
 
     return run_on_device(work, ctx, device)
