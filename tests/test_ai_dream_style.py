@@ -154,6 +154,28 @@ def test_gram_matches_numpy():
     np.testing.assert_allclose(gram(f)[0].numpy(), a @ a.T / (5 * 7 * 9), rtol=1e-5)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_gradient_is_autograd_s_in_either_layout(layout):
+    """The Gram matrix's own backward pass (one product, reading channels-last
+    activations in place) gives the gradient autograd derives for ``F F^T``, and
+    hands it back in the activation's layout."""
+    from editor.ops.ai.style import gram
+
+    gen = torch.Generator().manual_seed(0)
+    f = torch.rand(2, 5, 6, 7, generator=gen, dtype=torch.float64)
+    f = f.contiguous(memory_format=layout)
+    f.requires_grad_(True)
+    weights = torch.rand(2, 5, 5, generator=gen, dtype=torch.float64)  # not symmetric
+    (gram(f) * weights).sum().backward()
+    ours = f.grad.clone()
+    ref = f.detach().clone().requires_grad_(True)
+    flat = ref.reshape(2, 5, 42)
+    ((flat @ flat.transpose(1, 2) / (5 * 6 * 7)) * weights).sum().backward()
+    torch.testing.assert_close(ours, ref.grad)
+    assert ours.is_contiguous(memory_format=layout)
+    assert torch.autograd.gradcheck(gram, (f,))
+
+
 @needs_vgg
 def test_style_transfer_lowers_losses_and_is_deterministic(tmp_path, chelsea):
     from conftest import load_photo
