@@ -5,11 +5,12 @@ References from the issue (a tutorial-grade implementation on this 2-core CPU):
 Gatys 256 px, 80 L-BFGS iterations: 24 s; Deep Dream 3 octaves x 40 steps at
 ~300 px: 25 s. Each is also re-measured here, in the same run, as a
 tutorial-style baseline (float32, weights left trainable so backward also computes
-their gradients, contiguous memory layout), beside ours (frozen weights, network
-cut after the last layer used, channels-last, targets computed once under
-inference_mode; Deep Dream in bfloat16 on a CPU that has it natively, shown also
-in float32). Final losses are printed so "same final loss" can be checked, and
-each ratio is baseline time / our time.
+their gradients, contiguous memory layout, the Gram matrix through autograd),
+beside ours (frozen weights, network cut after the last layer used, channels-last,
+targets computed once under inference_mode, the Gram matrix's own backward; Deep
+Dream in bfloat16 on a CPU that has it natively, shown also in float32, and on
+EfficientNet-Lite0, the op's default). Final losses are printed so "same final
+loss" can be checked, and each ratio is baseline time / our time.
 
 Partials: the ops themselves at their default settings, with the longest wait
 between results reaching the canvas (start -> first -> ... -> final; goal <= 2 s),
@@ -85,6 +86,24 @@ def float32_only():
             os.environ["CONVOLVE_HALF"] = old
 
 
+@contextlib.contextmanager
+def tutorial_gram():
+    """Run a block with the tutorials' Gram matrix (``F F^T`` through autograd, a
+    reshape that copies a channels-last activation) instead of ours."""
+    from editor.ops.ai import style
+
+    def gram(f):
+        b, c, h, w = f.shape
+        flat = f.reshape(b, c, h * w)
+        return flat @ flat.transpose(1, 2) / (c * h * w)
+
+    ours, style.gram = style.gram, gram
+    try:
+        yield
+    finally:
+        style.gram = ours
+
+
 def _round_robin(runs, repeats: int):
     """Run every ``(title, fn)`` ``repeats`` times in turn; ``{title: (min time, result)}``.
 
@@ -119,6 +138,7 @@ def bench_style(device, baseline: bool, size: int, steps: int, repeats: int = 1)
                 if unfrozen:
                     stack.enter_context(_Unfrozen(net))
                     stack.enter_context(float32_only())
+                    stack.enter_context(tutorial_gram())
                 return stylize_rgb(content, style, steps=steps, device=device, **kw)
         return fn
 

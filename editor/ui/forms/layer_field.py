@@ -21,7 +21,6 @@ from editor.ui.forms import register_form
 from editor.ui.forms.fields import ChoiceField, choice_text
 from editor.ui.forms.param_form import ParamForm, ThrottledForm
 
-
 #: What each network is for, as the network picker's item tool tips.
 NETWORK_TIPS = {
     "vgg16": "VGG16 (packaged): the classic look of the Deep Dream and style-transfer "
