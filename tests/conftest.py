@@ -123,6 +123,22 @@ class Reports(list):
         return [m for _, m in self]
 
 
+def dynamo_after(code: str) -> tuple[list[str], list[str]]:
+    """Run ``code`` in a fresh interpreter: its printed lines, and which of
+    ``torch._dynamo`` and ``triton`` it imported (a torch optimizer object imports
+    both: 2.7 s, and triton's LLVM crashes in a Qt process that loaded Mesa's)."""
+    import ast
+    import subprocess
+    import sys
+
+    probe = "\nimport sys\nprint(sorted(m for m in ('torch._dynamo', 'triton') " \
+            "if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", code + probe], capture_output=True,
+                         text=True, check=True)
+    lines = out.stdout.strip().split("\n")
+    return lines[:-1], ast.literal_eval(lines[-1])
+
+
 def reporting_context(cancel_when=None, **kwargs):
     """An ``OpContext`` that records every report and cancels itself once
     ``cancel_when(fraction, message)`` is true; returns ``(ctx, reports)``.

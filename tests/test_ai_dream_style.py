@@ -265,3 +265,20 @@ def test_style_transfer_bad_style_path_is_one_line(chelsea):
     with pytest.raises(OpError) as info:
         get_op("style_transfer")(chelsea, style="/no/such/painting.jpg")
     assert "\n" not in str(info.value) and "painting.jpg" in str(info.value)
+
+
+def test_style_transfer_never_imports_dynamo():
+    """Constructing a torch optimiser imports torch._dynamo (2.7 s, and triton, which
+    crashes in a Qt process beside Mesa's LLVM): neither optimiser of style transfer
+    does, and L-BFGS still converges."""
+    from conftest import dynamo_after
+
+    printed, imported = dynamo_after(
+        "import numpy as np\n"
+        "from editor.ops.ai.style import stylize_rgb\n"
+        "rng = np.random.default_rng(0)\n"
+        "c, s = rng.random((40, 40, 3), np.float32), rng.random((40, 40, 3), np.float32)\n"
+        "for opt in ('lbfgs', 'adam'):\n"
+        "    h = stylize_rgb(c, s, steps=4, optimizer=opt, random_weights=True)['history']\n"
+        "    print(opt, h[-1]['total'] < h[0]['total'])\n")
+    assert printed == ["lbfgs True", "adam True"] and imported == []

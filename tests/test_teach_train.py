@@ -347,19 +347,15 @@ def test_adam_step_does_not_import_triton():
     """A torch optimizer object imports torch._dynamo and triton, whose LLVM segfaults in
     a Qt process that loaded Mesa's (reproduced with a QOpenGLWidget under xvfb-run);
     the trainer's Adam must keep to the functional form, which imports neither."""
-    import subprocess
-    import sys
+    from conftest import dynamo_after
 
-    code = ("import sys, torch\n"
-            "from editor.teach.train import Adam\n"
-            "net = torch.nn.Linear(4, 2)\n"
-            "opt = Adam(net.parameters(), lr=0.1)\n"
-            "net(torch.ones(1, 4)).sum().backward()\n"
-            "opt.step()\n"
-            "print(sorted(m for m in ('torch._dynamo', 'triton') if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    _, imported = dynamo_after("import torch\n"
+                               "from editor.teach.train import Adam\n"
+                               "net = torch.nn.Linear(4, 2)\n"
+                               "opt = Adam(net.parameters(), lr=0.1)\n"
+                               "net(torch.ones(1, 4)).sum().backward()\n"
+                               "opt.step()\n")
+    assert imported == []
 
 
 def test_inference_copy_folds_batch_norm_without_changing_features():

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
+from editor.ops.ai.optim import Adam  # noqa: F401  (the trainer's optimiser, named here too)
 from editor.teach.augment import augment, sample_rng
 from editor.teach.backbones import (
     EFFICIENTNET,
@@ -336,53 +337,6 @@ def _threads(n: int):
     more than the arithmetic of a small layer (``benchmarks/bench_choices.py`` times a
     head fit both ways)."""
     return torch_threads(n)
-
-
-class Adam:
-    """``torch.optim.Adam`` (L2 weight decay) without constructing a torch optimizer.
-
-    The update is torch's own: :func:`torch.optim.adam.adam`, the functional form
-    ``torch.optim.Adam.step`` calls (single-tensor path, as on the CPU). This class
-    only keeps its state. Why not the ``torch.optim.Adam`` object itself:
-    constructing any torch optimizer imports ``torch._dynamo``, which imports
-    ``triton``; in a Qt process that already loaded Mesa's LLVM (Xvfb, many Linux
-    desktops) triton's own LLVM crashes in its static initialisers (SIGSEGV in
-    ``libtriton.so``, reproduced with a ``QOpenGLWidget`` under ``xvfb-run``). The
-    functional form imports neither. ``tests/test_teach_train.py`` checks it against
-    ``torch.optim.Adam``.
-
-    References
-    ----------
-    .. [1] D. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
-    """
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        import torch
-
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.m = [torch.zeros_like(p, memory_format=torch.preserve_format)
-                  for p in self.params]
-        self.v = [torch.zeros_like(p, memory_format=torch.preserve_format)
-                  for p in self.params]
-        self.steps = [torch.tensor(0.0) for _ in self.params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        import torch
-        from torch.optim.adam import adam
-
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        with torch.no_grad():
-            adam([self.params[i] for i in live], [self.params[i].grad for i in live],
-                 [self.m[i] for i in live], [self.v[i] for i in live], [],
-                 [self.steps[i] for i in live], foreach=False, amsgrad=False,
-                 beta1=self.betas[0], beta2=self.betas[1], lr=self.lr,
-                 weight_decay=self.weight_decay, eps=self.eps, maximize=False)
 
 
 def _pooled_module():
