@@ -220,6 +220,28 @@ def test_single_scale_start_losses_are_the_initial_image_s(chelsea, astronaut):
 
 
 @needs_vgg
+def test_content_target_read_off_the_first_pass_is_the_same(chelsea, astronaut):
+    """An objective that takes its content target from its first call (on the photo)
+    scores later images as one that computed the target up front."""
+    from editor.ops.ai import _util
+    from editor.ops.ai.style import StyleLoss
+    from editor.ops.ai.vgg import feature_net
+
+    net = feature_net("vgg16", pool="avg")
+    content = _util.to_tensor(_util.rgb_float(_small(chelsea, 64)), "cpu")
+    style = _util.to_tensor(_util.rgb_float(_small(astronaut, 64)), "cpu")
+    lazy = StyleLoss(net, content, style, starts_at_content=True)
+    eager = StyleLoss(net, content, style)
+    later = (content + 0.1 * torch.rand(content.shape,
+                                        generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    with torch.no_grad():
+        assert float(lazy(content)[2]) == 0.0
+        for a, b in zip(lazy(later), eager(later), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=0)
+        assert float(eager(later)[2]) > 0
+
+
+@needs_vgg
 def test_style_transfer_content_init_adam_and_multiscale(chelsea, astronaut):
     from editor.ops.ai.style import stylize_image
 

@@ -99,12 +99,15 @@ class StyleLoss:
     Call it on an image tensor to get ``(total, style, content)``. ``check`` (an
     :meth:`OpContext.check <editor.core.context.OpContext.check>`) runs after every
     layer of every pass, forward and backward, so Cancel does not wait for a whole
-    evaluation (seconds at a large working size on a CPU).
+    evaluation (seconds at a large working size on a CPU). With
+    ``starts_at_content`` the first call must be on ``content`` itself (an
+    optimisation that starts from the photo): the content target is read off that
+    call's pass instead of a pass of its own.
     """
 
     def __init__(self, net, content, style, style_weight=1e6, content_weight=1.0,
                  tv_weight=0.0, style_layers=STYLE_LAYERS, content_layer=CONTENT_LAYER,
-                 check=None):
+                 check=None, starts_at_content=False):
         import torch
 
         self.net = net
@@ -115,10 +118,13 @@ class StyleLoss:
         with torch.inference_mode():
             # fixed targets: computed once without autograd bookkeeping
             grams = {k: gram(v) for k, v in self._features(style, self.style_layers).items()}
-            target = self._features(content, [content_layer])[content_layer]
+            target = None if starts_at_content else \
+                self._features(content, [content_layer])[content_layer]
         # inference tensors cannot enter a graph; one clone each makes them normal
         self.grams = {k: v.clone() for k, v in grams.items()}
-        self.content = target.clone()
+        # starts_at_content: the first call is on ``content`` itself, and its pass gives
+        # the target, a forward pass sooner to the first preview
+        self.content = None if target is None else target.clone()
 
     def _features(self, x, layers):
         """The network's activations, in half precision where that pays (CUDA fp16, CPU bf16),
@@ -136,6 +142,8 @@ class StyleLoss:
         import torch.nn.functional as F
 
         feats = self._features(x, self.layers)
+        if self.content is None:
+            self.content = feats[self.content_layer].detach().clone()
         style = sum(F.mse_loss(gram(feats[k]), self.grams[k]) for k in self.style_layers)
         content = F.mse_loss(feats[self.content_layer], self.content)
         sw, cw, tw = self.weights
@@ -257,7 +265,10 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
                     t = F.interpolate(t, size=content.shape[-2:], mode="bilinear")
                 on_partial(_util.to_numpy(t))
 
-        full_loss = StyleLoss(net, content, style, check=ctx.check, **kw)
+        # a single-scale run from the photo evaluates the photo first: the content
+        # target comes from that pass instead of one of its own
+        full_loss = StyleLoss(net, content, style, check=ctx.check,
+                              starts_at_content=init == "content" and not coarse_steps, **kw)
         start = None
         if coarse_steps:
             with torch.inference_mode():
