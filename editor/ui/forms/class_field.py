@@ -14,13 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QCompleter, QWidget
+from PySide6.QtWidgets import QComboBox, QCompleter
 
 from editor.ops.params import Param
-from editor.ops.registry import OpSpec
-from editor.ui.forms import register_form
 from editor.ui.forms.fields import Field
-from editor.ui.forms.param_form import ParamForm, ThrottledForm
+from editor.ui.forms.param_form import ThrottledForm, register_fields
 
 #: The first entry of an optional class: the op chooses (the top class, any other class).
 AUTO_TEXT = {"class_index": "auto: the top class", "target_class": "auto: any other class"}
@@ -110,19 +108,7 @@ class ImageNetClassField(Field):
 CLASS_FIELDS = {"class_index": ImageNetClassField, "target_class": ImageNetClassField}
 
 
-class _ClassPickerForm(ParamForm):
-    """The generic form with the class parameter picked by name."""
-
-    def __init__(self, spec: OpSpec, parent: QWidget | None = None,
-                 fields: dict | None = None) -> None:
-        super().__init__(spec, parent, fields={**CLASS_FIELDS, **(fields or {})})
-
-
-@register_form("gradcam")
-class GradCamForm(_ClassPickerForm):
-    """Grad-CAM's form: the class to explain, searchable by name."""
-
-
-@register_form("fgsm")
-class FgsmForm(_ClassPickerForm):
-    """FGSM's form: the target class, searchable by name."""
+GradCamForm = register_fields("gradcam", CLASS_FIELDS,
+                              "Grad-CAM's form: the class to explain, searchable by name.")
+FgsmForm = register_fields("fgsm", CLASS_FIELDS,
+                           "FGSM's form: the target class, searchable by name.")

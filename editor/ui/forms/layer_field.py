@@ -13,13 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
 
 from editor.ops.params import Param
-from editor.ops.registry import OpSpec
-from editor.ui.forms import register_form
 from editor.ui.forms.fields import ChoiceField, choice_text
-from editor.ui.forms.param_form import ParamForm, ThrottledForm
+from editor.ui.forms.param_form import ThrottledForm, register_fields
 
 #: What each network is for, as the network picker's item tool tips.
 NETWORK_TIPS = {
@@ -87,17 +84,9 @@ class NetworkLayerField(ChoiceField):
         super().set_value(value)
 
 
-class _NetworkLayerForm(ParamForm):
-    def __init__(self, spec: OpSpec, parent: QWidget | None = None,
-                 fields: dict | None = None) -> None:
-        super().__init__(spec, parent, fields={"layer": NetworkLayerField, **(fields or {})})
-
-
-@register_form("deep_dream")
-class DreamForm(_NetworkLayerForm):
-    """Deep Dream's form: the layer picker lists the chosen network's layers."""
-
-
-@register_form("feature_maps")
-class FeatureMapsForm(_NetworkLayerForm):
-    """The feature maps' form: the layer picker lists the chosen network's layers."""
+DreamForm = register_fields("deep_dream", {"layer": NetworkLayerField},
+                            "Deep Dream's form: the layer picker lists the chosen network's "
+                            "layers.")
+FeatureMapsForm = register_fields("feature_maps", {"layer": NetworkLayerField},
+                                  "The feature maps' form: the layer picker lists the chosen "
+                                  "network's layers.")

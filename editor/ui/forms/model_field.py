@@ -15,10 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from editor.ops.params import Param
-from editor.ops.registry import OpSpec
-from editor.ui.forms import register_form
 from editor.ui.forms.fields import Field
-from editor.ui.forms.param_form import ParamForm, ThrottledForm
+from editor.ui.forms.param_form import ThrottledForm, register_fields
 
 #: Store kinds each op runs, and the names it offers first.
 OP_KINDS = {"upscale": (("upscale",), ("esrgan-slim", "rdn-psnr", "bicubic", "lanczos")),
@@ -106,14 +104,8 @@ def model_fields(op: str) -> dict:
 
 
 def _form_for(op: str):
-    class _ModelForm(ParamForm):
-        __doc__ = f"{op}'s form with the model picked from the store."
-
-        def __init__(self, spec: OpSpec, parent: QWidget | None = None,
-                     fields: dict | None = None) -> None:
-            super().__init__(spec, parent, fields={**model_fields(op), **(fields or {})})
-
-    return register_form(op)(_ModelForm)
+    return register_fields(op, model_fields(op), f"{op}'s form with the model picked from "
+                           "the store.")
 
 
 UpscaleForm = _form_for("upscale")

@@ -18,6 +18,7 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from editor.ops.registry import OpSpec, Param
+from editor.ui.forms import register_form
 from editor.ui.forms.fields import Field, NumberField, field_class
 from editor.ui.richtext import rich_text
 
@@ -147,3 +148,21 @@ class ParamForm(ThrottledForm):
     def set_image(self, image) -> None:
         """The generic form does not show the image."""
 
+
+def register_fields(op_name: str, fields: dict[str, FieldFactory], doc: str) -> type:
+    """Register for ``op_name`` the generic form with some parameters' fields replaced.
+
+    ``fields`` maps parameter names to field factories (a class picker, a model
+    picker); a caller's own ``fields=`` still replaces them in turn. Returns the
+    registered form class.
+    """
+    replaced = fields
+
+    class FieldsForm(ParamForm):
+        __doc__ = doc
+
+        def __init__(self, spec: OpSpec, parent: QWidget | None = None,
+                     fields: dict[str, FieldFactory] | None = None) -> None:
+            super().__init__(spec, parent, fields={**replaced, **(fields or {})})
+
+    return register_form(op_name)(FieldsForm)
