@@ -46,12 +46,16 @@ def gram(f):
     return _gram_function().apply(f)
 
 
-def _pixel_rows(f):
-    """``f`` ``(B, C, H, W)`` as ``(B, H W, C)``: a view in either memory layout."""
+def _channels_last(f) -> bool:
     import torch
 
+    return f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous()
+
+
+def _pixel_rows(f):
+    """``f`` ``(B, C, H, W)`` as ``(B, H W, C)``: a view in either memory layout."""
     b, c, h, w = f.shape
-    if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
+    if _channels_last(f):
         return f.permute(0, 2, 3, 1).reshape(b, h * w, c)
     return f.reshape(b, c, h * w).transpose(1, 2)
 
@@ -77,7 +81,7 @@ def _gram_function():
             f, = ctx.saved_tensors
             b, c, h, w = f.shape
             sym = (grad + grad.transpose(1, 2)) / f[0].numel()
-            if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
+            if _channels_last(f):
                 # (H W, C) rows times the C x C matrix: the gradient comes out
                 # channels-last, the layout of the activation it flows back into
                 return (_pixel_rows(f) @ sym).view(b, h, w, c).permute(0, 3, 1, 2)
@@ -186,7 +190,6 @@ def _optimise(loss_fn, x, steps, optimizer, ctx, offset, total_steps, partial_ev
         else:
             closure()
             opt.step()
-        if optimizer == "adam":
             with torch.no_grad():
                 x.clamp_(0, 1)  # Adam's steps are small; keep the pixels valid as we go
         history.append(dict(last))
@@ -272,7 +275,7 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
         start = None
         if coarse_steps:
             with torch.inference_mode():
-                start = [full_loss(x)[i].item() for i in range(3)]
+                start = [float(v) for v in full_loss(x)]
             # half size: a quarter of the work per iteration finds the large-scale
             # arrangement; the full-size run then only refines it
             def half(t):
