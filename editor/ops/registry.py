@@ -35,7 +35,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -112,6 +112,10 @@ class OpSpec:
     margin: Callable[[dict[str, Any]], float] | float | None = None
     uses_mask: bool = False
     selects: bool = False
+    #: the function as registered, whose signature ``params`` reads when first asked
+    #: (by then a test may have swapped ``func`` for a stand-in)
+    registered: Callable[..., np.ndarray] | None = field(default=None, repr=False,
+                                                         compare=False)
 
     @functools.cached_property
     def params(self) -> list[Param]:
@@ -120,7 +124,8 @@ class OpSpec:
         Read on first use, not at registration: reading all of them took half of
         the time importing the registry costs, which every ``convolve apply``
         pays for the one op it runs."""
-        return _params_from_signature(self.func, self.doc, self.uses_mask)
+        return _params_from_signature(self.registered or self.func, self.doc,
+                                      self.uses_mask)
 
     @property
     def transforms(self) -> bool:
@@ -198,7 +203,7 @@ def register_op(name: str, *, title: str, category: str, alpha: str = "passthrou
         if name in _REGISTRY:
             raise ValueError(f"operation {name!r} registered twice")
         doc = inspect.getdoc(func) or ""
-        spec = OpSpec(name=name, title=title, category=category, func=func,
+        spec = OpSpec(name=name, title=title, category=category, func=func, registered=func,
                       summary=doc.split("\n")[0],
                       doc=doc, alpha=alpha, keeps_shape=keeps_shape, heavy=heavy, ai=ai,
                       preview=preview, margin=margin, uses_mask=uses_mask, selects=selects)
