@@ -305,8 +305,8 @@ def verify_image(path: str | PathLike[str], max_pixels: int | None = None) -> Im
     if problem:
         raise LoadError(f"{name}: {problem}")
     image = load_image(path, max_pixels)
-    if image.format == "JPEG" and not _jpeg_complete(path.read_bytes()):
-        raise LoadError(f"{name}: the file is truncated (its JPEG data has no end marker)")
+    if image.format == "JPEG":
+        _require_jpeg_end(path.read_bytes(), name)
     return image
 
 
@@ -832,8 +832,7 @@ def _decode_jpeg_opencv(path: Path, name: str, gray: bool) -> np.ndarray:
     import cv2
 
     raw = path.read_bytes()
-    if not _jpeg_complete(raw):
-        raise LoadError(f"{name}: the file is truncated (its JPEG data has no end marker)")
+    _require_jpeg_end(raw, name)
     # EXIF orientation is applied by _finish, as for every format
     flags = cv2.IMREAD_IGNORE_ORIENTATION | (
         cv2.IMREAD_GRAYSCALE if gray else getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR))
@@ -857,6 +856,12 @@ def _alpha_like(alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
     else:
         a16 = _wide_to_uint16(alpha, [], "I")
     return a16 if dtype == np.uint16 else (a16 >> 8).astype(np.uint8)
+
+
+def _require_jpeg_end(data: bytes, name: str) -> None:
+    """Raise :class:`LoadError` unless the JPEG stream reaches its end marker."""
+    if not _jpeg_complete(data):
+        raise LoadError(f"{name}: the file is truncated (its JPEG data has no end marker)")
 
 
 def _jpeg_complete(data: bytes) -> bool:
