@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from editor.core.context import OpContext, OpError, null_context
-from editor.ops.ai.optim import Adam  # noqa: F401  (the trainer's optimiser, named here too)
+from editor.ops.ai.optim import Adam
 from editor.teach.augment import augment, sample_rng
 from editor.teach.backbones import (
     EFFICIENTNET,

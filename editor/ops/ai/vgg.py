@@ -289,22 +289,19 @@ def feature_net(network: str = "vgg16", device: Any = "cpu", pool: str = "max",
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
+        if random_weights:
+            torch.manual_seed(seed)
         if network == "googlenet":
             if random_weights:
                 import torchvision.models as tvm
 
-                torch.manual_seed(seed)
                 body = tvm.googlenet(weights=None, aux_logits=False, transform_input=True,
                                      init_weights=True)
             else:
                 body = _build_googlenet()
         elif network == "efficientnet_lite0":
-            if random_weights:
-                torch.manual_seed(seed)
             body = _build_efficientnet(random_weights)
         else:
-            if random_weights:
-                torch.manual_seed(seed)
             body = _build_vgg(network, pool)
             if not random_weights:
                 _load_vgg_weights(body, network)
