@@ -17,8 +17,11 @@ between results reaching the canvas (start -> first -> ... -> final; goal <= 2 s
 and Gatys at its default 384 px / 80 iterations (goal: first preview <= 5 s,
 result <= 60 s).
 
+Layers: VGG16's convolutions one by one, oneDNN's direct convolution against the
+Winograd F(4x4, 3x3) route (editor/ops/ai/winograd.py) that the deep layers take.
+
 Usage: python benchmarks/bench_ai.py [--skip-baseline] [--gpu]
-       [--only style|dream|classify|partials]
+       [--only style|dream|classify|partials|layers]
 """
 
 from __future__ import annotations
@@ -266,6 +269,64 @@ def bench_partials(device, which=("style", "dream", "dream12mp", "fgsm12mp")) ->
         print(f"{name}, {image.shape[1]}x{image.shape[0]}: {rec.summary(end)}", flush=True)
 
 
+def bench_layers(repeats: int = 5) -> None:
+    """VGG16's 3x3 convolutions at the style transfer's default size (384 x 256 in):
+    oneDNN's direct convolution against Winograd F(4x4, 3x3), forward and the
+    input's gradient, channels-last float32 on the CPU, fastest of ``repeats``."""
+    import torch
+    import torch.nn.functional as F
+    from common import time_best
+
+    from editor.ops.ai import winograd
+    from editor.ops.ai.vgg import feature_net
+
+    net = feature_net("vgg16", "cpu", pool="avg", random_weights=True)
+    print("\n== VGG16 3x3 convolutions at 384 x 256 (ms; forward + input gradient; "
+          f"fastest of {repeats})")
+    print(f"{'layer':<9}{'in -> out':>12}{'size':>9}{'oneDNN':>9}{'Winograd':>10}{'ratio':>8}"
+          f"{'rel. error':>12}")
+    h, w = 256, 384
+    total = [0.0, 0.0]
+    with winograd.kernels_kept(net):
+        for name, conv in net.body.named_children():
+            if not name.startswith("conv"):
+                h, w = (h // 2, w // 2) if name.startswith("pool") else (h, w)
+                continue
+            if name == "conv5_2":
+                break
+            torch.manual_seed(0)
+            x = torch.rand(1, conv.in_channels, h, w).contiguous(
+                memory_format=torch.channels_last).requires_grad_(True)
+            g = torch.randn(1, conv.out_channels, h, w).contiguous(
+                memory_format=torch.channels_last)
+
+            def both(fn, x=x, g=g):
+                x.grad = None
+                fn(x).backward(g)
+
+            def direct_conv(t, c=conv):
+                return F.conv2d(t, c.weight, c.bias, padding=1)
+
+            def winograd_conv(t, c=conv):
+                return winograd.conv3x3(c, t)
+
+            direct = time_best(lambda: both(direct_conv), repeats)
+            fast = time_best(lambda: both(winograd_conv), repeats) \
+                if winograd.applies(conv, x) else None
+            ref = F.conv2d(x.detach().double(), conv.weight.double(), conv.bias.double(),
+                           padding=1)
+            err = ((winograd.conv3x3(conv, x.detach()).double() - ref).abs().max()
+                   / ref.abs().max()).item()
+            total[0] += direct
+            total[1] += fast if fast is not None else direct
+            shown = (f"{fast * 1e3:10.1f}{fast / direct:7.2f}x" if fast is not None
+                     else f"{'(direct)':>10}{'':>8}")
+            print(f"{name:<9}{conv.in_channels:>5} -> {conv.out_channels:<4}{h:>4}x{w:<4}"
+                  f"{direct * 1e3:9.1f}{shown}{err:12.1e}")
+    print(f"{'all':<30}{total[0] * 1e3:9.1f}{total[1] * 1e3:10.1f}"
+          f"{total[1] / total[0]:7.2f}x  (Winograd from conv3_1 on, as the op runs)")
+
+
 def bench_classify(device) -> None:
     from PIL import Image
 
@@ -296,7 +357,7 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--gpu", action="store_true",
                     help="also time Gatys at 512 px, 300 iterations (goal <= 10 s on CUDA)")
-    ap.add_argument("--only", choices=("style", "dream", "classify", "partials"))
+    ap.add_argument("--only", choices=("style", "dream", "classify", "partials", "layers"))
     ap.add_argument("--repeats", type=int, default=1,
                     help="runs of each variant, in turn; the fastest counts (a busy machine)")
     ap.add_argument("--partials", default="style,dream,dream12mp,fgsm12mp",
@@ -314,6 +375,8 @@ def main() -> None:
             bench_style(device, False, 512, 300)
     if args.only in (None, "dream"):
         bench_dream(device, not args.skip_baseline, 300, args.dream_steps, args.repeats)
+    if args.only in (None, "layers") and device.type == "cpu":
+        bench_layers()
     if args.only in (None, "partials"):
         bench_partials(device, tuple(args.partials.split(",")))
 

@@ -55,6 +55,7 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "efficientnet_lite0",
 
     from editor.ops.ai.models import autocast, memory_format, run_on_device
     from editor.ops.ai.vgg import check_layers, feature_net
+    from editor.ops.ai.winograd import kernels_kept
 
     ctx = ctx or null_context()
     check_layers(network, [layer])
@@ -73,35 +74,36 @@ def dream_rgb(rgb: np.ndarray, *, network: str = "efficientnet_lite0",
 
     def work(dev):
         net = feature_net(network, dev, random_weights=random_weights)
-        cl = memory_format(dev)
-        detail = np.zeros((sizes[0][1], sizes[0][0], 3), np.float32)
-        k = 0
-        for o, (ow, oh) in enumerate(sizes):
-            base = _util.to_tensor(_util.resize_float(rgb, ow, oh), dev)
-            detail = _util.resize_float(detail, ow, oh)
-            x = (base + _util.to_tensor(detail, dev)).contiguous(memory_format=cl)
-            for _ in range(steps):
-                dy, dx = (int(s) for s in shifts[k])
-                x = torch.roll(x, (dy, dx), (2, 3)).detach().requires_grad_(True)
-                # float16 on CUDA; bfloat16 on a CPU that has it (models.half_dtype)
-                with torch.enable_grad(), autocast(dev, cpu_bf16=True):
-                    loss = layer_energy(net, x, layer, ctx.check)
-                    grad, = torch.autograd.grad(loss, x)
-                with torch.no_grad():
-                    x = x + (lr / (grad.abs().mean() + 1e-12)) * grad
-                    x = torch.roll(x, (-dy, -dx), (2, 3)).clamp_(0, 1)
-                k += 1
-                ctx.report(k / total, f"octave {o + 1}/{octaves}, iteration {k}/{total}, "
-                                      f"loss {float(loss.detach()):.3g}")
-                if on_partial is not None and k < total and clock.due():
-                    on_partial(_util.to_numpy(x) - _util.to_numpy(base))
-                    clock.emitted()
-            detail = _util.to_numpy(x) - _util.to_numpy(base)
-            if on_octave is not None:
-                on_octave(detail, o)
-                if clock is not None:
-                    clock.emitted()
-        return detail
+        with kernels_kept(net):
+            cl = memory_format(dev)
+            detail = np.zeros((sizes[0][1], sizes[0][0], 3), np.float32)
+            k = 0
+            for o, (ow, oh) in enumerate(sizes):
+                base = _util.to_tensor(_util.resize_float(rgb, ow, oh), dev)
+                detail = _util.resize_float(detail, ow, oh)
+                x = (base + _util.to_tensor(detail, dev)).contiguous(memory_format=cl)
+                for _ in range(steps):
+                    dy, dx = (int(s) for s in shifts[k])
+                    x = torch.roll(x, (dy, dx), (2, 3)).detach().requires_grad_(True)
+                    # float16 on CUDA; bfloat16 on a CPU that has it (models.half_dtype)
+                    with torch.enable_grad(), autocast(dev, cpu_bf16=True):
+                        loss = layer_energy(net, x, layer, ctx.check)
+                        grad, = torch.autograd.grad(loss, x)
+                    with torch.no_grad():
+                        x = x + (lr / (grad.abs().mean() + 1e-12)) * grad
+                        x = torch.roll(x, (-dy, -dx), (2, 3)).clamp_(0, 1)
+                    k += 1
+                    ctx.report(k / total, f"octave {o + 1}/{octaves}, iteration {k}/{total}, "
+                                          f"loss {float(loss.detach()):.3g}")
+                    if on_partial is not None and k < total and clock.due():
+                        on_partial(_util.to_numpy(x) - _util.to_numpy(base))
+                        clock.emitted()
+                detail = _util.to_numpy(x) - _util.to_numpy(base)
+                if on_octave is not None:
+                    on_octave(detail, o)
+                    if clock is not None:
+                        clock.emitted()
+            return detail
 
     detail = run_on_device(work, ctx, device)
     return np.clip(rgb + detail, 0, 1)

@@ -231,6 +231,7 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
 
     from editor.ops.ai.models import run_on_device
     from editor.ops.ai.vgg import feature_net
+    from editor.ops.ai.winograd import kernels_kept
 
     ctx = ctx or null_context()
     if clock is None and on_partial is not None and not partial_every:
@@ -240,62 +241,63 @@ def stylize_rgb(content_rgb: np.ndarray, style_rgb: np.ndarray, *, steps: int = 
         from editor.ops.ai.models import memory_format
 
         net = feature_net(network, dev, pool="avg", random_weights=random_weights)
-        cl = memory_format(dev)
+        with kernels_kept(net):
+            cl = memory_format(dev)
 
-        def tensor(a):
-            return _util.to_tensor(a, dev).contiguous(memory_format=cl)
+            def tensor(a):
+                return _util.to_tensor(a, dev).contiguous(memory_format=cl)
 
-        content, style = tensor(content_rgb), tensor(style_rgb)
-        gen = torch.Generator().manual_seed(int(seed))
-        if init == "noise":
-            x = torch.rand(content.shape, generator=gen).to(dev)
-        else:
-            x = content.clone()
-        history: list[dict] = []
-        # Multiscale spends the same budget in full-size iterations (a half-size one
-        # costs a quarter): 3/4 of them at half size, then 3/4 at full size, 15/16 of
-        # the work in all. Measured (benchmarks/bench_ai.py, 80 steps): it ends at or
-        # below the single-scale loss; with half and half it ended 1.2x above it.
-        coarse_steps = 3 * steps // 4 if multiscale else 0
-        fine_steps = max(1, 3 * steps // 4) if multiscale else steps
-        total = coarse_steps + fine_steps
-        kw = dict(style_weight=style_weight, content_weight=content_weight,
-                  tv_weight=tv_weight)
+            content, style = tensor(content_rgb), tensor(style_rgb)
+            gen = torch.Generator().manual_seed(int(seed))
+            if init == "noise":
+                x = torch.rand(content.shape, generator=gen).to(dev)
+            else:
+                x = content.clone()
+            history: list[dict] = []
+            # Multiscale spends the same budget in full-size iterations (a half-size one
+            # costs a quarter): 3/4 of them at half size, then 3/4 at full size, 15/16 of
+            # the work in all. Measured (benchmarks/bench_ai.py, 80 steps): it ends at or
+            # below the single-scale loss; with half and half it ended 1.2x above it.
+            coarse_steps = 3 * steps // 4 if multiscale else 0
+            fine_steps = max(1, 3 * steps // 4) if multiscale else steps
+            total = coarse_steps + fine_steps
+            kw = dict(style_weight=style_weight, content_weight=content_weight,
+                      tv_weight=tv_weight)
 
-        def emit(t):
-            if on_partial is not None:
-                if t.shape[-2:] != content.shape[-2:]:
-                    t = F.interpolate(t, size=content.shape[-2:], mode="bilinear")
-                on_partial(_util.to_numpy(t))
+            def emit(t):
+                if on_partial is not None:
+                    if t.shape[-2:] != content.shape[-2:]:
+                        t = F.interpolate(t, size=content.shape[-2:], mode="bilinear")
+                    on_partial(_util.to_numpy(t))
 
-        # a single-scale run from the photo evaluates the photo first: the content
-        # target comes from that pass instead of one of its own
-        full_loss = StyleLoss(net, content, style, check=ctx.check,
-                              starts_at_content=init == "content" and not coarse_steps, **kw)
-        start = None
-        if coarse_steps:
-            with torch.inference_mode():
-                start = [float(v) for v in full_loss(x)]
-            # half size: a quarter of the work per iteration finds the large-scale
-            # arrangement; the full-size run then only refines it
-            def half(t):
-                return F.interpolate(t, scale_factor=0.5, mode="bilinear",
-                                     antialias=True).contiguous(memory_format=cl)
+            # a single-scale run from the photo evaluates the photo first: the content
+            # target comes from that pass instead of one of its own
+            full_loss = StyleLoss(net, content, style, check=ctx.check,
+                                  starts_at_content=init == "content" and not coarse_steps, **kw)
+            start = None
+            if coarse_steps:
+                with torch.inference_mode():
+                    start = [float(v) for v in full_loss(x)]
+                # half size: a quarter of the work per iteration finds the large-scale
+                # arrangement; the full-size run then only refines it
+                def half(t):
+                    return F.interpolate(t, scale_factor=0.5, mode="bilinear",
+                                         antialias=True).contiguous(memory_format=cl)
 
-            coarse = StyleLoss(net, half(content), half(style), check=ctx.check, **kw)
-            xs = _optimise(coarse, half(x), coarse_steps, optimizer, ctx, 0, total,
-                           partial_every, emit, history, clock)
-            x = F.interpolate(xs, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
-        x = _optimise(full_loss, x, fine_steps, optimizer, ctx, coarse_steps, total,
-                      partial_every, emit, history, clock)
-        names = ("total", "style", "content")
-        # both optimisers evaluate the loss where they stand before each step, so a
-        # single-scale run's first entry is the start: no extra pass at full size
-        # (a third of an iteration) before the first preview
-        return {"image": _util.to_numpy(x),
-                "start": (dict(zip(names, start, strict=True)) if start is not None
-                          else {k: history[0][k] for k in names}),
-                "history": history}
+                coarse = StyleLoss(net, half(content), half(style), check=ctx.check, **kw)
+                xs = _optimise(coarse, half(x), coarse_steps, optimizer, ctx, 0, total,
+                               partial_every, emit, history, clock)
+                x = F.interpolate(xs, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
+            x = _optimise(full_loss, x, fine_steps, optimizer, ctx, coarse_steps, total,
+                          partial_every, emit, history, clock)
+            names = ("total", "style", "content")
+            # both optimisers evaluate the loss where they stand before each step, so a
+            # single-scale run's first entry is the start: no extra pass at full size
+            # (a third of an iteration) before the first preview
+            return {"image": _util.to_numpy(x),
+                    "start": (dict(zip(names, start, strict=True)) if start is not None
+                              else {k: history[0][k] for k in names}),
+                    "history": history}
 
     return run_on_device(work, ctx, device)
 

@@ -23,6 +23,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -86,17 +87,14 @@ def check_layers(network: str, layers: list[str] | tuple[str, ...]) -> None:
 
 
 def _build_vgg(network: str, pool: str, weights_follow: bool = False):
-    """The VGG body. With ``weights_follow`` its convolutions skip their random
-    initialisation, as the packaged weights overwrite it: Kaiming-initialising
+    """The VGG body. Its deep convolutions run by Winograd on the CPU
+    (:mod:`editor.ops.ai.winograd`). With ``weights_follow`` they skip their
+    random initialisation, as the packaged weights overwrite it: Kaiming-initialising
     14.7 M parameters cost 0.17 s before every first style transfer or VGG dream.
     (Building on the meta device instead imports sympy, 0.75 s.)"""
     from torch import nn
 
-    class LoadedConv2d(nn.Conv2d):
-        def reset_parameters(self) -> None:
-            pass  # uninitialised memory until _load_vgg_weights copies the weights in
-
-    conv = LoadedConv2d if weights_follow else nn.Conv2d
+    conv = _conv_classes()[1 if weights_follow else 0]
     layers: dict[str, nn.Module] = {}
     cin = 3
     for b, n in enumerate(_CFG[network], start=1):
@@ -110,6 +108,29 @@ def _build_vgg(network: str, pool: str, weights_follow: bool = False):
         layers[f"pool{b}"] = (nn.AvgPool2d(2, 2) if pool == "avg"
                               else nn.MaxPool2d(2, 2))
     return nn.Sequential(OrderedDict(layers))
+
+
+@functools.cache
+def _conv_classes():
+    """``(VGGConv2d, LoadedConv2d)``: a 3x3 convolution that takes the Winograd
+    route where it pays, and the same left uninitialised for weights to come."""
+    from torch import nn
+
+    from editor.ops.ai import winograd
+
+    class VGGConv2d(nn.Conv2d):
+        takes_winograd = True  # inside winograd.kernels_kept
+
+        def forward(self, x):
+            if winograd.applies(self, x):
+                return winograd.conv3x3(self, x)
+            return super().forward(x)
+
+    class LoadedConv2d(VGGConv2d):
+        def reset_parameters(self) -> None:
+            pass  # uninitialised memory until _load_vgg_weights copies the weights in
+
+    return VGGConv2d, LoadedConv2d
 
 
 def _load_vgg_weights(net, network: str) -> None:
