@@ -83,6 +83,7 @@ def _applies_where_it_pays(deep, shallow, x, monkeypatch):
     assert not winograd.applies(shallow, x)  # slower than oneDNN there
     assert not winograd.applies(deep, torch.rand(2, 128, 16, 16))  # one image at a time
     assert not winograd.applies(deep, x.double())
+    assert not winograd.applies(deep, x.to("meta"))  # any other device: cuDNN's own choice
     deep.weight.requires_grad_(True)  # weights that want gradients
     assert not winograd.applies(deep, x)
     deep.weight.requires_grad_(False)
