@@ -21,6 +21,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -60,13 +61,8 @@ def _pixel_rows(f):
     return f.reshape(b, c, h * w).transpose(1, 2)
 
 
-_GRAM = None
-
-
+@functools.cache
 def _gram_function():
-    global _GRAM
-    if _GRAM is not None:
-        return _GRAM
     import torch
 
     class Gram(torch.autograd.Function):
@@ -87,7 +83,6 @@ def _gram_function():
                 return (_pixel_rows(f) @ sym).view(b, h, w, c).permute(0, 3, 1, 2)
             return (sym @ f.reshape(b, c, h * w)).view(b, c, h, w)
 
-    _GRAM = Gram
     return Gram
 
 

@@ -6,9 +6,10 @@ from a 6x6 input tile with 36: a quarter of the arithmetic, moved into one
 matrix product per tile position (36 of them, batched), at the price of
 transforming the tiles in and out. On a 2-core AVX2 CPU, where oneDNN's direct
 convolutions already run near the cores' float32 peak, that pays for VGG's deep
-layers and not for its shallow ones (``benchmarks/bench_ai.py``,
-``--only layers``): 1.4-2.1x from conv3_1 on at 384 px, slower than oneDNN for
-64 and 128 channels, where the transforms cost more than the products save.
+layers and not for its shallow ones (``benchmarks/bench_ai.py --only layers``,
+forward and input gradient at 384 px): 1.1-2.2x faster per layer from conv3_1
+on, 1.4x over those layers; slower than oneDNN for 64 and 128 channels, where
+the transforms cost more than the products save.
 
 The transformed kernels are 4x the weights (310 MB for VGG16's deep layers, both
 directions): worth making for an iterative op's hundreds of passes, not for one
@@ -19,8 +20,8 @@ around their loops; the kernels are freed when the last holder leaves.
 Only frozen networks use it (the pixels get gradients, never the weights): the
 input's gradient of a convolution is the convolution of the output's gradient
 with the kernels flipped and transposed, so the backward pass is the same
-transform with a second set of kernels. Relative error against float64 is about
-1e-5, the same order as float32 direct convolution's sums over 4608 terms.
+transform with a second set of kernels. The error against float64 is about 5e-6
+of the largest output, a few times that of float32 direct convolution (1-2e-6).
 ``CONVOLVE_WINOGRAD=0`` turns it off.
 
 References
@@ -32,14 +33,15 @@ References
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 #: Input-channel x output-channel products from which a layer runs by Winograd
-#: on the CPU: VGG's conv3_1 (128 -> 256) and deeper. conv2_2 (128 -> 128) measured
-#: 1.6x slower than oneDNN, conv3_1 1.6x faster.
+#: on the CPU: VGG's conv3_1 (128 -> 256) and deeper. Forward at 384 px, conv2_2
+#: (128 -> 128) measured 1.6x slower than oneDNN, conv3_1 1.6x faster.
 MIN_CHANNEL_PRODUCT = 128 * 256
 
 # F(4x4, 3x3): input transform B^T, kernel transform G, output transform A^T
@@ -129,13 +131,8 @@ def _transform(x, u, bias):
     return out
 
 
-_FUNCTION = None
-
-
+@functools.cache
 def _function():
-    global _FUNCTION
-    if _FUNCTION is not None:
-        return _FUNCTION
     import torch
 
     class WinogradConv3x3(torch.autograd.Function):
@@ -151,8 +148,7 @@ def _function():
             grad = grad.contiguous(memory_format=torch.channels_last)
             return _transform(grad, transformed(ctx.conv, "backward"), None), None
 
-    _FUNCTION = WinogradConv3x3
-    return _FUNCTION
+    return WinogradConv3x3
 
 
 def transformed(conv, direction: str):
