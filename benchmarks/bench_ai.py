@@ -7,7 +7,8 @@ Gatys 256 px, 80 L-BFGS iterations: 24 s; Deep Dream 3 octaves x 40 steps at
 tutorial-style baseline (float32, weights left trainable so backward also computes
 their gradients, contiguous memory layout, the Gram matrix through autograd),
 beside ours (frozen weights, network cut after the last layer used, channels-last,
-targets computed once under inference_mode, the Gram matrix's own backward; Deep
+targets computed once under inference_mode, the Gram matrix's own backward, VGG's
+deep layers by Winograd F(4x4, 3x3) on the CPU, off with CONVOLVE_WINOGRAD=0; Deep
 Dream in bfloat16 on a CPU that has it natively, shown also in float32, and on
 EfficientNet-Lite0, the op's default). Final losses are printed so "same final
 loss" can be checked, and each ratio is baseline time / our time.
