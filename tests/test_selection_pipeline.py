@@ -231,6 +231,38 @@ def test_preview_is_confined_like_the_apply(photo):
     assert not np.array_equal(shown, 255 - photo)
 
 
+def test_a_slider_drag_shrinks_each_state_s_selection_once(photo, monkeypatch):
+    """The proxy of the mask is kept with the image's proxies (per state and region): a
+    drag's later ticks reuse it, and another state's selection is never taken for it."""
+    import cv2
+
+    from editor.workers import render
+    from editor.workers.render import PROXIES, ViewRequest, preview
+
+    PROXIES.clear()
+    shrunk = []
+    resize = cv2.resize
+    monkeypatch.setattr(render.cv2, "resize", lambda src, *a, **k: (
+        shrunk.append(src.dtype) if src.dtype == np.float32 else None) or resize(src, *a, **k))
+    h, w = photo.shape[:2]
+    view = ViewRequest(viewport=(w // 2, h // 2), visible=(0, 0, w, h), zoom=0.5)
+    mask = soft_mask(photo.shape)
+    spec = get_op("invert")
+    first = preview(OpContext(), spec, {}, 501, photo, view, mask)
+    again = preview(OpContext(), spec, {}, 501, photo, view, mask)
+    assert len(shrunk) == 1 and np.array_equal(first.buffer, again.buffer)
+    # another state with another selection: its own mask, its own confinement
+    other = np.ascontiguousarray(mask[::-1])
+    flipped = preview(OpContext(), spec, {}, 502, photo, view, other)
+    assert len(shrunk) == 2
+    full = run_op(spec, photo, {}, OpContext(selection=other))
+    small = cv2.resize(full, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    # confined by its own mask (blended at the proxy's size: a few levels at the edge)
+    assert np.abs(flipped.buffer[..., 2::-1].astype(int) - small.astype(int)).mean() < 0.5
+    assert np.abs(first.buffer[..., 2::-1].astype(int) - small.astype(int)).mean() > 3
+    PROXIES.clear()
+
+
 def test_intermediate_images_show_the_selection_like_the_result(qtbot, tmp_path, monkeypatch,
                                                                  photo):
     """An iterative op's progress images are confined to the selection on the canvas too."""

@@ -194,3 +194,60 @@ def test_kernel_grid_is_never_cut_sideways(qtbot, laptop, n):
     assert form.response_view.isVisible()
     right = right_edge()
     assert right <= viewport.width()
+
+
+def qt_polygons(curves: dict, width: int, height: int) -> np.ndarray:
+    """The R, G, B fills drawn the way the view drew them before: Qt's antialiased
+    polygons through the bins' centres, added at alpha 120 (an independent rasterizer)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColor, QImage, QPainter, QPolygonF
+
+    from editor.ui.histogram_panel import COLORS
+
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor(28, 28, 30))
+    p = QPainter(image)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Plus)
+    p.setPen(QColor(0, 0, 0, 0))
+    for c, v in curves.items():
+        color = QColor(COLORS[c])
+        color.setAlpha(120)
+        p.setBrush(color)
+        xs = (np.arange(len(v)) + 0.5) * (width / len(v))
+        ys = height - v * (height - 2)
+        p.drawPolygon(QPolygonF([QPointF(0, height), *map(QPointF, xs, ys),
+                                 QPointF(width, height)]))
+    p.end()
+    return np.frombuffer(image.constBits(), np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+
+def test_histogram_curves_are_drawn_as_qt_draws_the_polygons(qtbot, chelsea):
+    from editor.ui.histogram_panel import render_curves
+
+    view = HistogramView()
+    qtbot.addWidget(view)
+    view.set_histogram(compute_histogram(chelsea))
+    curves = {c: v for c, v in view.curves().items() if c != "l"}
+    width, height = 290, 110
+    ours = render_curves(curves, width, height, grid=[])[..., :3].astype(int)
+    ref = qt_polygons(curves, width, height).astype(int)
+    # the same areas: antialiased edges may differ by part of a pixel, nothing more
+    assert np.abs(ours - ref).mean() < 1.5
+    assert np.percentile(np.abs(ours - ref).max(axis=2), 99) < 60
+    assert np.abs(ours.mean(axis=(0, 1)) - ref.mean(axis=(0, 1))).max() < 1.0
+
+
+def test_histogram_heights_and_the_luminance_outline(qtbot):
+    from editor.ui.histogram_panel import render_curves
+
+    width, height = 256, 100
+    v = np.zeros(256)
+    v[64], v[192] = 0.5, 1.0  # two spikes over an empty histogram
+    plot = render_curves({"l": v}, width, height, grid=[128])[..., :3]
+    lit = (np.abs(plot.astype(int) - [30, 28, 28]).max(axis=2) > 40)
+    column = lit[:, 64]
+    assert column.any() and abs(int(np.argmax(column)) - (height - 1 - 0.5 * (height - 2))) <= 1.5
+    assert abs(int(np.argmax(lit[:, 192])) - 1) <= 1  # the full-height bin reaches the top
+    assert not lit[: height - 3, 100].any()  # an empty stretch: only the outline on the floor
+    assert (plot[: height - 3, 128] == [64, 60, 60]).all()  # a grid column, nothing over it

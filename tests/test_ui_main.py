@@ -117,6 +117,36 @@ def test_slider_preview_changes_canvas_and_histogram_then_one_undo_step(
     assert not doc.dirty
 
 
+def test_a_preview_made_at_the_screen_s_scale_reaches_the_canvas_pixel_for_pixel(
+        qtbot, window, tmp_path, coffee):
+    """At a fit zoom under 100 % the preview proxy is the view's size: it is blitted as
+    computed, not resampled (a slider tick then costs the GUI thread a copy)."""
+    from conftest import open_image
+
+    w = window
+    big = np.ascontiguousarray(np.concatenate([coffee, coffee[::-1]], axis=0))  # 800 x 600
+    big = np.ascontiguousarray(np.concatenate([big, big[:, ::-1]], axis=1))[:, :1000]
+    open_image(qtbot, w, big, tmp_path / "big.png")
+    settle(qtbot, w)
+    assert w.canvas.zoom < 1
+    form = w.tools.select_op("brightness")
+    slider = form.editors["amount"].slider
+    drag_slider(qtbot, form, "amount", [slider.value() + 20], release=False)
+    qtbot.waitUntil(lambda: w.canvas.has_preview(), timeout=5000)
+    settle(qtbot, w)
+    result = w.canvas._preview
+    x0, y0, x1, y1 = result.region
+    assert (x0, y0, x1, y1) == (0, 0, big.shape[1], big.shape[0])  # the whole photo shows
+    corner = w.canvas.to_widget(QPointF(0, 0))
+    tx, ty = round(corner.x()), round(corner.y())
+    shown = canvas_pixels(w)
+    shown = shown.reshape(shown.shape[0], -1, 4)
+    ph, pw = result.buffer.shape[:2]
+    np.testing.assert_array_equal(shown[ty:ty + ph, tx:tx + pw, :3], result.buffer[..., :3])
+    slider.setSliderDown(False)
+    settle(qtbot, w)
+
+
 def test_apply_undo_redo_and_history_jump(qtbot, window, small_photo):
     w = window
     doc = open_and_wait(qtbot, w, small_photo)
