@@ -228,14 +228,48 @@ def test_document_keeps_an_edit_confined_to_a_selection_as_a_delta(tmp_path, cof
     doc.close()
 
 
-def test_deltas_stay_exact_while_threads_add_read_and_release(tmp_path, coffee):
+def test_background_spills_leave_the_reader_s_thread_and_lose_nothing(tmp_path, coffee,
+                                                                       monkeypatch):
+    """An undo reads a spilled state back on the GUI thread: the states it pushes out of
+    the budget are written by the store's own thread, not by the reader."""
+    import threading
+
+    from editor.core import history
+
+    writers = []
+    save = history.np.save
+    monkeypatch.setattr(history.np, "save", lambda *a, **k: (
+        writers.append(threading.current_thread().name), save(*a, **k))[1])
+    photo = np.ascontiguousarray(coffee[:200, :300])
+    store = HistoryStore(budget_bytes=2 * photo.nbytes, min_levels=1, spill_dir=tmp_path,
+                         spill_in_background=True)
+    states = [np.clip(photo.astype(int) + 10 * i, 0, 255).astype(np.uint8) for i in range(5)]
+    ids = [store.add(s) for s in states]
+    assert store.flush(10)
+    assert [store.is_spilled(i) for i in ids] == [True, True, True, False, False]
+    assert writers and set(writers) == {"history spill"}
+    writers.clear()
+    reread = store.get(ids[0])  # undo to the oldest: it is back in RAM at once
+    np.testing.assert_array_equal(reread, states[0])
+    assert store.in_memory(ids[0]) and threading.current_thread().name not in writers
+    assert store.flush(10) and writers == ["history spill"] and store.is_spilled(ids[3])
+    assert store.memory_bytes <= 2 * photo.nbytes
+    for sid, expected in zip(ids, states, strict=True):
+        np.testing.assert_array_equal(store.get(sid), expected)
+    store.close()
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["spill inline", "spill thread"])
+def test_deltas_stay_exact_while_threads_add_read_and_release(tmp_path, coffee, background):
     # the apply lane adds strokes, the GUI reads states back (undo, display) and collects
     # the oldest, with a budget so small that arrays are dropped and spilled all the time
     import threading
     import time
 
     photo = np.ascontiguousarray(coffee[:120, :160])
-    store = HistoryStore(budget_bytes=3 * photo.nbytes, min_levels=1, spill_dir=tmp_path)
+    store = HistoryStore(budget_bytes=3 * photo.nbytes, min_levels=1, spill_dir=tmp_path,
+                         spill_in_background=background)
     expected = {store.add(photo): photo}
     lock, errors, done = threading.Lock(), [], threading.Event()
 

@@ -75,6 +75,42 @@ def test_masked_op_writes_only_inside(qtbot, tmp_path, monkeypatch, photo):
     assert np.array_equal(doc.image, out)
 
 
+def test_undo_to_a_spilled_selection_reads_it_off_the_gui_thread(qtbot, tmp_path,
+                                                                 monkeypatch, photo):
+    """The canvas's outline gets a spilled mask from the job lane; the GUI thread neither
+    reads it nor writes the states that reading pushes out of the budget."""
+    import threading
+
+    from editor.core import history
+
+    c = make_controller(qtbot, tmp_path, monkeypatch, history_budget=1, min_levels=1)
+    doc = open_array(qtbot, c, photo)
+    first = soft_mask(photo.shape)
+    c.set_selection(first, "Paint Selection")
+    settle(qtbot, c)
+    c.set_selection(np.ascontiguousarray(first[::-1]), "Paint Selection")
+    settle(qtbot, c)
+    assert c.apply_op("invert").outcome is None
+    settle(qtbot, c)
+    first_id = next(i.mask for i in doc.states.values() if i.mask is not None)
+    assert doc.store.flush(10) and doc.store.is_spilled(first_id)
+    files = []
+    for name in ("load", "save"):
+        real = getattr(history.np, name)
+        monkeypatch.setattr(history.np, name, lambda *a, real=real, name=name, **k: (
+            files.append((name, threading.current_thread().name)), real(*a, **k))[1])
+    shown = []
+    c.selectionChanged.connect(shown.append)
+    c.undo()  # the invert: same selection, nothing to announce
+    c.undo()  # the second selection: back to the first mask, which is on disk
+    assert not shown  # not read on the GUI thread: it arrives from the lane
+    settle(qtbot, c)
+    assert len(shown) == 1 and np.array_equal(shown[0], first)
+    assert files and all(thread != threading.main_thread().name for _op, thread in files)
+    assert np.array_equal(doc.selection(), first)
+    c.selectionChanged.disconnect(shown.append)
+
+
 def test_local_edits_kept_as_deltas_undo_and_redo_exactly_when_memory_is_short(
         qtbot, tmp_path, monkeypatch, photo):
     # a budget of one byte: every state but the newest leaves RAM (spilled, or a delta's
@@ -93,6 +129,7 @@ def test_local_edits_kept_as_deltas_undo_and_redo_exactly_when_memory_is_short(
         edits.append(doc.current_id)
         assert doc.store.delta_box(doc.current_id) is not None
     # the edits' arrays were dropped, never written (the masks and the photo were)
+    assert doc.store.flush(10)  # spill files are written off the GUI thread
     assert doc.store.is_spilled(doc.base_id)
     assert not any(doc.store.is_spilled(sid) for sid in edits)
     for expected in seen[-2::-1]:

@@ -39,6 +39,7 @@ A local change is kept as a delta, and its array rebuilt when needed:
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -199,6 +200,11 @@ class HistoryStore:
         Treat ``budget_bytes`` as a bound on the whole process's resident
         memory: what the process holds besides the states (libraries, the
         display, caches) is taken off the budget before states are kept in RAM.
+    spill_in_background : bool
+        Write spill files on a thread of the store's own, so whoever adds or
+        reads a state (the GUI thread undoing to a spilled state) never waits
+        for other states' files: RAM may stand over the budget by the states
+        being written until they are. :meth:`flush` waits for them.
 
     Notes
     -----
@@ -223,7 +229,7 @@ class HistoryStore:
 
     def __init__(self, budget_bytes: int | None = None, min_levels: int = 3,
                  spill_dir: str | os.PathLike | None = None,
-                 count_process: bool = False) -> None:
+                 count_process: bool = False, spill_in_background: bool = False) -> None:
         self.budget_bytes = int(budget_bytes if budget_bytes is not None else default_budget())
         self.min_levels = max(1, int(min_levels))
         self.count_process = bool(count_process)
@@ -239,6 +245,9 @@ class HistoryStore:
         self._hidden: set[int] = set()  # released, but kept for the deltas built on it
         self._next = 1
         self._lock = threading.RLock()
+        self._spills: queue.SimpleQueue | None = queue.SimpleQueue() if spill_in_background \
+            else None
+        self._spiller: threading.Thread | None = None
 
     # -- public API --------------------------------------------------------
     def add(self, image: np.ndarray, pinned: bool = False, parent: int | None = None) -> int:
@@ -444,6 +453,19 @@ class HistoryStore:
         with self._lock:
             return sid in self._disk
 
+    def in_memory(self, sid: int) -> bool:
+        """True when :meth:`get` hands ``sid`` out at once (no file read, no rebuild)."""
+        with self._lock:
+            return sid in self._mem
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the spill files queued so far are written; False on timeout."""
+        if self._spills is None or self._spiller is None:
+            return True
+        done = threading.Event()
+        self._spills.put(done)
+        return done.wait(timeout)
+
     @property
     def memory_bytes(self) -> int:
         """Bytes of pixel data held in RAM (deltas' patches included)."""
@@ -467,6 +489,9 @@ class HistoryStore:
 
     def close(self) -> None:
         """Drop every state and delete the spill folder."""
+        if self._spiller is not None:
+            self._spills.put(None)  # after the files queued: they are dropped below anyway
+            self._spiller = None
         with self._lock:
             self._mem.clear()
             self._disk.clear()
@@ -518,7 +543,11 @@ class HistoryStore:
             for sid, image in self._mem.items():
                 if used <= budget or resident <= self.min_levels:
                     break
-                if sid == keep or sid in self._writing:
+                if sid in self._writing:  # on its way to disk: as good as gone
+                    used -= image.nbytes
+                    resident -= 1
+                    continue
+                if sid == keep:
                     continue
                 if sid in self._deltas:
                     cached.append(sid)
@@ -534,20 +563,41 @@ class HistoryStore:
                 # the lock marks the folder as ours; a kill leaves it for clean_orphan_spills
                 self._dir_lock = lock_folder(self._dir)
             folder = self._dir
+            if victims and self._spills is not None:
+                for victim in victims:
+                    self._spills.put((*victim, folder))
+                if self._spiller is None:
+                    self._spiller = threading.Thread(target=self._spill_queued, daemon=True,
+                                                     name="history spill")
+                    self._spiller.start()
+                return
         for sid, image in victims:
-            path = folder / f"state-{sid}.npy"
-            try:
-                np.save(path, np.ascontiguousarray(image), allow_pickle=False)
-            except OSError:
-                path.unlink(missing_ok=True)  # a full disk: keep the state in RAM
-                with self._lock:
-                    self._writing.discard(sid)
-                continue
+            self._spill(sid, image, folder)
+
+    def _spill_queued(self) -> None:
+        """The background writer: spill files in the order queued, until :meth:`close`."""
+        queued = self._spills
+        while (item := queued.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()  # a flush: everything before it is written
+            else:
+                self._spill(*item)
+
+    def _spill(self, sid: int, image: np.ndarray, folder: Path) -> None:
+        """Write one victim, then let it go from RAM (unless released or closed meanwhile)."""
+        path = folder / f"state-{sid}.npy"
+        try:
+            np.save(path, np.ascontiguousarray(image), allow_pickle=False)
+        except OSError:
+            path.unlink(missing_ok=True)  # a full disk (or closed): keep the state in RAM
             with self._lock:
                 self._writing.discard(sid)
-                # released or closed meanwhile: the file is not wanted
-                if self._mem.get(sid) is not image or self._dir != folder:
-                    path.unlink(missing_ok=True)
-                    continue
-                del self._mem[sid]
-                self._disk[sid] = (path, image.shape, image.dtype)
+            return
+        with self._lock:
+            self._writing.discard(sid)
+            # released or closed meanwhile: the file is not wanted
+            if self._mem.get(sid) is not image or self._dir != folder:
+                path.unlink(missing_ok=True)
+                return
+            del self._mem[sid]
+            self._disk[sid] = (path, image.shape, image.dtype)

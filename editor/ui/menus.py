@@ -219,7 +219,7 @@ class OpMenus(QObject):
 
     def _update_crop_selection(self) -> None:
         self.crop_selection_action.setEnabled(
-            self._has_document and self.controller.selection() is not None)
+            self._has_document and self.controller.has_selection())
 
     def crop_to_selection(self) -> None:
         """Image ▸ Crop to Selection: one undo step."""

@@ -122,7 +122,7 @@ class SelectionUI(QObject):
 
     def _update_actions(self, *_args) -> None:
         has = self.controller.document is not None
-        sel = has and self.controller.selection() is not None
+        sel = self.controller.has_selection()
         for a in (self.all_action, self.invert_action, self.load_action):
             a.setEnabled(has)
         for a in (self.none_action, self.save_action, *self.modify_actions.values()):
@@ -137,7 +137,7 @@ class SelectionUI(QObject):
         self.controller.select("select_all", {}, "Select All")
 
     def select_none(self) -> None:
-        if self.controller.selection() is not None:
+        if self.controller.has_selection():
             self.controller.select("select_none", {}, "Select None")
 
     def invert(self) -> None:
@@ -147,7 +147,7 @@ class SelectionUI(QObject):
         """Feather, grow, shrink or border by ``value`` px (asked when None)."""
         text, _op, param, _d, sentence = next(m for m in MODIFY if m[1] == op)
         title = text.replace("&", "").rstrip("…")
-        if self.controller.selection() is None:
+        if not self.controller.has_selection():
             self.controller.report_error(f"{title} needs a selection: select an area first.")
             return
         if value is None:

@@ -279,7 +279,7 @@ class ShapeSelectTool(SelectTool):
         if drag == "new":
             if not moved:
                 # a click: GIMP and Photoshop deselect
-                if self.drag_mode == "replace" and self.controller.selection() is not None:
+                if self.drag_mode == "replace" and self.controller.has_selection():
                     self.commit("select_none", {}, "Select None")
                 self.update()
                 return
