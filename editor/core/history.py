@@ -580,8 +580,12 @@ class HistoryStore:
         while (item := queued.get()) is not None:
             if isinstance(item, threading.Event):
                 item.set()  # a flush: everything before it is written
-            else:
+                continue
+            try:
                 self._spill(*item)
+            except Exception:  # noqa: BLE001  (the thread must outlive one bad write)
+                with self._lock:
+                    self._writing.discard(item[0])  # kept in RAM, as after a full disk
 
     def _spill(self, sid: int, image: np.ndarray, folder: Path) -> None:
         """Write one victim, then let it go from RAM (unless released or closed meanwhile)."""
