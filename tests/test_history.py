@@ -324,3 +324,30 @@ def test_deltas_stay_exact_while_threads_add_read_and_release(tmp_path, coffee, 
             np.testing.assert_array_equal(store.get(sid), want)
     store.close()
     assert not any(tmp_path.iterdir())
+
+
+def test_an_array_the_store_owns_is_frozen_itself_and_a_view_is_not_touched(tmp_path,
+                                                                            monkeypatch):
+    """A fresh array is made read-only in place (a stored selection's box is then found
+    once); a view of someone's array is stored as a read-only view, the owner untouched."""
+    from editor.core import selection
+
+    scans = []
+    scan = selection._scan_box
+    monkeypatch.setattr(selection, "_scan_box", lambda m: scans.append(1) or scan(m))
+    doc = Document(_state(0, (60, 80)), store=HistoryStore(spill_dir=tmp_path))
+    mask = np.zeros((60, 80), np.float32)
+    mask[10:20, 30:50] = 1
+    sid = doc.store_mask(mask)
+    assert not mask.flags.writeable  # the caller handed it over: it is history now
+    with pytest.raises(ValueError):
+        mask[0, 0] = 1
+    stored = doc.store.get(sid)
+    assert selection.bbox(stored) == (10, 20, 30, 50) and selection.bbox(stored) == (10, 20, 30, 50)
+    assert len(scans) == 1
+    owner = np.zeros((10, 20, 3), np.uint8)
+    part = owner[:, :10]
+    pid = doc.store.add(part)
+    owner[0, 0] = 7  # the owner still writes to its own array
+    assert not doc.store.get(pid).flags.writeable and owner.flags.writeable
+    doc.close()

@@ -260,8 +260,14 @@ class HistoryStore:
         compare with.
         """
         if image.flags.writeable:
-            image = image.view()
-            image.flags.writeable = False
+            if image.base is None:
+                # the array itself, not a view of it: a state no one can write to (a
+                # caller's later write fails loudly instead of changing history), and
+                # a mask whose box is then found once (editor.core.selection.bbox)
+                image.flags.writeable = False
+            else:
+                image = image.view()
+                image.flags.writeable = False
         delta = None if parent is None else self._delta_over(parent, image)
         with self._lock:
             sid = self._next
