@@ -69,8 +69,12 @@ class Histogram:
         >>> h.counts["l"].tolist() == compute_histogram(after).counts["l"].tolist()
         True
         """
-        before = band_counts(split_alpha(old)[0], self.top + 1)
-        after = band_counts(split_alpha(new)[0], self.top + 1)
+        from editor.core.parallel import map_ordered
+
+        # the two boxes side by side on the pool: a box of a million pixels or less is
+        # one band, counted on one core
+        before, after = map_ordered(lambda part: band_counts(split_alpha(part)[0], self.top + 1),
+                                    [old, new])
         counts = {k: self.counts[k] - before[k] + after[k] for k in self.counts}
         return Histogram(counts=counts, stats={k: stats_from_counts(v) for k, v in counts.items()},
                          top=self.top, pixels=self.pixels)
