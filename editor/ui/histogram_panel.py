@@ -24,6 +24,8 @@ from editor.core.histogram import Histogram
 COLORS = {"r": QColor(235, 80, 80), "g": QColor(80, 205, 95), "b": QColor(80, 135, 245),
           "l": QColor(225, 225, 225)}
 NAMES = {"r": "Red", "g": "Green", "b": "Blue", "l": "Luma"}
+#: the panel's background and its value grid (drawn by Qt and by :func:`render_curves`)
+BACKGROUND, GRID = QColor(28, 28, 30), QColor(60, 60, 64)
 
 
 #: the scale is clipped at this percentile of the bins when a spike stands above it
@@ -74,12 +76,15 @@ def render_curves(curves: dict[str, np.ndarray], width: int, height: int,
     ``curves`` holds heights in [0, 1] per bin, each drawn through the bins' centres
     and down to the plot's corners, as the polygons this replaces were.
     """
+    def bgr(q: QColor) -> tuple[int, int, int]:
+        return q.blue(), q.green(), q.red()
+
     # B, G, R planes: numpy's loops over a last axis of 3 run ~20x slower than over rows
     out = np.empty((3, height, width), np.float32)
-    out[:] = np.float32([30, 28, 28])[:, None, None]  # the background
+    out[:] = np.float32(bgr(BACKGROUND))[:, None, None]
     for x in grid:
         if 0 <= x < width:
-            out[:, :, x] = np.float32([64, 60, 60])[:, None]
+            out[:, :, x] = np.float32(bgr(GRID))[:, None]
     if curves:
         n = len(next(iter(curves.values())))
         xp = np.concatenate([[0.0], (np.arange(n) + 0.5) * (width / n), [float(width)]])
@@ -90,15 +95,11 @@ def render_curves(curves: dict[str, np.ndarray], width: int, height: int,
         def heights(v: np.ndarray, at: np.ndarray) -> np.ndarray:
             return np.interp(at, xp, np.concatenate([[0.0], v * span, [0.0]])).astype(np.float32)
 
-        def bgr(c: str) -> tuple[int, int, int]:
-            q = COLORS[c]
-            return q.blue(), q.green(), q.red()
-
         centres = np.arange(width) + 0.5
         for c in ("r", "g", "b"):
             if c in curves:
                 cover = np.clip(heights(curves[c], centres) - floor, 0, 1)
-                for plane, value in zip(out, bgr(c), strict=True):
+                for plane, value in zip(out, bgr(COLORS[c]), strict=True):
                     plane += cover * np.float32(value * 120 / 255)
         np.minimum(out, 255, out=out)
         if "l" in curves:
@@ -109,7 +110,7 @@ def render_curves(curves: dict[str, np.ndarray], width: int, height: int,
             low = np.minimum(edges[:-1], edges[1:]) - 0.6
             high = np.maximum(edges[:-1], edges[1:]) + 0.6
             line = np.clip(np.minimum(high, floor + 1) - np.maximum(low, floor), 0, 1)
-            for plane, value in zip(out, bgr("l"), strict=True):
+            for plane, value in zip(out, bgr(COLORS["l"]), strict=True):
                 plane += fill * (value - plane)
                 plane += line * (value - plane)
     bgra = np.empty((height, width, 4), np.uint8)
@@ -218,18 +219,19 @@ class HistogramView(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802
         p = QPainter(self)
-        p.fillRect(self.rect(), QColor(28, 28, 30))
+        p.fillRect(self.rect(), BACKGROUND)
         r = self.plot_rect()
         font = QFont(self.font())
         font.setPixelSize(10)
         p.setFont(font)
         text = QColor(150, 150, 155)
-        p.setPen(QPen(QColor(60, 60, 64), 1))
-        for frac, _label in self.x_ticks()[1:-1]:
-            x = round(r.left() + frac * r.width())
-            p.drawLine(x, round(r.top()), x, round(r.bottom()))
+        grid = [round(frac * r.width()) for frac, _label in self.x_ticks()[1:-1]]
         curves = self.curves()
-        if not curves:
+        if not curves:  # else the plot's image holds the grid
+            p.setPen(QPen(GRID, 1))
+            for x in grid:
+                p.drawLine(round(r.left()) + x, round(r.top()), round(r.left()) + x,
+                           round(r.bottom()))
             p.setPen(QColor(120, 120, 120))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No image")
             return
@@ -251,7 +253,6 @@ class HistogramView(QWidget):
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
         p.setPen(QPen(QColor(70, 70, 76), 1))
         p.drawLine(round(r.left()), round(r.bottom()), round(r.right()), round(r.bottom()))
-        grid = [round(frac * r.width()) for frac, _label in self.x_ticks()[1:-1]]
         plot = render_curves(curves, int(r.width()), int(r.height()), grid)
         # one call: the GUI thread waits for the GIL after each Qt call that releases it,
         # while a preview lane runs Python, so 1,000 QPointF and 5 drawPolygon calls
