@@ -606,20 +606,16 @@ class Controller(QObject):
             self._set_rendered(self._display[sid])
         else:
             hist = self._histograms.get(sid)
-            doc.pin(sid)
 
             def shown(result: Rendered) -> None:
-                doc.unpin(sid)
                 if self.document is doc and doc.current_id == sid:
                     self._display[sid] = result
                     while len(self._display) > DISPLAY_CACHE:
                         self._display.popitem(last=False)
                     self._set_rendered(result)
 
-            self.preview_lane.submit(Job(lambda ctx: render_state(sid, doc.get(sid), ctx, hist),
-                                         "Display", on_done=shown,
-                                         on_error=lambda _m: doc.unpin(sid),
-                                         on_cancelled=lambda: doc.unpin(sid)))
+            self._read_pinned(self.preview_lane, doc, sid, "Display",
+                              lambda ctx: render_state(sid, doc.get(sid), ctx, hist), shown)
         self.extrasChanged.emit(doc.extras)
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
@@ -638,16 +634,27 @@ class Controller(QObject):
         if mid is None or doc.store.in_memory(mid):
             self.selectionChanged.emit(doc.selection(sid))
             return
-        doc.pin(sid)
 
         def read(mask: np.ndarray) -> None:
-            doc.unpin(sid)
             if self.document is doc and self._shown_mask == mid:
                 self.selectionChanged.emit(mask)
 
-        self.job_lane.submit(Job(lambda _ctx: doc.selection(sid), "Selection", on_done=read,
-                                 on_error=lambda _m: doc.unpin(sid),
-                                 on_cancelled=lambda: doc.unpin(sid)))
+        self._read_pinned(self.job_lane, doc, sid, "Selection",
+                          lambda _ctx: doc.selection(sid), read)
+
+    @staticmethod
+    def _read_pinned(lane: Lane, doc: Document, sid: int, title: str,
+                     work: Callable[[OpContext], Any], then: Callable[[Any], None]) -> None:
+        """Run ``work`` on ``lane`` with state ``sid`` pinned (no collector frees it while
+        it is read); ``then`` gets the result on the GUI thread."""
+        doc.pin(sid)
+
+        def done(result: Any) -> None:
+            doc.unpin(sid)
+            then(result)
+
+        lane.submit(Job(work, title, on_done=done, on_error=lambda _m: doc.unpin(sid),
+                        on_cancelled=lambda: doc.unpin(sid)))
 
     def _set_rendered(self, rendered: Rendered) -> None:
         self.rendered = rendered
