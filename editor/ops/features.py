@@ -35,6 +35,7 @@ CVPR 2005.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import cv2
@@ -53,6 +54,9 @@ MARK_COLOR = (255, 32, 32)
 OUTLINE_COLOR = (0, 0, 0)
 #: Minimum distance between Shi-Tomasi corners, in full-resolution pixels.
 SHI_TOMASI_MIN_DISTANCE = 10.0
+#: Pixels of a band of a corner response: its float planes (derivatives, their
+#: products, the windowed sums) stay in cache, 2-4x faster than whole-image calls.
+BAND_PIXELS = 1 << 19
 
 
 # -- shared helpers -------------------------------------------------------------
@@ -303,14 +307,32 @@ def harris(
     # in strips (Cancel between them): a row of the response reads the Gaussian
     # window's radius of derivative rows, and each of those one more row (Sobel 3)
     halo = gaussian_ksize(sigma, np.float32) // 2 + 1
-    response = run_in_strips(gray, lambda part: harris_response(part, k, sigma), halo=halo,
-                             ctx=ctx, cost=0.3 * gaussian_ksize(sigma, np.float32) + 8,
-                             message="Harris response")
-    ctx.report(0.6, "Selecting corners")
-    top = float(response.max())
     radius = max(1, round(2 * sigma))
-    points = find_peaks(response, threshold * top, radius) if top > 0 else np.zeros((0, 3))
+    peaks, top = response_peaks(gray, lambda part: harris_response(part, k, sigma), halo=halo,
+                                radius=radius, ctx=ctx, message="Harris response")
+    ctx.report(0.8, "Selecting corners")
+    points = np.zeros((0, 3))
+    if top > 0:
+        points = peaks[peaks[:, 2] > np.float32(threshold * top)]  # float32, as find_peaks
+        if _adjacent(points[:, :2].astype(np.int64), gray.shape[1]):
+            # plateaus (synthetic images): find_peaks merges each into one peak, which
+            # needs the whole map of peaks
+            response = run_in_strips(gray, lambda part: harris_response(part, k, sigma),
+                                     halo=halo, ctx=ctx, cost=0.3 * gaussian_ksize(
+                                         sigma, np.float32) + 8, message="Harris response")
+            points = find_peaks(response, threshold * top, radius)
+        else:
+            points = points[np.argsort(-points[:, 2], kind="stable")]
     return _corners_result(image, points, ctx, output, "harris", params)
+
+
+def _adjacent(xy: np.ndarray, width: int) -> bool:
+    """Whether any two of the integer points ``xy`` are 8-neighbours."""
+    keys = np.sort(xy[:, 1] * (width + 2) + xy[:, 0])
+    for step in (1, width + 1, width + 2, width + 3):  # right, below-left, below, below-right
+        if np.isin(keys + step, keys, assume_unique=True).any():
+            return True
+    return False
 
 
 # -- Shi-Tomasi -----------------------------------------------------------------
@@ -328,7 +350,7 @@ def shi_tomasi(
     OpenCV's ``goodFeaturesToTrack`` rules (the minimum eigenvalue with Sobel 3
     and a 3x3 box window, 3x3 local maxima, greedy spacing) with corners at
     least 10 full-resolution pixels apart; the response is found in bands on
-    every core (:func:`min_eigen_peaks`), at 12 MP in half OpenCV's time.
+    every core (:func:`response_peaks`), at 12 MP in half OpenCV's time.
 
     Parameters
     ----------
@@ -355,64 +377,80 @@ def shi_tomasi(
     ctx = ctx or null_context()
     ctx.report(0.0, "Minimum-eigenvalue response")
     min_distance = max(1.0, SHI_TOMASI_MIN_DISTANCE * min(ctx.preview_scale, 1.0))
-    peaks, top = min_eigen_peaks(gray_float(image), ctx)
+    # a band reads two rows each side for its response (Sobel 3, the 3x3 window); its
+    # box sums run down the columns, so a band's values can differ from one call's in
+    # the last bit (40 of 12 M pixels in a photo)
+    peaks, top = response_peaks(gray_float(image), lambda part: cv2.cornerMinEigenVal(part, 3, 3),
+                                halo=2, radius=1, ctx=ctx, message="Minimum-eigenvalue response",
+                                inner=True)
     ctx.report(0.8, "Selecting corners")
     points = good_features(peaks, top, max_corners, quality, min_distance)
     return _corners_result(image, points, ctx, output, "shi_tomasi",
                            {"max_corners": max_corners, "quality": quality})
 
 
-def min_eigen_peaks(gray: np.ndarray, ctx: OpContext | None = None
-                    ) -> tuple[np.ndarray, float]:
-    """Every 3x3 local maximum of ``cv2.cornerMinEigenVal(gray, 3, 3)`` off the
-    one-pixel border, and the response's largest value.
+def response_peaks(gray: np.ndarray, response: Callable[[np.ndarray], np.ndarray], *,
+                   halo: int, radius: int, ctx: OpContext | None = None, message: str = "",
+                   inner: bool = False) -> tuple[np.ndarray, float]:
+    """Every local maximum of a corner response over its ``(2 radius + 1)``-square,
+    and the response's largest value, found band by band.
 
-    One call over a 12 MP photo takes 240 ms, its float temporaries out of cache;
-    bands of half a million pixels on the pool, each finding its own maxima while
-    its response is in cache, take a quarter of that. A band reads three rows
-    each side (Sobel 3, the 3x3 window, the 3x3 maximum). The box sums run down
-    the columns, so a band's values can differ from one call's in the last bit
-    (40 of 12 M pixels in a photo).
+    A corner response makes several full-size float planes (derivatives, their
+    products, windowed sums): over a whole 12 MP photo they fall out of cache. In
+    bands of :data:`BAND_PIXELS` on the pool, each finding its maxima while its
+    response is in cache, the work takes a quarter to a half of the time, and the
+    full-size response is never stored. A band reads ``halo`` rows each side for
+    its response (``response`` of the rows it is given must match one call's
+    wherever it reads that much context) and ``radius`` more for the maxima.
+
+    Parameters
+    ----------
+    inner : bool
+        Skip the one-pixel border (OpenCV's ``goodFeaturesToTrack``).
 
     Returns
     -------
     peaks : ndarray
         ``(N, 3)`` float64 rows ``(x, y, response)`` in row order.
     top : float
-        The largest response anywhere (0 for an image under 3 pixels across).
+        The largest response anywhere (0 for an empty image).
     """
     from editor.core.parallel import map_ordered, workers
 
     ctx = ctx or null_context()
     h, w = gray.shape
-    rows = max(16, (1 << 19) // max(1, w))
+    rows = max(16, BAND_PIXELS // max(1, w))
+    reach = halo + radius
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+    edge = 1 if inner else 0
 
     def band(y0: int) -> tuple[np.ndarray, float]:
         y1 = min(h, y0 + rows)
-        a, b = max(0, y0 - 3), min(h, y1 + 3)
-        eig = cv2.cornerMinEigenVal(gray[a:b], 3, 3)
-        peak = cv2.compare(eig, cv2.dilate(eig, None), cv2.CMP_EQ)
-        lo, hi = max(y0, 1) - a, min(y1, h - 1) - a
-        found = cv2.findNonZero(peak[lo:hi, 1:-1]) if hi > lo and w > 2 else None
-        top = float(eig[y0 - a:y1 - a].max())
+        a, b = max(0, y0 - reach), min(h, y1 + reach)
+        values = response(gray[a:b])
+        peak = cv2.compare(values, cv2.dilate(values, kernel), cv2.CMP_GE)
+        lo, hi = max(y0, edge) - a, min(y1, h - edge) - a
+        found = cv2.findNonZero(peak[lo:hi, edge:w - edge]) if hi > lo else None
+        top = float(values[y0 - a:y1 - a].max())
         if found is None:
             return np.zeros((0, 3)), top
         found = found.reshape(-1, 2)
-        x, y = found[:, 0] + 1, found[:, 1] + lo
-        return np.column_stack([x, y + a, eig[y, x]]).astype(np.float64), top
+        x, y = found[:, 0] + edge, found[:, 1] + lo
+        return np.column_stack([x, y + a, values[y, x]]).astype(np.float64), top
 
-    if h < 3 or w < 3:
+    if h <= 2 * edge or w <= 2 * edge:
         return np.zeros((0, 3)), 0.0
     starts, bands = range(0, h, rows), []
     for i in range(0, len(starts), workers()):  # a band a core; Cancel between rounds
-        ctx.report(0.8 * i / len(starts), "Minimum-eigenvalue response")
+        ctx.report(0.8 * i / len(starts), message)
         bands += map_ordered(band, starts[i:i + workers()])
     return np.concatenate([p for p, _ in bands]), max(t for _, t in bands)
 
 
 def good_features(peaks: np.ndarray, top: float, max_corners: int, quality: float,
                   min_distance: float) -> np.ndarray:
-    """OpenCV's ``goodFeaturesToTrack`` selection from :func:`min_eigen_peaks`.
+    """OpenCV's ``goodFeaturesToTrack`` selection from the minimum eigenvalue's peaks
+    (:func:`response_peaks` of ``cv2.cornerMinEigenVal`` off the border).
 
     Peaks of at most ``quality * top`` are dropped; the rest are taken strongest
     first (equal values: the later one in row order first), each kept only when
