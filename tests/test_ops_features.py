@@ -20,6 +20,7 @@ from editor.ops.features import (
     hog_cells,
     hog_descriptor,
     hog_glyphs,
+    moravec_response,
 )
 
 
@@ -158,17 +159,23 @@ def test_moravec_on_photo_and_bad_window(coffee):
         get_op("moravec").bind({"window": 17})
 
 
+@pytest.mark.parametrize("op", ["harris", "moravec"])
 @pytest.mark.parametrize("case", ["photo", "tiled", "plateaus"])
-def test_harris_in_bands_finds_what_the_whole_response_gives(astronaut, case):
-    """The response and its maxima band by band (a 3072-px-wide photo in 19 bands) against
-    the whole-image response and find_peaks: the same corners, scores and order. Flat
-    synthetic corners touch, and go through find_peaks' plateau merging."""
+def test_corners_in_bands_are_those_of_the_whole_response(astronaut, op, case):
+    """The response and its maxima band by band (a 3072-px-wide photo in 19 bands)
+    against the whole-image response and find_peaks: the same corners, scores and
+    order. Flat synthetic corners touch, and go through find_peaks' plateau merging."""
     img = {"photo": astronaut, "tiled": np.tile(astronaut, (6, 6, 1)),
            "plateaus": np.pad(np.full((100, 140, 3), 255, np.uint8), ((50, 50), (80, 80), (0, 0)))
            }[case]
-    _, pts, _ = _run("harris", img, sigma=2.0)
-    response = harris_response(gray_float(img), 0.05, 2.0)
-    expected = find_peaks(response, 0.01 * float(response.max()), 4)
+    gray = gray_float(img)
+    if op == "harris":
+        _, pts, _ = _run("harris", img, sigma=2.0)
+        response, radius, threshold = harris_response(gray, 0.05, 2.0), 4, 0.01
+    else:
+        _, pts, _ = _run("moravec", img, window=7)
+        response, radius, threshold = moravec_response(gray, 7), 3, 0.1
+    expected = find_peaks(response, threshold * float(response.max()), radius)
     assert len(pts) > (3 if case == "plateaus" else 100)
     np.testing.assert_array_equal(pts, expected)
 

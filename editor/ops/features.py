@@ -45,7 +45,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import luminance, max_value
 from editor.core.kernels import compile_kernel, warm_up_with
-from editor.ops.filters import gaussian_ksize, run_in_strips
+from editor.ops.filters import gaussian_ksize
 from editor.ops.overlays import HOG_TOP_PERCENTILE, CellsOverlay, PointsOverlay, publish
 from editor.ops.registry import ParamError, Range, register_op
 
@@ -208,10 +208,10 @@ def moravec(
     if window % 2 == 0:
         raise ParamError(f"moravec: window must be odd, got {window}")
     ctx.report(0.0, "Moravec response")
-    response = moravec_response(gray_float(image), window)
-    ctx.report(0.6, "Selecting corners")
-    top = float(response.max())
-    points = find_peaks(response, threshold * top, window // 2) if top > 0 else np.zeros((0, 3))
+    # a band reads a row each side for the shifts and the window's radius for its sums
+    points = strongest_peaks(gray_float(image), lambda part: moravec_response(part, window),
+                             halo=window // 2 + 1, radius=window // 2, threshold=threshold,
+                             ctx=ctx, message="Moravec response")
     return _corners_result(image, points, ctx, output, "moravec",
                            {"window": window, "threshold": threshold})
 
@@ -304,26 +304,39 @@ def harris(
     sigma = max(sigma, 0.5)  # a preview proxy scales sigma down
     ctx.report(0.0, "Harris response")
     gray = gray_float(image)
-    # in strips (Cancel between them): a row of the response reads the Gaussian
+    # in bands (Cancel between rounds): a row of the response reads the Gaussian
     # window's radius of derivative rows, and each of those one more row (Sobel 3)
     halo = gaussian_ksize(sigma, np.float32) // 2 + 1
-    radius = max(1, round(2 * sigma))
-    peaks, top = response_peaks(gray, lambda part: harris_response(part, k, sigma), halo=halo,
-                                radius=radius, ctx=ctx, message="Harris response")
-    ctx.report(0.8, "Selecting corners")
-    points = np.zeros((0, 3))
-    if top > 0:
-        points = peaks[peaks[:, 2] > np.float32(threshold * top)]  # float32, as find_peaks
-        if _adjacent(points[:, :2].astype(np.int64), gray.shape[1]):
-            # plateaus (synthetic images): find_peaks merges each into one peak, which
-            # needs the whole map of peaks
-            response = run_in_strips(gray, lambda part: harris_response(part, k, sigma),
-                                     halo=halo, ctx=ctx, cost=0.3 * gaussian_ksize(
-                                         sigma, np.float32) + 8, message="Harris response")
-            points = find_peaks(response, threshold * top, radius)
-        else:
-            points = points[np.argsort(-points[:, 2], kind="stable")]
+    points = strongest_peaks(gray, lambda part: harris_response(part, k, sigma), halo=halo,
+                             radius=max(1, round(2 * sigma)), threshold=threshold, ctx=ctx,
+                             message="Harris response")
     return _corners_result(image, points, ctx, output, "harris", params)
+
+
+def strongest_peaks(gray: np.ndarray, response: Callable[[np.ndarray], np.ndarray], *,
+                    halo: int, radius: int, threshold: float, ctx: OpContext,
+                    message: str) -> np.ndarray:
+    """:func:`find_peaks` of ``response(gray)`` above ``threshold`` times its largest
+    value, found band by band (:func:`response_peaks`).
+
+    Flat corners of synthetic images touch as plateaus, which :func:`find_peaks`
+    merges into one peak each, looking at the whole map: those images alone are
+    counted again over the whole response.
+
+    Returns
+    -------
+    ndarray
+        ``(N, 3)`` float64 rows ``(x, y, response)``, strongest first.
+    """
+    peaks, top = response_peaks(gray, response, halo=halo, radius=radius, ctx=ctx,
+                                message=message)
+    ctx.report(0.8, "Selecting corners")
+    if top <= 0:
+        return np.zeros((0, 3))
+    points = peaks[peaks[:, 2] > np.float32(threshold * top)]  # float32, as find_peaks
+    if _adjacent(points[:, :2].astype(np.int64), gray.shape[1]):
+        return find_peaks(response(gray), threshold * top, radius)
+    return points[np.argsort(-points[:, 2], kind="stable")]
 
 
 def _adjacent(xy: np.ndarray, width: int) -> bool:
