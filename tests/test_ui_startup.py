@@ -47,3 +47,27 @@ def test_window_builds_without_importing_torch(tmp_path):
     assert lines["torch_after_registry"] == "False"
     assert lines["heavy_after_registry"] == "[]"  # issue 14's runtimes load on first use
     assert int(lines["ops"]) > 5
+
+
+def test_window_loads_the_histogram_counter_after_the_tools(qtbot, tmp_path, monkeypatch):
+    """Loading Numba and the histogram's compiled counter takes ~0.7 s, mostly holding
+    the GIL: the window does it on the registry's thread once the ops are imported,
+    not at the first photo's histogram on a lane."""
+    import threading
+
+    from PySide6.QtCore import QSettings
+
+    from editor.core import histogram
+    from editor.ui.main_window import MainWindow
+
+    calls = []
+    monkeypatch.setattr(histogram, "warm_up", lambda: calls.append(
+        (threading.current_thread().name, "editor.ops.tone" in sys.modules)))
+    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                   install_panels=False)
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.registry_loaded and calls and not w._registry_lane.busy(),
+                    timeout=30000)
+    assert len(calls) == 1
+    thread, ops_imported = calls[0]
+    assert thread != threading.main_thread().name and ops_imported

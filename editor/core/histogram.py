@@ -140,6 +140,13 @@ def band_counts(color: np.ndarray, nbins: int) -> dict[str, np.ndarray]:
     return dict(zip(CHANNELS if color.ndim == 3 else ("l",), total, strict=True))
 
 
+def warm_up() -> None:
+    """Load the compiled counters (Numba and their code, cached on disk by
+    ``scripts/setup.sh``): ~0.7 s once per process, which the editor spends at
+    start-up off the GUI thread rather than at the first photo's histogram."""
+    band_counts(np.zeros((1, 1, 3), np.uint8), 256)
+
+
 def luminance_channel(color: np.ndarray) -> np.ndarray:
     """BT.709 luminance rounded to the image's own dtype."""
     if color.ndim == 2:

@@ -373,10 +373,18 @@ class MainWindow(QMainWindow):
         # its own thread: the shared lanes may be busy (a panel warming up a model)
         from editor.workers.lanes import Job
 
+        def warm(_ctx=None):
+            # then the histogram's compiled counter: loading Numba and its cached code
+            # takes ~0.7 s, mostly holding the GIL, better now than at the first photo
+            from editor.core.histogram import warm_up
+
+            warm_up()
+
         lane = self.controller.make_lane("registry")
-        lane.submit(Job(load, "Loading tools", on_done=lambda result: (done(result), lane.stop()),
-                        on_error=lambda msg: (self._error(f"Tools failed to load: {msg}"),
-                                              lane.stop())))
+        lane.submit(Job(load, "Loading tools", on_done=done,
+                        on_error=lambda msg: self._error(f"Tools failed to load: {msg}")))
+        lane.submit(Job(warm, "Loading tools", on_done=lambda _: lane.stop(),
+                        on_error=lambda _msg: lane.stop()))
         self._registry_lane = lane
 
     def open_tool(self, name: str) -> QWidget | None:
