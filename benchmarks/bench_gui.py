@@ -113,6 +113,11 @@ def main() -> None:
                    controller=Controller(history_budget=budget))
     w._confirm = lambda doing: True
     w.load_registry(sync=True)
+    # as the window's background load does after the registry: the histograms'
+    # compiled counters (until they are loaded, OpenCV counts)
+    from editor.core.kernels import warm_up_counters
+
+    warm_up_counters()
     w.resize(1500, 940)
     w.show()
     c = w.controller

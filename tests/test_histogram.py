@@ -3,10 +3,37 @@
 import numpy as np
 import pytest
 
+from editor.core import kernels
 from editor.core.histogram import compute_histogram
 from editor.core.image import luminance
 
 BT709 = np.array([0.2126, 0.7152, 0.0722])
+
+
+@pytest.fixture(autouse=True, params=["opencv", "compiled"])
+def counting(request, monkeypatch):
+    """Every test twice: counted by OpenCV (until a process has loaded the compiled
+    counters) and by the compiled counters (after)."""
+    if request.param == "compiled":
+        kernels.warm_up_counters()
+    monkeypatch.setattr(kernels, "_counters_ready", request.param == "compiled")
+    return request.param
+
+
+def test_either_way_of_counting_patches_the_other(coffee, monkeypatch):
+    # an image opened before the counters loaded, edited after: one histogram
+    box = (slice(40, 300), slice(100, 500))
+    after = coffee.copy()
+    after[box] = coffee[box][:, ::-1] // 2
+    monkeypatch.setattr(kernels, "_counters_ready", False)
+    before = compute_histogram(coffee)
+    kernels.warm_up_counters()
+    assert kernels.counters_ready()
+    patched = before.patched(coffee[box], after[box])
+    monkeypatch.setattr(kernels, "_counters_ready", False)
+    direct = compute_histogram(after)
+    for c in "rgbl":
+        np.testing.assert_array_equal(patched.counts[c], direct.counts[c])
 
 
 def test_rgb_counts_match_numpy_histogram(coffee):

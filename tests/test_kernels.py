@@ -109,3 +109,16 @@ def test_rgb_luma_counts_on_a_photo_of_any_layout(astronaut, layout):
     np.testing.assert_array_equal(rgb_luma_counts(color, BT709), opencv_counts(color))
     with pytest.raises(TypeError, match="uint8"):
         rgb_luma_counts(color.astype(np.uint16), BT709)
+
+
+def test_the_ops_histogram_counts_alike_before_and_after_the_counters_load(coffee, monkeypatch):
+    from editor.core import kernels
+    from editor.ops.tone import histogram
+
+    kernels.warm_up_counters()
+    assert kernels.counters_ready()
+    for image in (coffee, coffee[..., 1], coffee[5:301, 7:333]):
+        compiled = histogram(image)
+        monkeypatch.setattr(kernels, "_counters_ready", False)
+        np.testing.assert_array_equal(histogram(image), compiled)
+        monkeypatch.setattr(kernels, "_counters_ready", True)

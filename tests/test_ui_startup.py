@@ -49,19 +49,19 @@ def test_window_builds_without_importing_torch(tmp_path):
     assert int(lines["ops"]) > 5
 
 
-def test_window_loads_the_histogram_counter_after_the_tools(qtbot, tmp_path, monkeypatch):
-    """Loading Numba and the histogram's compiled counter takes ~0.7 s, mostly holding
-    the GIL: the window does it on the registry's thread once the ops are imported,
-    not at the first photo's histogram on a lane."""
+def test_window_loads_the_histogram_counters_after_the_tools(qtbot, tmp_path, monkeypatch):
+    """Loading Numba and the histograms' compiled counters takes ~0.7 s, mostly holding
+    the GIL: the window does it on the registry's thread once the ops are imported;
+    until then the histograms count with OpenCV."""
     import threading
 
     from PySide6.QtCore import QSettings
 
-    from editor.core import histogram
+    from editor.core import kernels
     from editor.ui.main_window import MainWindow
 
     calls = []
-    monkeypatch.setattr(histogram, "warm_up", lambda: calls.append(
+    monkeypatch.setattr(kernels, "warm_up_counters", lambda: calls.append(
         (threading.current_thread().name, "editor.ops.tone" in sys.modules)))
     w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                    install_panels=False)

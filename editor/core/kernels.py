@@ -241,6 +241,29 @@ def byte_counts(values: np.ndarray) -> np.ndarray:
     return sum(map_ordered(lambda s: kernel(flat[s:s + step]), starts))
 
 
+_counters_ready = False
+
+
+def counters_ready() -> bool:
+    """Whether :func:`warm_up_counters` has loaded the counting kernels in this process.
+
+    Until then the histograms count with OpenCV, which gives the same counts, rather
+    than make the first one wait ~0.7 s for Numba and the kernels' cached code.
+    """
+    return _counters_ready
+
+
+def warm_up_counters() -> None:
+    """Load :func:`byte_counts` and :func:`rgb_luma_counts` (Numba and their cached
+    code: ~0.7 s, mostly holding the GIL); the editor does it on a background
+    thread at start-up. Afterwards :func:`counters_ready` is true."""
+    global _counters_ready
+    byte_counts(np.zeros(9, np.uint8))
+    for pixel in (np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 4), np.uint8)[..., :3]):
+        rgb_luma_counts(pixel, np.zeros(3, np.float32))  # RGB rows, and RGBA's strided ones
+    _counters_ready = True
+
+
 #: Calls that compile the kernels of modules above this one (registered by them).
 _WARM_UPS: list[Callable[[], object]] = []
 
@@ -259,8 +282,6 @@ def warm_up() -> None:
         pixel = np.zeros((1, 1, 3), dtype)
         luma = np.zeros((1, 1), dtype)
         shift_luma(pixel, luma, luma, np.zeros(max_value(dtype) + 1, dtype))
-    byte_counts(np.zeros(9, np.uint8))
-    for pixel in (np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 4), np.uint8)[..., :3]):
-        rgb_luma_counts(pixel, np.zeros(3, np.float32))  # RGB rows, and RGBA's strided ones
+    warm_up_counters()
     for call in _WARM_UPS:
         call()

@@ -23,7 +23,13 @@ import numpy as np
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.histogram import channel_counts
 from editor.core.image import apply_lut, from_float, max_value, to_uint8
-from editor.core.kernels import byte_counts, compile_kernel, shift_luma, warm_up_with
+from editor.core.kernels import (
+    byte_counts,
+    compile_kernel,
+    counters_ready,
+    shift_luma,
+    warm_up_with,
+)
 from editor.ops.color import _ramp, affine, luma
 from editor.ops.registry import Kind, Label, ParamError, Range, register_op
 
@@ -37,7 +43,7 @@ def histogram(channel: np.ndarray) -> np.ndarray:
 
     Returns an int64 array of ``max_value + 1`` bins.
     """
-    if channel.dtype == np.uint8:  # compiled, on every core
+    if channel.dtype == np.uint8 and counters_ready():  # compiled, on every core
         return byte_counts(channel)
     top = max_value(channel.dtype)
     if channel.ndim == 3:  # pool the channels: a free reshape of a contiguous image

@@ -374,11 +374,11 @@ class MainWindow(QMainWindow):
         from editor.workers.lanes import Job
 
         def warm(_ctx=None):
-            # then the histogram's compiled counter: loading Numba and its cached code
-            # takes ~0.7 s, mostly holding the GIL, better now than at the first photo
-            from editor.core.histogram import warm_up
+            # then the histograms' compiled counters: loading Numba and their cached
+            # code takes ~0.7 s, mostly holding the GIL (OpenCV counts until then)
+            from editor.core.kernels import warm_up_counters
 
-            warm_up()
+            warm_up_counters()
 
         lane = self.controller.make_lane("registry")
         lane.submit(Job(load, "Loading tools", on_done=done,
