@@ -114,6 +114,22 @@ def test_auto_contrast_stretches_a_dull_photo(coffee):
     assert np.array_equal(full, coffee) and not np.shares_memory(full, coffee)
 
 
+def test_auto_contrast_finds_extremes_off_the_sampled_rows(coffee):
+    # every 64th row is looked at first; black or white only elsewhere still counts
+    dull = (coffee * 0.5 + 60).astype(np.uint8)
+    for row, value in ((1, 0), (65, 255), (399, 0)):
+        img = dull.copy()
+        img[row, 7] = value
+        ctx = OpContext()
+        out = get_op("auto_contrast")(img, ctx=ctx, clip=0.0)
+        assert ctx.extras["range"] == (int(img.min()), int(img.max()))
+        assert np.array_equal(out, cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX))
+    img[0, 0], img[64, 0] = 0, 255  # both in the sampled rows: the full range at once
+    ctx = OpContext()
+    assert np.array_equal(get_op("auto_contrast")(img, ctx=ctx, clip=0.0), img)
+    assert ctx.extras["range"] == (0, 255)
+
+
 def test_equalize_per_channel_matches_opencv(chelsea):
     out = run("equalize", chelsea, mode="per_channel")
     expected = np.dstack([cv2.equalizeHist(np.ascontiguousarray(chelsea[..., c]))
