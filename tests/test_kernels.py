@@ -111,6 +111,12 @@ def test_rgb_luma_counts_on_a_photo_of_any_layout(astronaut, layout):
         rgb_luma_counts(color.astype(np.uint16), BT709)
 
 
+def test_rgb_luma_counts_refuse_more_pixels_than_their_counters_hold():
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (1 << 16, 1 << 15, 3))  # no memory
+    with pytest.raises(ValueError, match="2\\*\\*31"):
+        rgb_luma_counts(huge, BT709)
+
+
 def test_the_ops_histogram_counts_alike_before_and_after_the_counters_load(coffee, monkeypatch):
     from editor.core import kernels
     from editor.ops.tone import histogram

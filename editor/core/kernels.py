@@ -185,7 +185,8 @@ def rgb_luma_counts(color: np.ndarray, weights: np.ndarray) -> np.ndarray:
     One compiled pass on the calling core (the histogram cuts an image into bands
     for the pool): the same counts as ``cv2.calcHist`` of each channel and of
     ``cv2.transform(color, weights)``, bit for bit, without the luma plane. Rows
-    may be strided (the colour of an RGBA image).
+    may be strided (the colour of an RGBA image). At most ``2**31`` pixels a
+    call (its counters are int32, two per value).
 
     Parameters
     ----------
@@ -208,6 +209,8 @@ def rgb_luma_counts(color: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """
     if color.dtype != np.uint8 or color.ndim != 3 or color.shape[2] != 3:
         raise TypeError(f"rgb_luma_counts counts (H, W, 3) uint8, not {color.shape} {color.dtype}")
+    if color.shape[0] * color.shape[1] >= 1 << 31:
+        raise ValueError("rgb_luma_counts counts at most 2**31 pixels a call: cut the image")
     return _rgb_luma_count_kernel()(color, np.asarray(weights, np.float32))
 
 
