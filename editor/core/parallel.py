@@ -69,6 +69,45 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     return pool().map(fn, items)
 
 
+def for_each_in_flight(fn: Callable[[T], R], items: Iterable[T],
+                       then: Callable[[T, R], object]) -> None:
+    """``then(item, fn(item))`` for every item in order, ``fn`` on the pool with one
+    item per core in flight.
+
+    Items are handed to the pool one at a time as earlier ones finish (never all at
+    once, so other work is not queued behind them). ``then`` runs on the calling
+    thread: it can report progress and so raise Cancel between items, and then the
+    items not started are dropped and those running (one per core) end on their
+    own. Inline on one core or on one of the pool's threads.
+    """
+    from collections import deque
+
+    todo = iter(items)
+    if workers() == 1 or in_pool():
+        for item in todo:
+            then(item, fn(item))
+        return
+    pending: deque = deque()
+
+    def submit() -> None:
+        for item in todo:
+            pending.append((item, pool().submit(fn, item)))
+            return
+
+    try:
+        for _ in range(workers()):
+            submit()
+        while pending:
+            item, future = pending.popleft()
+            result = future.result()
+            submit()
+            then(item, result)
+    except BaseException:
+        for _, future in pending:
+            future.cancel()
+        raise
+
+
 def row_strips(height: int, min_rows: int = 1, parts: int | None = None) -> list[slice]:
     """``parts`` (default: one per core) slices of about equal height covering ``height``.
 

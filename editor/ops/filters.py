@@ -150,45 +150,30 @@ def run_in_strips(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, 
 
 def _strips_on_pool(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *, halo: int,
                     rows: int, ctx: OpContext, message: str) -> np.ndarray:
-    """:func:`run_in_strips`'s loop with one strip per core in flight.
-
-    Strips are handed to the pool one at a time as earlier ones finish (never all
-    at once), and results are taken in order on this thread, which reports progress
-    and so sees Cancel between strips as before; on Cancel the strips not started
-    are dropped and those running (one per core, each about ``STRIP_BUDGET``) end
-    on their own.
+    """:func:`run_in_strips`'s loop with one strip per core in flight
+    (:func:`~editor.core.parallel.for_each_in_flight`): results are taken in order on
+    this thread, which reports progress and so sees Cancel between strips as before;
+    on Cancel the strips not started are dropped and those running (one per core,
+    each about ``STRIP_BUDGET``) end on their own.
     """
-    from collections import deque
-
-    from editor.core.parallel import pool, workers
+    from editor.core.parallel import for_each_in_flight
 
     h = image.shape[0]
-    jobs = iter(range(0, h, rows))
-    pending: deque = deque()
-
-    def submit() -> None:
-        y0 = next(jobs, None)
-        if y0 is not None:
-            y1 = min(h, y0 + rows)
-            a, b = max(0, y0 - halo), min(h, y1 + halo)
-            pending.append((y0, y1, a, pool().submit(fn, image[a:b])))
-
     out = None
-    try:
-        for _ in range(workers()):
-            submit()
-        while pending:
-            y0, y1, a, future = pending.popleft()
-            part = future.result()[y0 - a:y1 - a]
-            if out is None:
-                out = np.empty((h,) + part.shape[1:], part.dtype)
-            out[y0:y1] = part
-            submit()
-            ctx.report(y1 / h, message)
-    except BaseException:
-        for *_, future in pending:
-            future.cancel()
-        raise
+
+    def context(y0: int) -> tuple[int, int]:
+        return max(0, y0 - halo), min(h, y0 + rows + halo)
+
+    def take(y0: int, result: np.ndarray) -> None:
+        nonlocal out
+        y1, a = min(h, y0 + rows), context(y0)[0]
+        part = result[y0 - a:y1 - a]
+        if out is None:
+            out = np.empty((h,) + part.shape[1:], part.dtype)
+        out[y0:y1] = part
+        ctx.report(y1 / h, message)
+
+    for_each_in_flight(lambda y0: fn(image[slice(*context(y0))]), range(0, h, rows), take)
     return out
 
 
