@@ -128,3 +128,81 @@ def test_the_ops_histogram_counts_alike_before_and_after_the_counters_load(coffe
         monkeypatch.setattr(kernels, "_counters_ready", False)
         np.testing.assert_array_equal(histogram(image), compiled)
         monkeypatch.setattr(kernels, "_counters_ready", True)
+
+
+def _blend_case(rng, shape):
+    original = rng.integers(0, 256, shape, np.uint8)
+    result = rng.integers(0, 256, shape, np.uint8)
+    mask = rng.random(shape[:2], dtype=np.float32)
+    mask[mask < 0.3], mask[mask > 0.7] = 0, 1  # outside, inside, and a soft edge
+    mask[: shape[0] // 3, : shape[1] // 3] = 1  # runs of ones the kernel passes over
+    return original, result, mask
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_blend_into_gives_opencvs_blend_bit_for_bit(coffee, channels):
+    from editor.core.kernels import blend_into
+
+    rng = np.random.default_rng(channels)
+    for shape in [(301, 333), (64, 1), (1, 200)]:
+        original, result, mask = _blend_case(rng, shape + ((channels,) if channels > 1 else ()))
+        expected = cv2.blendLinear(result, original, mask, np.float32(1) - mask)
+        blend_into(result, original, mask)
+        np.testing.assert_array_equal(result, expected)
+    # a photo under a feathered ellipse: the case the editor meets
+    mask = np.zeros(coffee.shape[:2], np.float32)
+    cv2.ellipse(mask, (300, 200), (180, 120), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 6)
+    blurred = cv2.GaussianBlur(coffee, (0, 0), 4)
+    expected = cv2.blendLinear(blurred, coffee, mask, np.float32(1) - mask)
+    blend_into(blurred, coffee, mask)
+    np.testing.assert_array_equal(blurred, expected)
+
+
+def test_blend_into_writes_a_box_of_a_bigger_image_and_nothing_around_it(astronaut):
+    from editor.core.kernels import blend_into
+
+    original, result, mask = _blend_case(np.random.default_rng(7), astronaut.shape)
+    original[...] = astronaut
+    box = (slice(37, 402), slice(91, 455))
+    expected = cv2.blendLinear(np.ascontiguousarray(result[box]),
+                               np.ascontiguousarray(original[box]),
+                               np.ascontiguousarray(mask[box]), np.float32(1) - mask[box])
+    around = result.copy()
+    original.flags.writeable = False  # the state it blends over is read-only
+    blend_into(result[box], original[box], mask[box])
+    np.testing.assert_array_equal(result[box], expected)
+    around[box] = expected
+    np.testing.assert_array_equal(result, around)  # not a byte outside the box
+    # rows that are not runs of memory (a transposed view) take OpenCV's pass
+    r, o, m = (np.ascontiguousarray(a.swapaxes(0, 1)) for a in (around, original, mask))
+    t = r.swapaxes(0, 1).copy().swapaxes(0, 1)  # writable, column-major
+    blend_into(t, o, m)
+    np.testing.assert_array_equal(t, cv2.blendLinear(r, o, m, np.float32(1) - m))
+    with pytest.raises(ValueError, match="read-only"):
+        blend_into(original, result, mask)
+
+
+def test_blend_into_over_a_frozen_selections_runs_reads_only_its_edge(coffee):
+    from editor.core.kernels import blend_into
+    from editor.core.selection import soft_runs
+
+    mask = np.zeros(coffee.shape[:2], np.float32)
+    cv2.ellipse(mask, (300, 200), (180, 120), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 5)
+    assert soft_runs(mask, (0, 400, 0, 600)) is None  # writable: not remembered
+    mask.flags.writeable = False
+    box = (60, 340, 100, 500)
+    runs = soft_runs(mask, box)
+    assert soft_runs(mask, box) is runs  # found once per selection
+    (y0, y1, x0, x1), inside = box, mask[60:340, 100:500]
+    below = np.zeros(inside.shape, bool)
+    for y, a, b in runs:
+        below[y, a:b] = True
+    np.testing.assert_array_equal(below, inside < 1)  # every value below 1, nothing else
+    blurred = cv2.GaussianBlur(coffee, (0, 0), 4)[y0:y1, x0:x1]
+    expected = cv2.blendLinear(blurred, coffee[y0:y1, x0:x1], inside, np.float32(1) - inside)
+    poisoned = inside.copy()
+    poisoned[inside >= 1] = np.nan  # the inside is never read: a NaN there would show
+    blend_into(blurred, coffee[y0:y1, x0:x1], poisoned, runs)
+    np.testing.assert_array_equal(blurred, expected)

@@ -85,3 +85,32 @@ def test_alpha_passes_through_untouched():
     out = get_op("invert")(rgba)
     assert np.array_equal(out[..., 3], rgba[..., 3])
     assert np.array_equal(out[..., :3], 255 - rgba[..., :3])
+
+
+def test_a_local_edit_never_writes_into_the_image_it_was_given(coffee):
+    # an op may hand its input back unchanged: the patch must then hold pixels of its
+    # own, not a view that a later write to the caller's image would change
+    from editor.core import kernels
+    from editor.core.selection import Patch
+
+    @register_op("demo_same", title="Demo same", category="Test", alpha="all")
+    def demo_same(image, *, ctx=None):
+        """Demo: the input itself."""
+        return image
+
+    try:
+        kernels.warm_up_counters()
+        image = coffee.copy()
+        mask = np.zeros(image.shape[:2], np.float32)
+        mask[50:150, 60:200] = 0.5
+        local = run_op(get_op("demo_same"), image, {}, OpContext(selection=mask))
+        np.testing.assert_array_equal(image, coffee)
+        np.testing.assert_array_equal(local, coffee)
+        from editor.ops import run_op_local
+
+        patch = run_op_local(get_op("demo_same"), image, {}, OpContext(selection=mask))
+        assert isinstance(patch, Patch) and not np.may_share_memory(patch.pixels, image)
+        image[...] = 0
+        np.testing.assert_array_equal(patch.array()[50:150, 60:200], coffee[50:150, 60:200])
+    finally:
+        unregister_op("demo_same")

@@ -328,3 +328,35 @@ def test_intermediate_images_show_the_selection_like_the_result(qtbot, tmp_path,
         assert np.array_equal(partial, doc.image)
     finally:
         unregister_op("test_partial_invert")
+
+
+def test_a_local_edit_lands_as_its_box_without_comparing_the_images(qtbot, tmp_path,
+                                                                   monkeypatch, photo):
+    # the op hands back the selection's box (a Patch); the store keeps that box as the
+    # state's delta instead of scanning both whole images for what changed
+    import editor.core.history as history
+    from editor.core.selection import bbox
+
+    c = make_controller(qtbot, tmp_path, monkeypatch)
+    doc = open_array(qtbot, c, photo)
+    mask = soft_mask(photo.shape)
+    c.set_selection(mask, "Paint Selection")
+    settle(qtbot, c)
+
+    def no_scan(*_):
+        raise AssertionError("a local edit's box is known; nothing should scan for it")
+
+    monkeypatch.setattr(history, "changed_box", no_scan)
+    req = c.apply_op("gaussian_blur", {"sigma": 3.0})
+    settle(qtbot, c)
+    assert req.outcome == COMMITTED
+    assert doc.store.delta_box(req.state_id) == bbox(mask)
+    expected = run_op(get_op("gaussian_blur"), photo, {"sigma": 3.0},
+                      OpContext(selection=mask))
+    np.testing.assert_array_equal(doc.image, expected)
+    c.undo()
+    settle(qtbot, c)
+    np.testing.assert_array_equal(doc.image, photo)
+    c.redo()
+    settle(qtbot, c)
+    np.testing.assert_array_equal(doc.image, expected)

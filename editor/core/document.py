@@ -188,16 +188,18 @@ class Document:
         before = None if parent is None else self.mask_id(parent)
         return self.store.add(mask, pinned=True, parent=before)
 
-    def store_pixels(self, image: np.ndarray, parent: int | None = None) -> int:
+    def store_pixels(self, image: np.ndarray, parent: int | None = None,
+                     box: tuple[int, int, int, int] | None = None) -> int:
         """Store pixels for a state not registered yet; safe on a worker thread.
 
         The new id stays pinned (no :meth:`retain_only` frees it) until the
         owner calls :meth:`register` or :meth:`discard`. ``parent``, the state
         the pixels were made from, lets the store keep a local change (a
-        stroke, an edit inside a selection) as a delta over it.
+        stroke, an edit inside a selection) as a delta over it; ``box``
+        ``(y0, y1, x0, x1)``, when known, is where they differ from it.
         """
         check_image(image)
-        return self.store.add(image, pinned=True,
+        return self.store.add(image, pinned=True, box=box,
                               parent=None if parent is None else self.pixels_id(parent))
 
     def register(self, sid: int, *, parent: int, title: str, op: str | None = None,

@@ -250,14 +250,17 @@ class HistoryStore:
         self._spiller: threading.Thread | None = None
 
     # -- public API --------------------------------------------------------
-    def add(self, image: np.ndarray, pinned: bool = False, parent: int | None = None) -> int:
+    def add(self, image: np.ndarray, pinned: bool = False, parent: int | None = None,
+            box: tuple[int, int, int, int] | None = None) -> int:
         """Store ``image`` (not copied; made read-only) and return its new id.
 
         With ``pinned`` the id is pinned in the same locked step that creates
         it, so no :meth:`retain_only` can slip in between. With ``parent`` (the
         state ``image`` was made from) a change confined to a box is kept as a
         delta over the parent, when the parent's pixels are in memory to
-        compare with.
+        compare with; ``box`` ``(y0, y1, x0, x1)``, when the caller knows that
+        nothing outside it changed (an edit inside a selection), spares the
+        comparison.
         """
         if image.flags.writeable:
             if image.base is None:
@@ -268,7 +271,7 @@ class HistoryStore:
             else:
                 image = image.view()
                 image.flags.writeable = False
-        delta = None if parent is None else self._delta_over(parent, image)
+        delta = None if parent is None else self._delta_over(parent, image, box)
         with self._lock:
             sid = self._next
             self._next += 1
@@ -281,15 +284,17 @@ class HistoryStore:
         self._enforce_budget()
         return sid
 
-    def _delta_over(self, parent: int, image: np.ndarray) -> _Delta | None:
+    def _delta_over(self, parent: int, image: np.ndarray,
+                    box: tuple[int, int, int, int] | None = None) -> _Delta | None:
         """``image`` as a patch over ``parent``'s pixels, or None (a wide change, another
         shape, or a parent that is not in memory: reading it back to compare costs more
-        than the delta saves)."""
+        than the delta saves). ``box``: where it changed, when the caller knows."""
         with self._lock:
             old = self._mem.get(parent) if self._stored(parent) else None
         if old is None or old.shape != image.shape or old.dtype != image.dtype:
             return None
-        box = changed_box(old, image) or (0, 0, 0, 0)
+        if box is None:
+            box = changed_box(old, image) or (0, 0, 0, 0)
         y0, y1, x0, x1 = box
         if (y1 - y0) * (x1 - x0) > DELTA_MAX_SHARE * image.shape[0] * image.shape[1]:
             return None

@@ -119,6 +119,125 @@ def shift_luma(image: np.ndarray, luma: np.ndarray, new_luma: np.ndarray,
 
 
 @functools.cache
+def _blend_runs_kernel() -> Callable:
+    def blend(original, o_row, result, r_row, mask, m_row, runs, channels):
+        # result = (m·r + (1 − m)·o) / (m + (1 − m) + 1e-5), rounded half to even, in
+        # float32 and in this order: cv2.blendLinear's arithmetic, bit for bit. Where
+        # m is 1 that is r, so only the runs below 1 are visited; where m is 0 it is o.
+        # The arrays are flat, rows ``*_row`` elements apart: a box inside a bigger
+        # image is read in place.
+        one, tiny, magic = np.float32(1.0), np.float32(1e-5), np.float32(12582912.0)
+        for t in range(runs.shape[0]):
+            i, j0, j1 = runs[t, 0], runs[t, 1], runs[t, 2]
+            o, r, m = i * o_row, i * r_row, i * m_row
+            for j in range(j0, j1):
+                a = mask[m + j]
+                k = channels * j
+                if a <= 0:
+                    for c in range(channels):
+                        result[r + k + c] = original[o + k + c]
+                    continue
+                b = one - a
+                den = (a + b) + tiny
+                for c in range(channels):
+                    v = (np.float32(result[r + k + c]) * a
+                         + np.float32(original[o + k + c]) * b) / den
+                    # round half to even by the float32 magic number (exact below 2**22;
+                    # np.rint is a library call per value), then clamp
+                    v = (v + magic) - magic
+                    result[r + k + c] = np.uint8(min(max(v, np.float32(0)), np.float32(255)))
+    return compile_kernel(blend)
+
+
+def runs_below_one(mask: np.ndarray) -> np.ndarray:
+    """Every run of values below 1 in a 2-D mask: ``int32`` rows ``(y, x0, x1)``, by row.
+
+    Examples
+    --------
+    >>> runs_below_one(np.array([[1, 0.5, 0, 1], [1, 1, 1, 0]], np.float32)).tolist()
+    [[0, 1, 3], [1, 3, 4]]
+    """
+    below = mask < 1
+    h, w = below.shape
+    edges = np.zeros((h, w + 2), np.int8)
+    edges[:, 1:-1] = below
+    steps = np.diff(edges, axis=1)
+    starts = np.argwhere(steps == 1)  # row-major: by row, then column
+    ends = np.flatnonzero(steps == -1) % (w + 1)
+    return np.ascontiguousarray(np.column_stack([starts, ends]), dtype=np.int32)
+
+
+def _flat_rows(view: np.ndarray, y0: int, y1: int) -> tuple[np.ndarray, int]:
+    """Rows ``y0:y1`` of a 2-D or 3-D array with contiguous rows, as one flat array
+    over the memory they span (gaps between rows included) and the row step in elements."""
+    step = view.strides[0] // view.itemsize
+    rows = view[y0:y1]
+    span = (rows.shape[0] - 1) * step + rows[0].size if rows.shape[0] else 0
+    return np.lib.stride_tricks.as_strided(rows, (span,), (view.itemsize,),
+                                           writeable=rows.flags.writeable), step
+
+
+def _rows_contiguous(view: np.ndarray) -> bool:
+    """Each row of ``view`` is one run of memory (a box of a C-ordered array is)."""
+    inner = np.cumprod((view.shape[1:] + (1,))[::-1])[::-1][1:] * view.itemsize
+    return view.strides[0] > 0 and all(
+        s == i for s, i, n in zip(view.strides[1:], inner, view.shape[1:], strict=True) if n > 1)
+
+
+def blend_into(result: np.ndarray, original: np.ndarray, mask: np.ndarray,
+               runs: np.ndarray | None = None) -> None:
+    """``result = m · result + (1 − m) · original`` in place, for 8-bit images.
+
+    The same bits as ``cv2.blendLinear(result, original, m, 1 − m)``, but only the
+    edge of a selection is computed: inside it the result is kept, outside the
+    original copied, on every core. The arrays may be boxes of bigger ones (their
+    rows contiguous).
+
+    Parameters
+    ----------
+    result : ndarray
+        ``uint8`` ``(H, W)`` or ``(H, W, C)``, writable; receives the blend.
+    original : ndarray
+        The pixels before the edit, same shape and dtype.
+    mask : ndarray
+        ``float32`` ``(H, W)`` in ``[0, 1]``.
+    runs : ndarray, optional
+        :func:`runs_below_one` of ``mask``, when known (a selection remembers them:
+        :func:`editor.core.selection.soft_runs`); only they are read.
+
+    Examples
+    --------
+    >>> r = np.full((1, 3), 200, np.uint8); o = np.zeros((1, 3), np.uint8)
+    >>> blend_into(r, o, np.array([[0, 0.5, 1]], np.float32)); r.tolist()
+    [[0, 100, 200]]
+    """
+    if result.dtype != np.uint8 or original.dtype != np.uint8 or mask.dtype != np.float32 \
+            or result.shape != original.shape or result.shape[:2] != mask.shape:
+        raise ValueError("blend_into takes uint8 images and a float32 mask of their size")
+    if not result.flags.writeable:
+        raise ValueError("blend_into writes into result, which is read-only")
+    if not all(_rows_contiguous(a) for a in (result, original, mask)):
+        import cv2  # odd strides (a transposed view): the library's pass, same bits
+
+        result[...] = cv2.blendLinear(np.ascontiguousarray(result),
+                                      np.ascontiguousarray(original),
+                                      np.ascontiguousarray(mask), np.float32(1.0) - mask)
+        return
+    h, w = mask.shape
+    channels = 1 if result.ndim == 2 else result.shape[2]
+    runs = runs_below_one(mask) if runs is None else runs
+    # the runs below 1, a share of them a task: the inside of the selection is never read
+    flat = [_flat_rows(a, 0, h) for a in (original, result, mask)]
+    kernel = _blend_runs_kernel()
+    parts = max(1, min(2 * workers(), runs.shape[0] // 256))
+    cuts = [runs.shape[0] * i // parts for i in range(parts + 1)]
+    for _ in map_ordered(lambda i: kernel(*flat[0], *flat[1], *flat[2],
+                                          runs[cuts[i]:cuts[i + 1]], channels),
+                         range(parts)):
+        pass
+
+
+@functools.cache
 def _count_kernel() -> Callable:
     def count(values):
         # Eight values per 64-bit read, each byte lane into its own sub-histogram:
@@ -248,22 +367,26 @@ _counters_ready = False
 
 
 def counters_ready() -> bool:
-    """Whether :func:`warm_up_counters` has loaded the counting kernels in this process.
+    """Whether :func:`warm_up_counters` has loaded the counting (and blending) kernels
+    in this process.
 
-    Until then the histograms count with OpenCV, which gives the same counts, rather
-    than make the first one wait ~0.7 s for Numba and the kernels' cached code.
+    Until then the histograms count, and selections blend, with OpenCV, which gives
+    the same numbers, rather than make the first one wait ~0.7 s for Numba and the
+    kernels' cached code.
     """
     return _counters_ready
 
 
 def warm_up_counters() -> None:
-    """Load :func:`byte_counts` and :func:`rgb_luma_counts` (Numba and their cached
-    code: ~0.7 s, mostly holding the GIL); the editor does it on a background
-    thread at start-up. Afterwards :func:`counters_ready` is true."""
+    """Load :func:`byte_counts`, :func:`rgb_luma_counts` and :func:`blend_into` (Numba
+    and their cached code: ~0.7 s, mostly holding the GIL); the editor does it on a
+    background thread at start-up. Afterwards :func:`counters_ready` is true."""
     global _counters_ready
     byte_counts(np.zeros(9, np.uint8))
     for pixel in (np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 4), np.uint8)[..., :3]):
         rgb_luma_counts(pixel, np.zeros(3, np.float32))  # RGB rows, and RGBA's strided ones
+    blend_into(np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 3), np.uint8),
+               np.zeros((1, 1), np.float32))
     _counters_ready = True
 
 

@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -127,6 +128,35 @@ def _scan_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+#: (id(mask), box) -> (weak reference to the mask, its runs below 1 in the box)
+_runs: dict[tuple, tuple[weakref.ref, np.ndarray | None]] = {}
+
+
+def soft_runs(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Where ``mask[y0:y1, x0:x1]`` is below 1, as runs: ``int32`` rows ``(y, x0, x1)``
+    relative to the box, by row.
+
+    Only for a mask no one can write to (every selection the history hands out),
+    and remembered: a selection is blended by every edit and preview made in it,
+    and with its runs a blend never reads its inside. ``None`` for a writable mask,
+    or when the runs are so many (a noisy mask) that reading the mask is cheaper.
+    """
+    if not _frozen(mask):
+        return None
+    key = (id(mask), tuple(box))
+    hit = _runs.get(key)
+    if hit is not None and hit[0]() is mask:
+        return hit[1]
+    from editor.core.kernels import runs_below_one
+
+    y0, y1, x0, x1 = box
+    runs = runs_below_one(mask[y0:y1, x0:x1])
+    if len(runs) > (y1 - y0) * (x1 - x0) // 16:
+        runs = None
+    _runs[key] = (weakref.ref(mask, lambda _ref, key=key: _runs.pop(key, None)), runs)
+    return runs
+
+
 def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``m · result + (1 − m) · original``, exact where ``m`` is 0 or 1.
 
@@ -163,6 +193,59 @@ def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndar
         m = mask[where] if original.ndim == 2 else mask[where][:, None]
         out[where] = _mix(original[where], result[where], m, None)
     return out
+
+
+def blend_over(original: np.ndarray, result: np.ndarray, mask: np.ndarray,
+               runs: np.ndarray | None = None) -> np.ndarray:
+    """:func:`blend`, written into ``result`` where that is faster (the same bits).
+
+    ``result`` is the op's own output, which no one else holds: for 8-bit images the
+    compiled kernel (:func:`editor.core.kernels.blend_into`, once loaded) blends it
+    in place and computes the formula only at the selection's soft edge; with the
+    mask's ``runs`` below 1 (:func:`soft_runs`) it reads nothing else.
+    """
+    from editor.core import kernels
+
+    if (original.dtype == np.uint8 and result.dtype == np.uint8 and result.flags.writeable
+            and result.shape == original.shape and kernels.counters_ready()):
+        kernels.blend_into(result, original, mask, runs)
+        return result
+    return blend(original, result, mask)
+
+
+@dataclass(frozen=True, eq=False)
+class Patch:
+    """A local edit: ``base`` with ``pixels`` over ``base[y0:y1, x0:x1]``.
+
+    An op run inside a selection changes only the selection's box; returning the
+    box, not a copy of the whole image, keeps its cost the box's. :meth:`array`
+    makes the whole image when one is needed.
+
+    Examples
+    --------
+    >>> p = Patch(np.zeros((2, 3), np.uint8), (0, 1, 1, 3), np.full((1, 2), 7, np.uint8))
+    >>> p.array().tolist(), p.shape
+    ([[0, 7, 7], [0, 0, 0]], (2, 3))
+    """
+
+    base: np.ndarray
+    box: tuple[int, int, int, int]
+    pixels: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.base.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.base.dtype
+
+    def array(self) -> np.ndarray:
+        """The whole edited image (a new array)."""
+        y0, y1, x0, x1 = self.box
+        out = self.base.copy()
+        out[y0:y1, x0:x1] = self.pixels
+        return out
 
 
 def _mix(original: np.ndarray, result: np.ndarray, m: np.ndarray,

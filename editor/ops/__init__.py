@@ -20,6 +20,7 @@ from editor.ops.registry import (  # noqa: F401
     get_op,
     register_op,
     run_op,
+    run_op_local,
 )
 
 #: Modules that failed to import, with the error; the contract test asserts it is empty.

@@ -43,11 +43,13 @@ import numpy as np
 from editor.core.context import OpContext, OpError, null_context
 from editor.core.image import check_image, merge_alpha, split_alpha
 from editor.core.selection import (
+    Patch,
     bbox,
-    blend,
+    blend_over,
     check_mask,
     is_full,
     mask_to_image,
+    soft_runs,
 )
 from editor.ops.overlays import confine_extras
 from editor.ops.params import (  # noqa: F401  (re-exported: ops declare with these)
@@ -275,6 +277,18 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
     ndarray
         A new image of the same dtype.
     """
+    out = run_op_local(spec, image, params, ctx)
+    return out.array() if isinstance(out, Patch) else out
+
+
+def run_op_local(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None,
+                 ctx: OpContext | None = None) -> np.ndarray | Patch:
+    """:func:`run_op`, with an edit confined to a selection's box returned as a
+    :class:`~editor.core.selection.Patch` over ``image`` instead of a whole new image.
+
+    A local edit then costs its box, not a copy of the whole image; the commit
+    pipeline stores the patch as the new state's delta. Parameters as :func:`run_op`.
+    """
     check_image(image)
     ctx = ctx or null_context()
     bound = _bind_scaled(spec, params, ctx)
@@ -315,11 +329,11 @@ def run_op(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None = None
     # what it found (corners) is reported where it was allowed to look
     outer.update(confine_extras(own, mask, (x0, y0)))
     iy0, iy1, ix0, ix1 = inner
-    out = image.copy()
-    out[iy0:iy1, ix0:ix1] = blend(image[iy0:iy1, ix0:ix1],
-                                  done[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0],
-                                  mask[iy0:iy1, ix0:ix1])
-    return out
+    pixels = done[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+    if np.may_share_memory(pixels, image):  # an op that hands its input back unchanged
+        pixels = pixels.copy()
+    return Patch(image, inner, blend_over(image[iy0:iy1, ix0:ix1], pixels,
+                                          mask[iy0:iy1, ix0:ix1], soft_runs(mask, inner)))
 
 
 def _bind_scaled(spec: OpSpec, params: dict[str, Any] | None, ctx: OpContext) -> dict[str, Any]:

@@ -270,7 +270,7 @@ class Controller(QObject):
         compute = op_compute(op_name, params)
 
         def work(ctx: OpContext):
-            out = compute(ctx, image)
+            out = compute(ctx, image)  # whole-image: no selection is handed to it
             return out, dict(ctx.extras)
 
         return self.job_lane.submit(Job(work, title, shows_progress=True,

@@ -35,7 +35,7 @@ import numpy as np
 from editor.core.context import OpContext
 from editor.core.document import INHERIT
 from editor.core.image import check_image
-from editor.core.selection import blend, check_mask
+from editor.core.selection import Patch, blend, check_mask
 from editor.ui.commands import EditCommand
 from editor.ui.richtext import count
 from editor.workers.lanes import Job, Lane
@@ -61,7 +61,9 @@ class EditRequest:
         History entry and progress text.
     compute : callable
         ``compute(ctx, base) -> pixels``, a pure function of the base pixels
-        (run on a worker; it must not read the live document).
+        (run on a worker; it must not read the live document). An edit inside
+        the selection may return a :class:`~editor.core.selection.Patch` over
+        ``base``: its box spares the store comparing the whole image.
     op, params, steps
         The recipe entry: one op with parameters, or several ``(op, params)``
         steps (a replayed recipe). ``op=None`` and no steps: not replayable.
@@ -92,7 +94,7 @@ class EditRequest:
     """
 
     title: str
-    compute: Callable[[OpContext, np.ndarray], np.ndarray]
+    compute: Callable[[OpContext, np.ndarray], np.ndarray | Patch]
     op: str | None = None
     params: dict[str, Any] | None = None
     steps: list[tuple[str, dict[str, Any]]] | None = None
@@ -133,14 +135,16 @@ class _Result:
     moved_selection: bool = False
 
 
-def op_compute(spec: Any, params: dict | None) -> Callable[[OpContext, np.ndarray], np.ndarray]:
+def op_compute(spec: Any, params: dict | None,
+               ) -> Callable[[OpContext, np.ndarray], np.ndarray | Patch]:
     """``compute`` for a registered op (an ``OpSpec`` or its name) with fixed parameters."""
     params = dict(params or {})
 
-    def compute(ctx: OpContext, image: np.ndarray) -> np.ndarray:
-        from editor.ops import get_op, run_op  # the registry loads off the GUI thread
+    def compute(ctx: OpContext, image: np.ndarray) -> np.ndarray | Patch:
+        from editor.ops import get_op, run_op_local  # the registry loads off the GUI thread
 
-        return run_op(get_op(spec) if isinstance(spec, str) else spec, image, params, ctx)
+        return run_op_local(get_op(spec) if isinstance(spec, str) else spec, image, params,
+                            ctx)
 
     return compute
 
@@ -243,11 +247,16 @@ class CommitPipeline:
                 return self._selected(req, doc, base, inner, image, folder)
             out = req.compute(inner, image)
             ctx.check()
+            box = None
+            if isinstance(out, Patch):
+                # an edit inside the selection: its box is where the state differs
+                box = out.box if out.base is image else None
+                out = out.array()
             check_image(out)
             mask, moved = self._selection_after(req, doc, inner, selection, out)
             # pinned until the GUI thread registers or drops it; a local change is kept
             # as a delta over the base
-            sid = doc.store_pixels(out, base)
+            sid = doc.store_pixels(out, base, box)
             try:
                 box = doc.store.delta_box(sid)
                 histogram = None
