@@ -242,3 +242,27 @@ def test_a_local_edit_comes_back_as_its_box_with_the_same_bits_either_way(name, 
     full = np.ones(image.shape[:2], np.float32)
     assert isinstance(run_op_local(spec, image, params, OpContext(selection=full)), np.ndarray)
     assert isinstance(run_op_local(spec, image, params), np.ndarray)
+
+
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+@pytest.mark.parametrize("name, params", [("gaussian_blur", {"sigma": 0.6}),
+                                          ("gaussian_blur", {"sigma": 4.0}),
+                                          ("gaussian_blur", {"sigma": 9.0}),
+                                          ("unsharp_mask", {"radius": 5.0})])
+def test_a_hard_edged_selection_reads_enough_around_its_box(astronaut, depth, name, params):
+    # The op runs on the selection's box grown by its margin, which for a Gaussian
+    # depends on the depth (its kernel is longer at 16 bits). With a hard edge the
+    # pixels at the box's edge are fully selected: a margin short by one pixel would
+    # change them from the whole-image result.
+    from editor.ops import get_op
+
+    image = astronaut if depth == np.uint8 else astronaut.astype(np.uint16) * 257
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[150:330, 120:400] = 1
+    spec = get_op(name)
+    local = run_op(spec, image, params, OpContext(selection=mask))
+    whole = run_op(spec, image, params)
+    np.testing.assert_array_equal(local[150:330, 120:400], whole[150:330, 120:400])
+    np.testing.assert_array_equal(local[mask == 0], image[mask == 0])
+    margin = spec.margin_for(spec.bind(params), image.dtype)
+    assert margin < spec.margin_for(spec.bind(params)) or depth == np.uint16

@@ -267,8 +267,14 @@ def mean_blur(
     return cv2.blur(image, (k, k), borderType=BORDER)
 
 
+def _gaussian_margin(params: dict, dtype: np.dtype | None, sigma: str = "sigma") -> int:
+    """How far a Gaussian of ``params[sigma]`` reads: its kernel's half-width (16-bit's,
+    the longer, when the depth is unknown), plus a pixel."""
+    return gaussian_ksize(params[sigma], dtype or np.uint16) // 2 + 1
+
+
 @register_op("gaussian_blur", title="Gaussian blur", category="Filters",
-             margin=lambda p: 4 * p["sigma"] + 2)
+             margin=_gaussian_margin)
 def gaussian_blur(
     image: np.ndarray, *,
     sigma: Annotated[float, Range(0.0, 100.0, ui=(0.0, 20.0), unit="px", step=0.1)] = 2.0,
@@ -608,7 +614,7 @@ def sharpen(
 
 
 @register_op("unsharp_mask", title="Unsharp mask", category="Filters",
-             margin=lambda p: 4 * p["radius"] + 2)
+             margin=lambda p, dtype: _gaussian_margin(p, dtype, "radius"))
 def unsharp_mask(
     image: np.ndarray, *,
     radius: Annotated[float, Range(0.1, 100.0, ui=(0.1, 20.0), unit="px", step=0.1)] = 2.0,

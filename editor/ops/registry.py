@@ -86,7 +86,8 @@ class OpSpec:
         Whether live preview is useful (False for very slow AI ops).
     margin : int, callable or None
         How far (full-resolution pixels) the op reads around a pixel it writes:
-        a number, or ``margin(params)`` of the bound parameters. Under a
+        a number, or ``margin(params)`` of the bound parameters (or
+        ``margin(params, dtype)``, see :meth:`OpSpec.margin_for`). Under a
         selection the op then runs on the selection's bounding box grown by
         the margin instead of the whole image. ``None``: the result anywhere
         depends on the whole image (histograms, FFT, corners), so it runs on
@@ -111,7 +112,7 @@ class OpSpec:
     heavy: bool = False
     ai: bool = False
     preview: bool = True
-    margin: Callable[[dict[str, Any]], float] | float | None = None
+    margin: Callable[..., float] | float | None = None
     uses_mask: bool = False
     selects: bool = False
     #: the function as registered, whose signature ``params`` reads when first asked
@@ -135,9 +136,17 @@ class OpSpec:
         selection is moved with it (:func:`transform_mask`)."""
         return self.category == "Geometry" or not self.keeps_shape
 
-    def margin_for(self, bound: dict[str, Any]) -> int | None:
-        """The op's :attr:`margin` for bound parameters (``None``: whole image)."""
-        m = self.margin(bound) if callable(self.margin) else self.margin
+    def margin_for(self, bound: dict[str, Any], dtype: np.dtype | None = None) -> int | None:
+        """The op's :attr:`margin` for bound parameters (``None``: whole image).
+
+        A margin function of two arguments is also given the image's ``dtype``
+        (``None`` when unknown: its answer must then hold for every depth), so an op
+        whose reach depends on it (a Gaussian's tail is longer at 16 bits) reads no
+        more around a selection than it needs.
+        """
+        m = self.margin
+        if callable(m):
+            m = m(bound, dtype) if len(inspect.signature(m).parameters) > 1 else m(bound)
         return None if m is None else int(np.ceil(m))
 
     def param(self, name: str) -> Param:
@@ -308,7 +317,7 @@ def run_op_local(spec: OpSpec, image: np.ndarray, params: dict[str, Any] | None 
         raise OpError("The selection is empty: select an area first, or use Select ▸ All.")
     if inner == (0, h, 0, w) and is_full(mask) and not spec.uses_mask:
         return _run_bound(spec, image, bound, ctx, None)
-    margin = spec.margin_for(bound)
+    margin = spec.margin_for(bound, image.dtype)
     y0, y1, x0, x1 = (0, h, 0, w) if margin is None else (
         max(0, inner[0] - margin), min(h, inner[1] + margin),
         max(0, inner[2] - margin), min(w, inner[3] + margin))
