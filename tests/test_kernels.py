@@ -144,7 +144,7 @@ def test_blend_into_gives_opencvs_blend_bit_for_bit(coffee, channels):
     from editor.core.kernels import blend_into
 
     rng = np.random.default_rng(channels)
-    for shape in [(301, 333), (64, 1), (1, 200)]:
+    for shape in [(301, 333), (64, 1), (1, 200), (3000, 1000)]:  # the last shared on the pool
         original, result, mask = _blend_case(rng, shape + ((channels,) if channels > 1 else ()))
         expected = cv2.blendLinear(result, original, mask, np.float32(1) - mask)
         blend_into(result, original, mask)

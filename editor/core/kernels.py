@@ -195,9 +195,12 @@ def _flat_rows(view: np.ndarray, y0: int, y1: int) -> tuple[np.ndarray, int]:
 
 def _rows_contiguous(view: np.ndarray) -> bool:
     """Each row of ``view`` is one run of memory (a box of a C-ordered array is)."""
-    inner = np.cumprod((view.shape[1:] + (1,))[::-1])[::-1][1:] * view.itemsize
-    return view.strides[0] > 0 and all(
-        s == i for s, i, n in zip(view.strides[1:], inner, view.shape[1:], strict=True) if n > 1)
+    step = view.itemsize
+    for n, stride in zip(view.shape[:0:-1], view.strides[:0:-1], strict=True):
+        if n > 1 and stride != step:
+            return False
+        step *= n
+    return view.strides[0] > 0
 
 
 def blend_into(result: np.ndarray, original: np.ndarray, mask: np.ndarray,
@@ -249,6 +252,9 @@ def blend_into(result: np.ndarray, original: np.ndarray, mask: np.ndarray,
     kernel = _blend_runs_kernel()
     soft = int((runs[:, 2] - runs[:, 1]).sum())
     parts = max(1, min(2 * workers(), runs.shape[0], soft >> 19))
+    if parts == 1:
+        kernel(*flat[0], *flat[1], *flat[2], runs, channels)
+        return
     cuts = [runs.shape[0] * i // parts for i in range(parts + 1)]
     for _ in map_ordered(lambda i: kernel(*flat[0], *flat[1], *flat[2],
                                           runs[cuts[i]:cuts[i + 1]], channels),
