@@ -208,9 +208,8 @@ def blend_into(result: np.ndarray, original: np.ndarray, mask: np.ndarray,
     """``result = m · result + (1 − m) · original`` in place, for 8-bit images.
 
     The same bits as ``cv2.blendLinear(result, original, m, 1 − m)``, but only the
-    edge of a selection is computed: inside it the result is kept, outside the
-    original copied, on every core. The arrays may be boxes of bigger ones (their
-    rows contiguous).
+    edge of a selection is computed: inside it the result is kept, outside it the
+    original copied. The arrays may be boxes of bigger ones (their rows contiguous).
 
     Parameters
     ----------

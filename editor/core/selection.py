@@ -139,7 +139,8 @@ def soft_runs(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | 
     Only for a mask no one can write to (every selection the history hands out),
     and remembered: a selection is blended by every edit and preview made in it,
     and with its runs a blend never reads its inside. ``None`` for a writable mask,
-    or when the runs are so many (a noisy mask) that reading the mask is cheaper.
+    or when the runs are so many (a noisy mask) that OpenCV's blend of the whole
+    box is the cheaper pass.
     """
     if not _frozen(mask):
         return None
@@ -199,15 +200,16 @@ def blend_over(original: np.ndarray, result: np.ndarray, mask: np.ndarray,
                runs: np.ndarray | None = None) -> np.ndarray:
     """:func:`blend`, written into ``result`` where that is faster (the same bits).
 
-    ``result`` is the op's own output, which no one else holds: for 8-bit images the
-    compiled kernel (:func:`editor.core.kernels.blend_into`, once loaded) blends it
-    in place and computes the formula only at the selection's soft edge; with the
-    mask's ``runs`` below 1 (:func:`soft_runs`) it reads nothing else.
+    ``result`` is the op's own output, which no one else holds. Given the mask's
+    ``runs`` below 1 (:func:`soft_runs`), an 8-bit result is blended in place by the
+    compiled kernel (:func:`editor.core.kernels.blend_into`, once loaded), which
+    reads only the selection's soft edge and what lies outside it.
     """
     from editor.core import kernels
 
-    if (original.dtype == np.uint8 and result.dtype == np.uint8 and result.flags.writeable
-            and result.shape == original.shape and kernels.counters_ready()):
+    if (runs is not None and original.dtype == np.uint8 and result.dtype == np.uint8
+            and result.flags.writeable and result.shape == original.shape
+            and kernels.counters_ready()):
         kernels.blend_into(result, original, mask, runs)
         return result
     return blend(original, result, mask)
