@@ -183,14 +183,13 @@ def runs_below_one(mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.column_stack([starts, ends]), dtype=np.int32)
 
 
-def _flat_rows(view: np.ndarray, y0: int, y1: int) -> tuple[np.ndarray, int]:
-    """Rows ``y0:y1`` of a 2-D or 3-D array with contiguous rows, as one flat array
-    over the memory they span (gaps between rows included) and the row step in elements."""
+def _flat_rows(view: np.ndarray) -> tuple[np.ndarray, int]:
+    """A 2-D or 3-D array with contiguous rows as one flat array over the memory
+    they span (gaps between rows included), and the row step in elements."""
     step = view.strides[0] // view.itemsize
-    rows = view[y0:y1]
-    span = (rows.shape[0] - 1) * step + rows[0].size if rows.shape[0] else 0
-    return np.lib.stride_tricks.as_strided(rows, (span,), (view.itemsize,),
-                                           writeable=rows.flags.writeable), step
+    span = (view.shape[0] - 1) * step + view[0].size if view.shape[0] else 0
+    return np.lib.stride_tricks.as_strided(view, (span,), (view.itemsize,),
+                                           writeable=view.flags.writeable), step
 
 
 def _rows_contiguous(view: np.ndarray) -> bool:
@@ -235,19 +234,17 @@ def blend_into(result: np.ndarray, original: np.ndarray, mask: np.ndarray,
     if not result.flags.writeable:
         raise ValueError("blend_into writes into result, which is read-only")
     if not all(_rows_contiguous(a) for a in (result, original, mask)):
-        import cv2  # odd strides (a transposed view): the library's pass, same bits
-
-        result[...] = cv2.blendLinear(np.ascontiguousarray(result),
-                                      np.ascontiguousarray(original),
-                                      np.ascontiguousarray(mask), np.float32(1.0) - mask)
+        # odd strides (a transposed view): blend contiguous copies, then write back
+        inner = np.ascontiguousarray(result)
+        blend_into(inner, np.ascontiguousarray(original), np.ascontiguousarray(mask), runs)
+        result[...] = inner
         return
-    h, w = mask.shape
     channels = 1 if result.ndim == 2 else result.shape[2]
     runs = runs_below_one(mask) if runs is None else runs
     # the runs below 1: the inside of the selection is never read. A feathered edge
     # (tens of thousands of pixels) is blended on this thread: handing it to the pool
     # cost more than it saved; a wide soft area is shared, half a megapixel a task.
-    flat = [_flat_rows(a, 0, h) for a in (original, result, mask)]
+    flat = [_flat_rows(a) for a in (original, result, mask)]
     kernel = _blend_runs_kernel()
     soft = int((runs[:, 2] - runs[:, 1]).sum())
     parts = max(1, min(2 * workers(), runs.shape[0], soft >> 19))
@@ -409,12 +406,10 @@ def warm_up_counters() -> None:
     byte_counts(np.zeros(9, np.uint8))
     for pixel in (np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 4), np.uint8)[..., :3]):
         rgb_luma_counts(pixel, np.zeros(3, np.float32))  # RGB rows, and RGBA's strided ones
-    frozen = np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), np.float32)
-    for a in frozen:
-        a.flags.writeable = False  # as the history hands states and selections out
-    for original, mask in ((np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), np.float32)),
-                           frozen):
-        blend_into(np.zeros((1, 1, 3), np.uint8), original, mask)
+    # the blend reads read-only states and selections, as the history hands them out
+    original, mask = np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), np.float32)
+    original.flags.writeable = mask.flags.writeable = False
+    blend_into(np.zeros((1, 1, 3), np.uint8), original, mask)
     _counters_ready = True
 
 

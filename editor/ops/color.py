@@ -344,7 +344,7 @@ def otsu_level(hist: np.ndarray) -> int:
 
 
 @register_op("threshold", title="Threshold", category="Color",
-             margin=lambda p: 0 if p["method"] == "fixed" else None)
+             margin=lambda p, dtype: 0 if p["method"] == "fixed" else None)
 def threshold(
     image: np.ndarray, *,
     level: Annotated[float, Range(0.0, 255.0, step=1.0)] = 128.0,

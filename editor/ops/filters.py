@@ -235,7 +235,7 @@ def _channels(image: np.ndarray) -> int:
 # -- blurs ---------------------------------------------------------------------------
 
 @register_op("mean_blur", title="Mean blur", category="Filters",
-             margin=lambda p: p["size"] // 2 + 1)
+             margin=lambda p, dtype: p["size"] // 2 + 1)
 def mean_blur(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 51), unit="px", step=2)] = 5,
@@ -354,7 +354,7 @@ def _gaussian_two_pass(image: np.ndarray, sigma: float, k: int, ctx: OpContext) 
 
 
 @register_op("median", title="Median", category="Filters",
-             margin=lambda p: p["size"] // 2 + 1)
+             margin=lambda p, dtype: p["size"] // 2 + 1)
 def median(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 99, ui=(1, 31), unit="px", step=2)] = 3,
@@ -450,7 +450,7 @@ def _morphology(image: np.ndarray, size: int, op: int) -> np.ndarray:
 
 
 @register_op("min_filter", title="Minimum", category="Filters",
-             margin=lambda p: p["size"] // 2 + 1)
+             margin=lambda p, dtype: p["size"] // 2 + 1)
 def min_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
@@ -472,7 +472,7 @@ def min_filter(
 
 
 @register_op("max_filter", title="Maximum", category="Filters",
-             margin=lambda p: p["size"] // 2 + 1)
+             margin=lambda p, dtype: p["size"] // 2 + 1)
 def max_filter(
     image: np.ndarray, *,
     size: Annotated[int, Range(1, 501, ui=(1, 31), unit="px", step=2)] = 3,
@@ -494,7 +494,7 @@ def max_filter(
 
 
 @register_op("bilateral", title="Bilateral", category="Filters", heavy=True,
-             margin=lambda p: 1.5 * p["sigma_space"] + 2)
+             margin=lambda p, dtype: 1.5 * p["sigma_space"] + 2)
 def bilateral(
     image: np.ndarray, *,
     sigma_space: Annotated[float, Range(0.5, 50.0, ui=(0.5, 15.0), unit="px", step=0.1)] = 3.0,
@@ -692,7 +692,7 @@ def emboss(
 
 
 @register_op("convolve", title="Convolution matrix", category="Filters",
-             margin=lambda p: max(len(p["kernel"]), len(p["kernel"][0])) // 2 + 1)
+             margin=lambda p, dtype: max(len(p["kernel"]), len(p["kernel"][0])) // 2 + 1)
 def convolve(
     image: np.ndarray, *,
     kernel: Annotated[list, Kind("kernel", "rows separated by ';', e.g. 1,2,1;2,4,2;1,2,1")] = (

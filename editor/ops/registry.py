@@ -86,8 +86,8 @@ class OpSpec:
         Whether live preview is useful (False for very slow AI ops).
     margin : int, callable or None
         How far (full-resolution pixels) the op reads around a pixel it writes:
-        a number, or ``margin(params)`` of the bound parameters (or
-        ``margin(params, dtype)``, see :meth:`OpSpec.margin_for`). Under a
+        a number, or ``margin(params, dtype)`` of the bound parameters and the
+        image's dtype (see :meth:`OpSpec.margin_for`). Under a
         selection the op then runs on the selection's bounding box grown by
         the margin instead of the whole image. ``None``: the result anywhere
         depends on the whole image (histograms, FFT, corners), so it runs on
@@ -139,14 +139,12 @@ class OpSpec:
     def margin_for(self, bound: dict[str, Any], dtype: np.dtype | None = None) -> int | None:
         """The op's :attr:`margin` for bound parameters (``None``: whole image).
 
-        A margin function of two arguments is also given the image's ``dtype``
-        (``None`` when unknown: its answer must then hold for every depth), so an op
-        whose reach depends on it (a Gaussian's tail is longer at 16 bits) reads no
-        more around a selection than it needs.
+        A margin function is also given the image's ``dtype`` (``None`` when
+        unknown: its answer must then hold for every depth), so an op whose reach
+        depends on it (a Gaussian's tail is longer at 16 bits) reads no more around
+        a selection than it needs.
         """
-        m = self.margin
-        if callable(m):
-            m = m(bound, dtype) if len(inspect.signature(m).parameters) > 1 else m(bound)
+        m = self.margin(bound, dtype) if callable(self.margin) else self.margin
         return None if m is None else int(np.ceil(m))
 
     def param(self, name: str) -> Param:
