@@ -326,6 +326,43 @@ def test_deltas_stay_exact_while_threads_add_read_and_release(tmp_path, coffee, 
     assert not any(tmp_path.iterdir())
 
 
+def test_close_waits_for_the_file_being_spilled_and_skips_the_rest(tmp_path, coffee,
+                                                                     monkeypatch):
+    # a file still being written while close() deletes the folder would land in it (a CI
+    # run of the threaded test above once left one behind)
+    import threading
+
+    from editor.core import history
+
+    photo = np.ascontiguousarray(coffee[:120, :160])
+    started, release, written = threading.Event(), threading.Event(), []
+    save = np.save
+
+    def slow_save(path, *args, **kwargs):
+        started.set()
+        release.wait(10)
+        save(path, *args, **kwargs)
+        written.append(path)
+
+    monkeypatch.setattr(history.np, "save", slow_save)
+    store = HistoryStore(budget_bytes=photo.nbytes, min_levels=1, spill_dir=tmp_path,
+                         spill_in_background=True)
+    for level in range(4):  # three victims queued, the first one held in np.save
+        store.add(np.full_like(photo, level))
+    assert started.wait(10)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # waiting for the writer, not deleting under it
+    release.set()
+    closer.join(10)
+    assert not closer.is_alive() and len(written) == 1  # the queued rest were skipped
+    assert not any(tmp_path.iterdir())
+    store.add(np.full_like(photo, 9))  # a late job's states after close: no new folder
+    store.add(np.full_like(photo, 8))
+    assert not any(tmp_path.iterdir())
+
+
 def test_an_array_the_store_owns_is_frozen_itself_and_a_view_is_not_touched(tmp_path,
                                                                             monkeypatch):
     """A fresh array is made read-only in place (a stored selection's box is then found

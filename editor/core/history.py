@@ -248,6 +248,7 @@ class HistoryStore:
         self._spills: queue.SimpleQueue | None = queue.SimpleQueue() if spill_in_background \
             else None
         self._spiller: threading.Thread | None = None
+        self._closed = False
 
     # -- public API --------------------------------------------------------
     def add(self, image: np.ndarray, pinned: bool = False, parent: int | None = None,
@@ -499,10 +500,18 @@ class HistoryStore:
         return self._dir
 
     def close(self) -> None:
-        """Drop every state and delete the spill folder."""
-        if self._spiller is not None:
-            self._spills.put(None)  # after the files queued: they are dropped below anyway
-            self._spiller = None
+        """Drop every state and delete the spill folder.
+
+        A background writer is stopped and waited for first: a file it is still
+        writing would otherwise land in the folder while it is being deleted.
+        """
+        with self._lock:
+            self._closed = True  # the files still queued are skipped, not written
+            spiller, self._spiller = self._spiller, None
+        if spiller is not None:
+            self._spills.put(None)
+            if spiller is not threading.current_thread():
+                spiller.join(timeout=30)
         with self._lock:
             self._mem.clear()
             self._disk.clear()
@@ -548,6 +557,8 @@ class HistoryStore:
         """
         budget = self.ram_budget()
         with self._lock:
+            if self._closed:  # a late job's state: kept in RAM, no new spill folder
+                return
             used = self._held()
             resident = len(self._mem)
             victims, cached = [], []
@@ -601,6 +612,10 @@ class HistoryStore:
     def _spill(self, sid: int, image: np.ndarray, folder: Path) -> None:
         """Write one victim, then let it go from RAM (unless released or closed meanwhile)."""
         path = folder / f"state-{sid}.npy"
+        with self._lock:
+            if self._closed:
+                self._writing.discard(sid)
+                return
         try:
             np.save(path, np.ascontiguousarray(image), allow_pickle=False)
         except OSError:
