@@ -42,32 +42,36 @@ def compile_kernel(fn: Callable) -> Callable:
 def _shift_kernel() -> Callable:
     def shift(image, luma, new_luma, table, top, out):
         # out = clip(rgb + table[new_luma] - luma) on rows flattened to W*C values.
-        # Each row's change is spread over a buffer first, so the add-and-clamp runs
-        # over contiguous values that LLVM turns into SIMD. Every intermediate is
-        # cast back to int32: Numba widens integer arithmetic to int64, which halves
-        # the vector width (and 16-bit sums cannot overflow int32).
+        # A row's changes are looked up first (a gather, scalar); then one loop over
+        # the pixels, inlined with the channel count a constant, adds and clamps with
+        # interleaved SIMD loads: 1.3-2.8x spreading the change over the channels
+        # into a buffer first. Every intermediate is cast back to int32: Numba widens
+        # integer arithmetic to int64, which halves the vector width (and 16-bit sums
+        # cannot overflow int32).
         h, w = luma.shape
-        n = image.shape[1]
-        channels = n // w
+        channels = image.shape[1] // w
         zero, high = np.int32(0), np.int32(top)
-        spread = np.empty(n, np.int32)
+        change = np.empty(w, np.int32)
+
+        def pixels(src, dst, y, key, ch):
+            for j in range(w):
+                change[j] = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
+            for j in range(w):
+                d = change[j]
+                for c in range(ch):
+                    v = np.int32(np.int32(src[ch * j + c]) + d)
+                    v = v if v > zero else zero
+                    dst[ch * j + c] = v if v < high else high
+
         for i in range(h):
-            src, dst, y, key = image[i], out[i], luma[i], new_luma[i]
-            if channels == 3:  # unrolled for the usual case: twice as fast
-                for j in range(w):
-                    d = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
-                    spread[3 * j] = d
-                    spread[3 * j + 1] = d
-                    spread[3 * j + 2] = d
+            if channels == 3:
+                pixels(image[i], out[i], luma[i], new_luma[i], 3)
+            elif channels == 4:
+                pixels(image[i], out[i], luma[i], new_luma[i], 4)
+            elif channels == 1:
+                pixels(image[i], out[i], luma[i], new_luma[i], 1)
             else:
-                for j in range(w):
-                    d = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
-                    for c in range(channels):
-                        spread[channels * j + c] = d
-            for k in range(n):
-                v = np.int32(np.int32(src[k]) + spread[k])
-                v = v if v > zero else zero
-                dst[k] = v if v < high else high
+                pixels(image[i], out[i], luma[i], new_luma[i], channels)
     return compile_kernel(shift)
 
 

@@ -585,11 +585,26 @@ def translate(
                                   image.dtype)
         else:
             # The kept block plus constant bands, in one SIMD pass (a NumPy
-            # broadcast fill of 3-channel pixels goes element by element).
-            xs, ys = max(0, -ix), max(0, -iy)
-            out = cv2.copyMakeBorder(image[ys:ys + ch, xs:xs + cw], max(0, iy), max(0, -iy),
-                                     max(0, ix), max(0, -ix), cv2.BORDER_CONSTANT,
-                                     value=border)
+            # broadcast fill of 3-channel pixels goes element by element), in strips
+            # of rows, one a core: one core's copy does not reach the memory's
+            # bandwidth (1.3x the time on two cores at 12 MP; more strips cost more)
+            from editor.core.parallel import for_each_strip, workers
+
+            xs, ys, top = max(0, -ix), max(0, -iy), max(0, iy)
+            kept = image[ys:ys + ch, xs:xs + cw]
+            out = np.empty_like(image)
+
+            def strip(y0: int, y1: int) -> None:
+                k0, k1 = max(y0, top), min(y1, top + ch)  # rows of the kept block
+                if k0 >= k1:  # all border
+                    out[y0:y1] = np.asarray(border[:out.shape[2] if out.ndim == 3 else 1],
+                                            image.dtype)
+                    return
+                cv2.copyMakeBorder(kept[k0 - top:k1 - top], k0 - y0, y1 - k1, max(0, ix),
+                                   max(0, -ix), cv2.BORDER_CONSTANT, dst=out[y0:y1],
+                                   value=border)
+
+            for_each_strip(h, -(-h // workers()), strip)
         ctx.report(1.0, "translate")
         return out
     return warp(image, translation_matrix(dx, dy), interpolation=interpolation, fill=fill,

@@ -581,8 +581,9 @@ def _clahe_blend_kernel():
     Per row, the two grid rows' tables are blended first (``tiles_x * 256``
     values, vectorised), so each pixel reads two values, not four. Three loops
     over row buffers: the look-ups (scalar), the column blend, rounding and the
-    change (vectorised), and the add-and-clamp over the channels (vectorised);
-    unsigned indices spare Numba's negative-index checks.
+    change (vectorised), and the add-and-clamp over the pixels, the channel
+    count a constant (vectorised); unsigned indices spare Numba's negative-index
+    checks.
     """
     def blend(image, luma, y0, tables, inv_th, index, weight, deep, top, out):
         h, w = luma.shape
@@ -595,7 +596,17 @@ def _clahe_blend_kernel():
         far = np.empty(chunk, np.float32)
         change = np.empty(chunk, np.int32)
         key = np.empty(chunk, np.uint32)
-        spread = np.empty(chunk * channels, np.int32)
+
+        def add(src, dst, m, ch):
+            # inlined per channel count: with ``ch`` a constant the pixels vectorise
+            # with interleaved loads (faster than spreading the change into a buffer)
+            for j in range(m):
+                d = change[j]
+                for c in range(ch):
+                    v = np.int32(np.int32(src[ch * j + c]) + d)
+                    v = v if v > zero else zero
+                    dst[ch * j + c] = v if v < high else high
+
         for i in range(h):
             t = np.float32(y0 + i) * inv_th - np.float32(0.5)
             t_low = np.floor(t)
@@ -634,22 +645,16 @@ def _clahe_blend_kernel():
                         level = np.int32(np.rint(near[j] * (np.float32(1) - right_weight[j])
                                                  + far[j] * right_weight[j]))
                         change[j] = np.int32(level - np.int32(key[j]))
-                if channels == 3:
-                    for j in range(m):
-                        d = change[j]
-                        spread[3 * j] = d
-                        spread[3 * j + 1] = d
-                        spread[3 * j + 2] = d
-                else:
-                    for j in range(m):
-                        for c in range(channels):
-                            spread[channels * j + c] = change[j]
                 src = image[i, j0 * channels:(j0 + m) * channels]
                 dst = out[i, j0 * channels:(j0 + m) * channels]
-                for k in range(m * channels):
-                    v = np.int32(np.int32(src[k]) + spread[k])
-                    v = v if v > zero else zero
-                    dst[k] = v if v < high else high
+                if channels == 3:
+                    add(src, dst, m, 3)
+                elif channels == 4:
+                    add(src, dst, m, 4)
+                elif channels == 1:
+                    add(src, dst, m, 1)
+                else:
+                    add(src, dst, m, channels)
     return compile_kernel(blend)
 
 
