@@ -147,6 +147,29 @@ def test_a_preview_made_at_the_screen_s_scale_reaches_the_canvas_pixel_for_pixel
     settle(qtbot, w)
 
 
+def test_a_jump_of_many_steps_renders_only_the_state_it_lands_on(qtbot, window, small_photo,
+                                                                   monkeypatch):
+    # QUndoStack.setIndex undoes step by step: rendering each state passed on the way
+    # made the lane finish a render no one would see before starting the wanted one
+    w = window
+    doc = open_and_wait(qtbot, w, small_photo)
+    c = w.controller
+    for op, params in (("invert", {}), ("flip", {}), ("brightness", {"amount": 0.2})):
+        c.apply_op(op, params)
+        settle(qtbot, w)
+    ids = [c.undo_stack.command(i).after for i in range(3)]
+    rendered, submit = [], c.preview_lane.submit
+    monkeypatch.setattr(c.preview_lane, "submit",
+                        lambda job: rendered.append(doc.current_id) or submit(job))
+    c._display.clear()  # nothing cached: every state passed on the way would render
+    c.undo_stack.setIndex(0)
+    settle(qtbot, w)
+    assert rendered == [doc.base_id] and c.rendered.state_id == doc.current_id == doc.base_id
+    c.undo_stack.setIndex(2)
+    settle(qtbot, w)
+    assert rendered == [doc.base_id, ids[1]] and c.rendered.state_id == ids[1]
+
+
 def test_apply_undo_redo_and_history_jump(qtbot, window, small_photo):
     w = window
     doc = open_and_wait(qtbot, w, small_photo)

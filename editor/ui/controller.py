@@ -100,6 +100,7 @@ class Controller(QObject):
         #: exact histograms by state: small, and they spare undo a full-image count
         self._histograms: dict[int, Any] = {}
         self._busy: dict[int, Job] = {}
+        self._renders_due = 0  # states shown whose display render is scheduled
         self._pushing: int | None = None
         self._restoring = False
         self._partial_owner: EditRequest | None = None
@@ -135,8 +136,9 @@ class Controller(QObject):
         self.deviceLabelChanged.emit(text)
 
     def busy(self) -> bool:
-        """True while a job with progress runs or waits."""
-        return bool(self._busy) or self.pipeline.busy()
+        """True while a job with progress runs or waits (or a state's display is
+        about to be rendered)."""
+        return bool(self._busy) or self._renders_due > 0 or self.pipeline.busy()
 
     def pixel_at(self, x: int, y: int) -> tuple | None:
         """Value of the current image at full-resolution ``(x, y)``."""
@@ -605,21 +607,36 @@ class Controller(QObject):
             self._display.move_to_end(sid)
             self._set_rendered(self._display[sid])
         else:
-            hist = self._histograms.get(sid)
-
-            def shown(result: Rendered) -> None:
-                if self.document is doc and doc.current_id == sid:
-                    self._display[sid] = result
-                    while len(self._display) > DISPLAY_CACHE:
-                        self._display.popitem(last=False)
-                    self._set_rendered(result)
-
-            self._read_pinned(self.preview_lane, doc, sid, "Display",
-                              lambda ctx: render_state(sid, doc.get(sid), ctx, hist), shown)
+            # once control is back in the event loop: a jump of many steps in the
+            # History dock (QUndoStack.setIndex undoes them one by one) then renders
+            # only the state it lands on, not first a state passed on the way, whose
+            # render the lane would have to finish before starting the wanted one
+            self._renders_due += 1
+            QTimer.singleShot(0, self, lambda: self._render_shown(doc, sid))
         self.extrasChanged.emit(doc.extras)
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
         self._announce_selection(doc, sid)
+
+    def _render_shown(self, doc: Document, sid: int) -> None:
+        """Render state ``sid`` for display if it is still the one shown."""
+        self._renders_due -= 1
+        if self.document is not doc or doc.current_id != sid:
+            return  # moved on: the state shown now has its own render coming
+        if sid in self._display:  # rendered meanwhile (shown twice in one jump)
+            self._set_rendered(self._display[sid])
+            return
+        hist = self._histograms.get(sid)
+
+        def shown(result: Rendered) -> None:
+            if self.document is doc and doc.current_id == sid:
+                self._display[sid] = result
+                while len(self._display) > DISPLAY_CACHE:
+                    self._display.popitem(last=False)
+                self._set_rendered(result)
+
+        self._read_pinned(self.preview_lane, doc, sid, "Display",
+                          lambda ctx: render_state(sid, doc.get(sid), ctx, hist), shown)
 
     def _announce_selection(self, doc: Document, sid: int) -> None:
         """Tell the canvas when the shown state's selection is another mask.
