@@ -404,9 +404,13 @@ def _interrupt_after_progress(argv: list, tmp_path: Path) -> tuple[int, str]:
     import signal
 
     master, slave = pty.openpty()
+    # Ctrl+C as a user's terminal delivers it, however the suite was started: a shell
+    # starts a background job (`... &`) with SIGINT ignored, which the child would
+    # inherit, and Python installs no KeyboardInterrupt handler then
     proc = subprocess.Popen([sys.executable, "-m", "editor", *map(str, argv)], cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.close(slave)
     seen = b""
     try:
