@@ -17,10 +17,11 @@ def shifted(image, luma, new_luma, table):
 
 
 @pytest.mark.parametrize("depth", [np.uint8, np.uint16])
-@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])  # 2: the loop for any channel count
 def test_shift_luma_matches_numpy_on_a_photo(astronaut, depth, channels):
     rgb = astronaut.astype(depth) * (257 if depth == np.uint16 else 1)
-    image = {1: rgb[..., :1], 3: rgb, 4: np.dstack([rgb, rgb[..., :1]])}[channels]
+    image = {1: rgb[..., :1], 2: rgb[..., :2], 3: rgb,
+             4: np.dstack([rgb, rgb[..., :1]])}[channels]
     image = np.ascontiguousarray(image[3:500, 7:391])  # odd sizes, rows not aligned
     luma = cv2.cvtColor(np.ascontiguousarray(rgb[3:500, 7:391]), cv2.COLOR_RGB2GRAY)
     top = np.iinfo(depth).max
@@ -139,7 +140,7 @@ def _blend_case(rng, shape):
     return original, result, mask
 
 
-@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])  # 2: the loop for any channel count
 def test_blend_into_gives_opencvs_blend_bit_for_bit(coffee, channels):
     from editor.core.kernels import blend_into
 
