@@ -599,7 +599,10 @@ def _clahe_blend_kernel():
 
         def add(src, dst, m, ch):
             # inlined per channel count: with ``ch`` a constant the pixels vectorise
-            # with interleaved loads (faster than spreading the change into a buffer)
+            # with interleaved loads (faster than spreading the change into a buffer).
+            # The same loop as shift_luma's, kept here: Numba's disk cache checks only
+            # the file of the kernel it caches, so a kernel of this file calling one
+            # of kernels.py would keep a stale copy of it after kernels.py changed.
             for j in range(m):
                 d = change[j]
                 for c in range(ch):
