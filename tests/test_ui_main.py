@@ -168,6 +168,20 @@ def test_a_jump_of_many_steps_renders_only_the_state_it_lands_on(qtbot, window, 
     c.undo_stack.setIndex(2)
     settle(qtbot, w)
     assert rendered == [doc.base_id, ids[1]] and c.rendered.state_id == ids[1]
+    # nor is the selection of a state passed on the way sent to the canvas
+    c.undo_stack.setIndex(3)
+    c.select("select_rect", {"x": 10, "y": 10, "width": 50, "height": 40})
+    c.apply_op("invert", {})
+    c.select("select_none", {})
+    settle(qtbot, w)
+    masks = []
+    c.selectionChanged.connect(masks.append)
+    c.undo_stack.setIndex(1)  # passes the two states with the rectangle
+    settle(qtbot, w)
+    assert masks == [] and doc.selection(doc.current_id) is None
+    c.undo_stack.setIndex(5)  # lands on one: its mask is sent once
+    settle(qtbot, w)
+    assert len(masks) == 1 and masks[0] is not None and masks[0][30, 30] == 1
 
 
 def test_apply_undo_redo_and_history_jump(qtbot, window, small_photo):

@@ -606,23 +606,25 @@ class Controller(QObject):
         if sid in self._display:
             self._display.move_to_end(sid)
             self._set_rendered(self._display[sid])
-        else:
-            # once control is back in the event loop: a jump of many steps in the
-            # History dock (QUndoStack.setIndex undoes them one by one) then renders
-            # only the state it lands on, not first a state passed on the way, whose
-            # render the lane would have to finish before starting the wanted one
-            self._renders_due += 1
-            QTimer.singleShot(0, self, lambda: self._render_shown(doc, sid))
+        # the rest once control is back in the event loop: a jump of many steps in the
+        # History dock (QUndoStack.setIndex undoes them one by one) then renders and
+        # reads the selection of only the state it lands on, not first of each state
+        # passed on the way (work a lane would finish before starting the wanted one)
+        self._renders_due += 1
+        QTimer.singleShot(0, self, lambda: self._settle_shown(doc, sid))
         self.extrasChanged.emit(doc.extras)
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
-        self._announce_selection(doc, sid)
 
-    def _render_shown(self, doc: Document, sid: int) -> None:
-        """Render state ``sid`` for display if it is still the one shown."""
+    def _settle_shown(self, doc: Document, sid: int) -> None:
+        """Show state ``sid``'s selection, and render it if not cached, if it is still
+        the state shown."""
         self._renders_due -= 1
         if self.document is not doc or doc.current_id != sid:
-            return  # moved on: the state shown now has its own render coming
+            return  # moved on: the state shown now has its own call coming
+        self._announce_selection(doc, sid)
+        if self.rendered is not None and self.rendered.state_id == sid:
+            return
         if sid in self._display:  # rendered meanwhile (shown twice in one jump)
             self._set_rendered(self._display[sid])
             return
