@@ -100,7 +100,8 @@ class Controller(QObject):
         #: exact histograms by state: small, and they spare undo a full-image count
         self._histograms: dict[int, Any] = {}
         self._busy: dict[int, Job] = {}
-        self._renders_due = 0  # states shown whose display render is scheduled
+        # the document whose shown state is still to be settled (see _settle_shown)
+        self._settle_due: Document | None = None
         self._pushing: int | None = None
         self._restoring = False
         self._partial_owner: EditRequest | None = None
@@ -138,7 +139,7 @@ class Controller(QObject):
     def busy(self) -> bool:
         """True while a job with progress runs or waits (or a state's display is
         about to be rendered)."""
-        return bool(self._busy) or self._renders_due > 0 or self.pipeline.busy()
+        return bool(self._busy) or self._settle_due is not None or self.pipeline.busy()
 
     def pixel_at(self, x: int, y: int) -> tuple | None:
         """Value of the current image at full-resolution ``(x, y)``."""
@@ -610,22 +611,24 @@ class Controller(QObject):
         # History dock (QUndoStack.setIndex undoes them one by one) then renders and
         # reads the selection of only the state it lands on, not first of each state
         # passed on the way (work a lane would finish before starting the wanted one)
-        self._renders_due += 1
-        QTimer.singleShot(0, self, lambda: self._settle_shown(doc, sid))
+        if self._settle_due is None:
+            QTimer.singleShot(0, self, self._settle_shown)
+        self._settle_due = doc
         self.extrasChanged.emit(doc.extras)
         self.imageChanged.emit()
         self.dirtyChanged.emit(doc.dirty)
 
-    def _settle_shown(self, doc: Document, sid: int) -> None:
-        """Show state ``sid``'s selection, and render it if not cached, if it is still
-        the state shown."""
-        self._renders_due -= 1
-        if self.document is not doc or doc.current_id != sid:
-            return  # moved on: the state shown now has its own call coming
+    def _settle_shown(self) -> None:
+        """Show the selection of the state shown, and render it if not cached: once
+        for all the steps :meth:`_show_state` took since control left the event loop."""
+        doc, self._settle_due = self._settle_due, None
+        if doc is None or self.document is not doc:
+            return  # closed or replaced meanwhile: the new document shows itself
+        sid = doc.current_id
         self._announce_selection(doc, sid)
         if self.rendered is not None and self.rendered.state_id == sid:
             return
-        if sid in self._display:  # rendered meanwhile (shown twice in one jump)
+        if sid in self._display:  # its rendering came in meanwhile (a commit's)
             self._set_rendered(self._display[sid])
             return
         hist = self._histograms.get(sid)
