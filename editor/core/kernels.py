@@ -39,39 +39,67 @@ def compile_kernel(fn: Callable) -> Callable:
 
 
 @functools.cache
-def _shift_kernel() -> Callable:
-    def shift(image, luma, new_luma, table, top, out):
-        # out = clip(rgb + table[new_luma] - luma) on rows flattened to W*C values.
-        # A row's changes are looked up first (a gather, scalar); then one loop over
-        # the pixels, inlined with the channel count a constant, adds and clamps with
-        # interleaved SIMD loads: 1.3-2.8x spreading the change over the channels
-        # into a buffer first. Every intermediate is cast back to int32: Numba widens
-        # integer arithmetic to int64, which halves the vector width (and 16-bit sums
-        # cannot overflow int32).
-        h, w = luma.shape
-        channels = image.shape[1] // w
-        zero, high = np.int32(0), np.int32(top)
-        change = np.empty(w, np.int32)
+def _add_change_kernel() -> Callable:
+    """``dst = clip(src + change)`` over one row: ``change[j]`` (``int32``) added to
+    each channel of pixel ``j``; ``src`` and ``dst`` hold ``n * channels`` values.
 
-        def pixels(src, dst, y, key, ch):
-            for j in range(w):
-                change[j] = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
-            for j in range(w):
+    The last step of :func:`shift_luma` and of :func:`clahe_blend_kernel`, called
+    from their kernels (both in this file: Numba's disk cache checks only the file
+    of the kernel it caches, so a caller in another file would keep a stale copy).
+    """
+    def add_change(src, dst, change, n, channels, high):
+        zero, top = np.int32(0), np.int32(high)
+
+        def pixels(ch):
+            # inlined once per channel count below: with ``ch`` a constant the channel
+            # loop unrolls and LLVM vectorises the pixels with interleaved loads
+            # (1.3-2.8x spreading the change over the channels into a buffer first).
+            # Every intermediate is int32: Numba widens integer arithmetic to int64,
+            # which halves the vector width (and 16-bit sums cannot overflow int32).
+            for j in range(n):
                 d = change[j]
                 for c in range(ch):
                     v = np.int32(np.int32(src[ch * j + c]) + d)
                     v = v if v > zero else zero
-                    dst[ch * j + c] = v if v < high else high
+                    dst[ch * j + c] = v if v < top else top
 
+        if channels == 3:
+            pixels(3)
+        elif channels == 4:
+            pixels(4)
+        elif channels == 1:
+            pixels(1)
+        else:
+            pixels(channels)
+    return compile_kernel(add_change)
+
+
+#: :func:`_add_change_kernel`, as a global of the kernels that call it: a compiled
+#: function held in a closure makes its callers' disk-cache key differ in every
+#: process (they would compile again at each start)
+_add_change: Callable | None = None
+
+
+def _load_add_change() -> None:
+    global _add_change
+    _add_change = _add_change_kernel()
+
+
+@functools.cache
+def _shift_kernel() -> Callable:
+    _load_add_change()
+
+    def shift(image, luma, new_luma, table, top, out):
+        # out = clip(rgb + table[new_luma] - luma) on rows flattened to W*C values: a
+        # row's changes are looked up first (a gather, scalar), then added by pixel
+        h, w = luma.shape
+        channels = image.shape[1] // w
+        change = np.empty(w, np.int32)
         for i in range(h):
-            if channels == 3:
-                pixels(image[i], out[i], luma[i], new_luma[i], 3)
-            elif channels == 4:
-                pixels(image[i], out[i], luma[i], new_luma[i], 4)
-            elif channels == 1:
-                pixels(image[i], out[i], luma[i], new_luma[i], 1)
-            else:
-                pixels(image[i], out[i], luma[i], new_luma[i], channels)
+            y, key = luma[i], new_luma[i]
+            for j in range(w):
+                change[j] = np.int32(np.int32(table[key[j]]) - np.int32(y[j]))
+            _add_change(image[i], out[i], change, w, channels, top)
     return compile_kernel(shift)
 
 
@@ -120,6 +148,75 @@ def shift_luma(image: np.ndarray, luma: np.ndarray, new_luma: np.ndarray,
 
     for_each_strip(image.shape[0], strip_rows(out[:1].nbytes), strip)
     return out
+
+
+@functools.cache
+def clahe_blend_kernel() -> Callable:
+    """Rows of CLAHE's result: the four nearest tables blended, the luma change
+    added to every channel.
+
+    Per row, the two grid rows' tables are blended first (``tiles_x * 256``
+    values, vectorised), so each pixel reads two values, not four. Three loops
+    over row buffers: the look-ups (scalar), the column blend, rounding and the
+    change (vectorised), and the add-and-clamp over the pixels
+    (:func:`_add_change_kernel`, vectorised); unsigned indices spare Numba's
+    negative-index checks.
+    """
+    _load_add_change()
+
+    def blend(image, luma, y0, tables, inv_th, index, weight, deep, top, out):
+        h, w = luma.shape
+        grid_y, span = tables.shape
+        channels = image.shape[1] // w
+        zero, high = np.int32(0), np.int32(top)
+        chunk = 1024  # pixels: every buffer below stays in L1
+        row_table = np.empty(span, np.float32)
+        near = np.empty(chunk, np.float32)
+        far = np.empty(chunk, np.float32)
+        change = np.empty(chunk, np.int32)
+        key = np.empty(chunk, np.uint32)
+        for i in range(h):
+            t = np.float32(y0 + i) * inv_th - np.float32(0.5)
+            t_low = np.floor(t)
+            b = t - t_low
+            a = np.float32(1) - b
+            upper = tables[min(max(np.int64(t_low), 0), grid_y - 1)]
+            lower = tables[min(max(np.int64(t_low) + 1, 0), grid_y - 1)]
+            for k in range(span):
+                row_table[k] = upper[k] * a + lower[k] * b
+            for j0 in range(0, w, chunk):
+                m = min(chunk, w - j0)
+                y = luma[i, j0:j0 + m]
+                left, right, right_weight = index[0, j0:j0 + m], index[1, j0:j0 + m], \
+                    weight[j0:j0 + m]
+                if deep:  # the 8-bit luma, as to_uint8 rounds it
+                    for j in range(m):
+                        key[j] = (np.uint32(y[j]) * np.uint32(255) + np.uint32(32767)) \
+                            // np.uint32(65535)
+                else:
+                    for j in range(m):
+                        key[j] = y[j]
+                for j in range(m):
+                    near[j] = row_table[left[j] + key[j]]
+                    far[j] = row_table[right[j] + key[j]]
+                if deep:
+                    for j in range(m):
+                        level = np.int32(np.rint(near[j] * (np.float32(1) - right_weight[j])
+                                                 + far[j] * right_weight[j]))
+                        # the 8-bit change, scaled to 16 bits and kept in range
+                        v = np.int32(y[j])
+                        moved = np.int32(v + np.int32(257) * np.int32(level - np.int32(key[j])))
+                        moved = moved if moved > zero else zero
+                        change[j] = np.int32((moved if moved < high else high) - v)
+                else:
+                    for j in range(m):
+                        level = np.int32(np.rint(near[j] * (np.float32(1) - right_weight[j])
+                                                 + far[j] * right_weight[j]))
+                        change[j] = np.int32(level - np.int32(key[j]))
+                src = image[i, j0 * channels:(j0 + m) * channels]
+                dst = out[i, j0 * channels:(j0 + m) * channels]
+                _add_change(src, dst, change, m, channels, top)
+    return compile_kernel(blend)
 
 
 @functools.cache

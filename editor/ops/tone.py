@@ -25,6 +25,7 @@ from editor.core.histogram import channel_counts
 from editor.core.image import apply_lut, from_float, max_value, to_uint8
 from editor.core.kernels import (
     byte_counts,
+    clahe_blend_kernel,
     compile_kernel,
     counters_ready,
     shift_luma,
@@ -443,7 +444,7 @@ def clahe(
     rows = np.ascontiguousarray(image).reshape(h, -1)
     out = np.empty_like(image)
     out_rows = out.reshape(rows.shape)
-    blend = _clahe_blend_kernel()
+    blend = clahe_blend_kernel()
     inv_th, top = np.float32(1) / np.float32(tile_h), max_value(image.dtype)
 
     def strip(y0: int, y1: int) -> None:
@@ -571,94 +572,6 @@ def _clahe_tables_kernel():
                 level = np.rint(np.float32(total) * scale)
                 out[tx * 256 + i] = min(max(level, np.float32(0)), np.float32(255))
     return compile_kernel(tables)
-
-
-@functools.cache
-def _clahe_blend_kernel():
-    """Rows of CLAHE's result: the four nearest tables blended, the luma change
-    added to every channel.
-
-    Per row, the two grid rows' tables are blended first (``tiles_x * 256``
-    values, vectorised), so each pixel reads two values, not four. Three loops
-    over row buffers: the look-ups (scalar), the column blend, rounding and the
-    change (vectorised), and the add-and-clamp over the pixels, the channel
-    count a constant (vectorised); unsigned indices spare Numba's negative-index
-    checks.
-    """
-    def blend(image, luma, y0, tables, inv_th, index, weight, deep, top, out):
-        h, w = luma.shape
-        grid_y, span = tables.shape
-        channels = image.shape[1] // w
-        zero, high = np.int32(0), np.int32(top)
-        chunk = 1024  # pixels: every buffer below stays in L1
-        row_table = np.empty(span, np.float32)
-        near = np.empty(chunk, np.float32)
-        far = np.empty(chunk, np.float32)
-        change = np.empty(chunk, np.int32)
-        key = np.empty(chunk, np.uint32)
-
-        def add(src, dst, m, ch):
-            # inlined per channel count: with ``ch`` a constant the pixels vectorise
-            # with interleaved loads (faster than spreading the change into a buffer).
-            # The same loop as shift_luma's, kept here: Numba's disk cache checks only
-            # the file of the kernel it caches, so a kernel of this file calling one
-            # of kernels.py would keep a stale copy of it after kernels.py changed.
-            for j in range(m):
-                d = change[j]
-                for c in range(ch):
-                    v = np.int32(np.int32(src[ch * j + c]) + d)
-                    v = v if v > zero else zero
-                    dst[ch * j + c] = v if v < high else high
-
-        for i in range(h):
-            t = np.float32(y0 + i) * inv_th - np.float32(0.5)
-            t_low = np.floor(t)
-            b = t - t_low
-            a = np.float32(1) - b
-            upper = tables[min(max(np.int64(t_low), 0), grid_y - 1)]
-            lower = tables[min(max(np.int64(t_low) + 1, 0), grid_y - 1)]
-            for k in range(span):
-                row_table[k] = upper[k] * a + lower[k] * b
-            for j0 in range(0, w, chunk):
-                m = min(chunk, w - j0)
-                y = luma[i, j0:j0 + m]
-                left, right, right_weight = index[0, j0:j0 + m], index[1, j0:j0 + m], \
-                    weight[j0:j0 + m]
-                if deep:  # the 8-bit luma, as to_uint8 rounds it
-                    for j in range(m):
-                        key[j] = (np.uint32(y[j]) * np.uint32(255) + np.uint32(32767)) \
-                            // np.uint32(65535)
-                else:
-                    for j in range(m):
-                        key[j] = y[j]
-                for j in range(m):
-                    near[j] = row_table[left[j] + key[j]]
-                    far[j] = row_table[right[j] + key[j]]
-                if deep:
-                    for j in range(m):
-                        level = np.int32(np.rint(near[j] * (np.float32(1) - right_weight[j])
-                                                 + far[j] * right_weight[j]))
-                        # the 8-bit change, scaled to 16 bits and kept in range
-                        v = np.int32(y[j])
-                        moved = np.int32(v + np.int32(257) * np.int32(level - np.int32(key[j])))
-                        moved = moved if moved > zero else zero
-                        change[j] = np.int32((moved if moved < high else high) - v)
-                else:
-                    for j in range(m):
-                        level = np.int32(np.rint(near[j] * (np.float32(1) - right_weight[j])
-                                                 + far[j] * right_weight[j]))
-                        change[j] = np.int32(level - np.int32(key[j]))
-                src = image[i, j0 * channels:(j0 + m) * channels]
-                dst = out[i, j0 * channels:(j0 + m) * channels]
-                if channels == 3:
-                    add(src, dst, m, 3)
-                elif channels == 4:
-                    add(src, dst, m, 4)
-                elif channels == 1:
-                    add(src, dst, m, 1)
-                else:
-                    add(src, dst, m, channels)
-    return compile_kernel(blend)
 
 
 @warm_up_with
